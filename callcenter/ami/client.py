@@ -1,0 +1,116 @@
+"""A hardened panoramisk Manager: login that fails loudly, liveness by ping, callbacks that cannot kill the link.
+
+Each trap of panoramisk 1.4 that this fixes (see DESIGN.md) is handled where it happens:
+- a wrong secret: ``open()`` raises ``AmiLoginError`` with Asterisk's message instead of idling unauthenticated;
+- a dead link: ``keepalive()`` sends Ping and closes the link when no answer comes in time (panoramisk's own ping
+  never checks for an answer);
+- exceptions in callbacks: ``dispatch`` catches and logs them per callback (panoramisk lets them escape into the
+  protocol, which drops the connection); coroutine callbacks are refused, as they would be fire-and-forget;
+- reconnection: panoramisk's own loop (fixed delay, silent) is replaced by the caller's loop with backoff, so
+  ``connection_lost`` only signals ``lost``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from panoramisk import Manager
+from panoramisk.message import Message
+
+from callcenter.ami.protocol import Utf8AMIProtocol
+from callcenter.settings import AmiSettings
+
+log = logging.getLogger(__name__)
+EventCallback = Callable[[Message], None]
+
+
+class AmiError(RuntimeError):
+    """The AMI session could not be opened or was lost."""
+
+
+class AmiLoginError(AmiError):
+    """Asterisk refused the username/secret (or the user lacks permissions)."""
+
+
+class AmiConnection(Manager):  # type: ignore[misc]
+    """One AMI session; the listener opens a new one after every loss."""
+
+    def __init__(self, settings: AmiSettings, events: str = "on") -> None:
+        super().__init__(host=settings.host, port=settings.port, username=settings.username,
+                         secret=settings.secret, events=events, protocol_factory=Utf8AMIProtocol,
+                         ping_delay=10**9, reconnect_timeout=10**9, loop=asyncio.get_running_loop())
+        # panoramisk registers its own FullyBooted coroutine (resending queued actions); we queue none.
+        self.callbacks.clear()
+        self.patterns.clear()
+        self.settings = settings
+        self.lost: asyncio.Future[object] = self.loop.create_future()
+
+    def on(self, pattern: str, callback: EventCallback) -> None:
+        """Register a plain (non-async) callback for events matching ``pattern``."""
+        self.register_event(pattern, lambda _manager, message: callback(message))
+
+    def dispatch(self, event: Message) -> list[str]:
+        matches: list[str] = []
+        for pattern, regexp in self.patterns:
+            if regexp.match(event.event) is None:
+                continue
+            matches.append(pattern)
+            for callback in self.callbacks[pattern]:
+                try:
+                    result = callback(self, event)
+                    if asyncio.iscoroutine(result):
+                        result.close()
+                        log.error("AMI: coroutine callback for %s refused (would be fire-and-forget)", pattern)
+                except Exception:
+                    log.exception("AMI: callback for %s failed; event skipped, connection kept", event.event)
+        return matches
+
+    def connection_lost(self, exc: object) -> None:
+        self._connected = False
+        if not self.lost.done():
+            self.lost.set_result(exc)
+
+    async def open(self, timeout: float = 10.0) -> None:
+        """Connect and log in; raise ``AmiError``/``AmiLoginError`` with a clear message on failure."""
+        try:
+            transport, protocol = await asyncio.wait_for(self.loop.create_connection(
+                self.config["protocol_factory"], self.settings.host, self.settings.port), timeout)
+        except (OSError, asyncio.TimeoutError) as exc:
+            raise AmiError(f"cannot reach AMI at {self.settings.host}:{self.settings.port}: {exc}") from exc
+        done: asyncio.Future[tuple[Any, Any]] = self.loop.create_future()
+        done.set_result((transport, protocol))
+        self.connection_made(done)
+        login = self.authenticated_future
+        try:
+            response = await asyncio.wait_for(asyncio.shield(login), timeout)
+        except asyncio.TimeoutError as exc:
+            self.close()
+            raise AmiError("AMI login got no answer") from exc
+        if not response.success:
+            self.close()
+            raise AmiLoginError(f"AMI login refused for user {self.settings.username!r}: "
+                                f"{response.get('Message', 'no reason given')} (check CALLCENTER_AMI__SECRET)")
+
+    async def keepalive(self) -> None:
+        """Ping forever; return (after closing the link) once a ping goes unanswered or the link is lost."""
+        while not self.lost.done():
+            await asyncio.sleep(self.settings.ping_interval)
+            if self.lost.done():
+                return
+            try:
+                await asyncio.wait_for(asyncio.shield(self.send_action({"Action": "Ping"})),
+                                       self.settings.ping_timeout)
+            except (asyncio.TimeoutError, Exception) as exc:
+                log.error("AMI link dead (ping unanswered in %.1f s: %r); reconnecting",
+                          self.settings.ping_timeout, exc)
+                self.close()
+                self.connection_lost(exc)
+                return
+
+    def close(self) -> None:
+        super().close()
+        if getattr(self, "protocol", None) is not None:
+            self.connection_lost(None)

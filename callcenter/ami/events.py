@@ -1,0 +1,149 @@
+"""Parse CEL events, as AMI sends them or as Asterisk's cel_custom JSON file has them, into one shape.
+
+The same event can reach the journal twice (live over AMI and again when backfilling from the file), so each event
+gets a dedupe key built from what both sources carry identically: linkedid, uniqueid, name, the event's whole
+second (AMI's EventTime has no fraction), the application data, and an ordinal among events equal in all of those.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Mapping
+from urllib.parse import parse_qsl
+from zoneinfo import ZoneInfo
+
+# AMI CEL header -> CelEvent field; the cel_custom JSON keys (asterisk-conf/cel_custom.conf) -> the same fields.
+AMI_FIELDS = {"uniqueid": "uniqueid", "linkedid": "linkedid", "channel": "channel", "calleridnum": "cid_num",
+              "calleridname": "cid_name", "calleriddnid": "cid_dnid", "exten": "exten", "context": "context",
+              "application": "app", "appdata": "appdata", "peer": "peer"}
+FILE_FIELDS = {"uniqueid": "uniqueid", "linkedid": "linkedid", "channame": "channel", "num": "cid_num",
+               "name": "cid_name", "dnid": "cid_dnid", "exten": "exten", "context": "context", "appname": "app",
+               "appdata": "appdata", "peer": "peer"}
+AMI_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+
+class MalformedEvent(ValueError):
+    """A CEL event that lacks what the call log needs (name, time, ids); it is logged and skipped."""
+
+
+@dataclass(frozen=True)
+class CelEvent:
+    """One CEL event, whichever source it came from."""
+
+    event: str
+    time: float  # epoch seconds, UTC, as precise as the source allows
+    second: int  # the whole second of the event, identical from both sources
+    linkedid: str
+    uniqueid: str
+    channel: str = ""
+    cid_num: str = ""
+    cid_name: str = ""
+    cid_dnid: str = ""
+    exten: str = ""
+    context: str = ""
+    app: str = ""
+    appdata: str = ""
+    peer: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+    ordinal: int = 0
+
+    @property
+    def base_key(self) -> tuple[str, str, str, int, str]:
+        """What identifies the event apart from the ordinal."""
+        return (self.linkedid, self.uniqueid, self.event, self.second, self.appdata)
+
+    @property
+    def key(self) -> str:
+        """The dedupe key stored with the event in the journal."""
+        text = "\x1f".join(map(str, (*self.base_key, self.ordinal)))
+        return hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+    @property
+    def user_fields(self) -> dict[str, str]:
+        """A user event's ``k=v&k=v`` payload (CELGenUserEvent extra), decoded."""
+        return dict(parse_qsl(str(self.extra.get("extra", "")), keep_blank_values=True))
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict (for the event timeline and fixtures)."""
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+
+def _extra(text: str) -> dict[str, Any]:
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {"raw": text}
+    return value if isinstance(value, dict) else {"raw": value}
+
+
+def _require(values: Mapping[str, Any], *names: str) -> None:
+    missing = [name for name in names if not values.get(name)]
+    if missing:
+        raise MalformedEvent(f"CEL event without {', '.join(missing)}")
+
+
+def from_ami(headers: Mapping[str, Any], asterisk_tz: ZoneInfo) -> CelEvent:
+    """Build a CelEvent from an AMI ``Event: CEL`` message (header names case-insensitive)."""
+    lower = {str(k).lower(): ("" if v is None else str(v)) for k, v in headers.items()}
+    _require(lower, "eventname", "eventtime", "uniqueid", "linkedid")
+    try:
+        local = datetime.strptime(lower["eventtime"], AMI_TIME_FORMAT).replace(tzinfo=asterisk_tz)
+    except ValueError as exc:
+        raise MalformedEvent(f"bad EventTime {lower['eventtime']!r}") from exc
+    second = int(local.timestamp())
+    when = float(second)
+    # AMI's Timestamp header (timestampevents=yes) is when the event was sent, to the microsecond; it is the
+    # precise time whenever it falls inside the event's second.
+    try:
+        stamp = float(lower.get("timestamp", ""))
+        if int(stamp) == second:
+            when = stamp
+    except ValueError:
+        pass
+    fields = {ours: lower.get(theirs, "") for theirs, ours in AMI_FIELDS.items()}
+    return CelEvent(event=lower["eventname"], time=when, second=second, extra=_extra(lower.get("extra", "")),
+                    **fields)
+
+
+def from_file_line(line: str) -> CelEvent:
+    """Build a CelEvent from one line of the cel_custom JSON file."""
+    try:
+        record = json.loads(line)
+    except ValueError as exc:
+        raise MalformedEvent(f"not JSON: {line[:80]!r}") from exc
+    if not isinstance(record, dict):
+        raise MalformedEvent("CEL line is not an object")
+    record = {str(k).lower(): ("" if v is None else str(v)) for k, v in record.items()}
+    _require(record, "eventtype", "eventtime", "uniqueid", "linkedid")
+    try:
+        when = float(record["eventtime"])
+    except ValueError as exc:
+        raise MalformedEvent(f"bad eventtime {record['eventtime']!r}") from exc
+    fields = {ours: record.get(theirs, "") for theirs, ours in FILE_FIELDS.items()}
+    return CelEvent(event=record["eventtype"], time=when, second=int(when), extra=_extra(record.get("eventextra", "")),
+                    **fields)
+
+
+class Ordinals:
+    """Numbers events that are equal in everything but order, the same way in every source stream."""
+
+    def __init__(self, capacity: int = 200_000) -> None:
+        self._seen: OrderedDict[tuple[str, str, str, int, str], int] = OrderedDict()
+        self._capacity = capacity
+
+    def assign(self, event: CelEvent) -> CelEvent:
+        """Return the event with its ordinal among equal events seen so far in this stream."""
+        base = event.base_key
+        count = self._seen.pop(base, 0)
+        self._seen[base] = count + 1
+        if len(self._seen) > self._capacity:
+            self._seen.popitem(last=False)
+        if count == 0:
+            return event
+        return CelEvent(**{**event.__dict__, "ordinal": count})

@@ -1,0 +1,1 @@
+"""From journaled CEL events to call-log records (pure code: no I/O, no clock)."""

@@ -1,0 +1,42 @@
+"""Names defined once: call statuses, CEL event names and the dialplan's user events."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Status(StrEnum):
+    """How a call ended, from the citizen's point of view."""
+
+    ANSWERED = "answered"  # an operator talked to the caller
+    ABANDONED_QUEUE = "abandoned_queue"  # the caller hung up while waiting for an operator
+    ABANDONED_BEFORE_QUEUE = "abandoned_before_queue"  # the caller hung up in the greeting / IVR
+    MISSED = "missed"  # the queue gave up: nobody logged in or nobody answered in time
+    FAILED = "failed"  # the call never got going (not answered by the PBX, error cause)
+
+
+class DeviceType(StrEnum):
+    """What the answering operator used."""
+
+    IP_PHONE = "ip_phone"
+    SOFTPHONE = "softphone"
+    UNKNOWN = "unknown"
+
+
+# Standard CEL event names.
+CHAN_START = "CHAN_START"
+CHAN_END = "CHAN_END"
+ANSWER = "ANSWER"
+HANGUP = "HANGUP"
+BRIDGE_ENTER = "BRIDGE_ENTER"
+BRIDGE_EXIT = "BRIDGE_EXIT"
+BLINDTRANSFER = "BLINDTRANSFER"
+ATTENDEDTRANSFER = "ATTENDEDTRANSFER"
+LINKEDID_END = "LINKEDID_END"
+APP_START = "APP_START"
+
+# User events raised by asterisk-conf/extensions.conf with CELGenUserEvent.
+HOTLINE = "HOTLINE"  # line=<number>
+QUEUE_ENTER = "QUEUE_ENTER"  # queue=<name>
+OPERATOR_ANSWER = "OPERATOR_ANSWER"  # endpoint=<op>&device=<type>
+QUEUE_RESULT = "QUEUE_RESULT"  # status=<QUEUESTATUS>

@@ -1,0 +1,1 @@
+"""The listener: AMI events in, journal and call log out."""

@@ -1,0 +1,171 @@
+"""The listener's composition: AMI session loop, one ordered consumer, journal + builder + writer, backfill.
+
+AMI callbacks only enqueue; one consumer task drains the queue in batches and hands each batch to a worker
+thread (the event loop never blocks on the database, so Asterisk never sees a slow reader). A call is built
+from the journal when its LINKEDID_END is journaled, and rebuilt whenever a backfill adds events to it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from panoramisk.message import Message
+
+from callcenter.ami.client import AmiConnection, AmiError, AmiLoginError
+from callcenter.ami.events import CelEvent, MalformedEvent, Ordinals, from_ami
+from callcenter.calls.builder import build_call
+from callcenter.listener.backfill import CelFileCursor
+from callcenter.settings import Settings
+from callcenter.store import journal
+from callcenter.store.db import Database
+from callcenter.store.writer import upsert_call
+
+log = logging.getLogger(__name__)
+BATCH = 500
+BACKFILL = object()  # queue marker: read the CEL file now, in order with the live events
+
+
+class CallLogStore:
+    """Synchronous store work for the listener (runs in a worker thread)."""
+
+    def __init__(self, db: Database, node: str) -> None:
+        self.db = db
+        self.node = node
+
+    def ingest(self, events: Sequence[CelEvent], source: str) -> list[str]:
+        """Journal the events and (re)build every finished call they touched; return the built linkedids."""
+        with self.db.session() as session:
+            touched = journal.append(session, self.node, events, source)
+            ended = journal.finished(session, self.node, touched)
+        return self.build(ended)
+
+    def build_missing(self) -> list[str]:
+        """Build every finished call that has no call-log row yet."""
+        with self.db.session() as session:
+            missing = journal.finished_without_call(session, self.node)
+        return self.build(missing)
+
+    def build(self, linkedids: Sequence[str]) -> list[str]:
+        """Build and upsert each call on its own: one broken call is logged and skipped."""
+        built = []
+        for linkedid in linkedids:
+            try:
+                with self.db.session() as session:
+                    record = build_call(journal.events_for(session, self.node, linkedid))
+                    upsert_call(session, self.node, record, datetime.now(UTC))
+                built.append(linkedid)
+            except Exception:
+                log.exception("call %s: building the call log failed; skipped", linkedid)
+        return built
+
+
+class Listener:
+    """Keeps an AMI session up (with backoff), journals CEL, builds call logs, backfills after gaps."""
+
+    def __init__(self, settings: Settings, db: Database) -> None:
+        self.settings = settings
+        self.store = CallLogStore(db, settings.ami.node)
+        self.queue: asyncio.Queue[CelEvent | object] = asyncio.Queue()
+        self.ordinals = Ordinals()
+        self.cel_file = CelFileCursor(settings.ami.cel_file)
+        self.tz = ZoneInfo(settings.ami.timezone)
+        self.connected = asyncio.Event()
+        self.sessions = 0
+        self.skipped = 0
+
+    def on_cel(self, message: Message) -> None:
+        """AMI callback: parse and enqueue, nothing else (a bad event is counted and logged)."""
+        try:
+            self.queue.put_nowait(self.ordinals.assign(from_ami(message, self.tz)))
+        except MalformedEvent as exc:
+            self.skipped += 1
+            log.warning("AMI: CEL event skipped: %s", exc)
+
+    async def run(self) -> None:
+        """Run until cancelled: the consumer, the periodic backfill and the session loop."""
+        tasks = [asyncio.create_task(self._consume(), name="consume"),
+                 asyncio.create_task(self._periodic_backfill(), name="backfill")]
+        try:
+            await self._sessions()
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _sessions(self) -> None:
+        delay = self.settings.ami.reconnect_min
+        while True:
+            try:
+                await self._one_session()
+                delay = self.settings.ami.reconnect_min
+            except AmiLoginError as exc:
+                log.error("%s", exc)
+            except AmiError as exc:
+                log.warning("%s", exc)
+            self.connected.clear()
+            wait = delay * (0.8 + 0.4 * random.random())
+            log.info("AMI: reconnecting in %.1f s", wait)
+            await asyncio.sleep(wait)
+            delay = min(delay * 2, self.settings.ami.reconnect_max)
+
+    async def _one_session(self) -> None:
+        connection = AmiConnection(self.settings.ami)
+        connection.on("CEL", self.on_cel)
+        await connection.open()
+        self.sessions += 1
+        log.info("AMI: logged in to %s:%s as %s", self.settings.ami.host, self.settings.ami.port,
+                 self.settings.ami.username)
+        self.connected.set()
+        self.queue.put_nowait(BACKFILL)  # whatever happened while we were away
+        keepalive = asyncio.create_task(connection.keepalive())
+        try:
+            await connection.lost
+        finally:
+            keepalive.cancel()
+            connection.close()
+        log.warning("AMI: connection lost")
+
+    async def _periodic_backfill(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.ami.backfill_interval)
+            self.queue.put_nowait(BACKFILL)
+
+    async def _consume(self) -> None:
+        while True:
+            items = [await self.queue.get()]
+            while not self.queue.empty() and len(items) < BATCH:
+                items.append(self.queue.get_nowait())
+            await self._process(items)
+
+    async def _process(self, items: list[CelEvent | object]) -> None:
+        batch: list[CelEvent] = []
+        for item in items:
+            if isinstance(item, CelEvent):
+                batch.append(item)
+                continue
+            if batch:
+                await self._guarded(self.store.ingest, batch, "ami")
+                batch = []
+            await self._guarded(self.backfill)
+        if batch:
+            await self._guarded(self.store.ingest, batch, "ami")
+
+    async def _guarded(self, work: object, *args: object) -> None:
+        try:
+            await asyncio.to_thread(work, *args)  # type: ignore[arg-type]
+        except Exception:
+            log.exception("store work failed; the next backfill retries it")
+
+    def backfill(self) -> int:
+        """Journal the CEL file's events and build what is finished (sync; runs in a thread)."""
+        events = self.cel_file.read_new()
+        built = self.store.ingest(events, "file") if events else []
+        built += self.store.build_missing()
+        if built:
+            log.info("backfill: built %d call(s) from %s", len(built), self.settings.ami.cel_file)
+        return len(built)

@@ -1,0 +1,1 @@
+"""The development Asterisk sandbox: an mmdebstrap root with Asterisk 22 and baresip (see DESIGN.md)."""

@@ -1,0 +1,104 @@
+"""Build, configure, start and stop the sandbox Asterisk (root needed: mmdebstrap and chroot)."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+from callcenter.sandbox.render import write_secrets
+from callcenter.settings import PROJECT_ROOT, Settings
+
+log = logging.getLogger(__name__)
+
+CONF_SOURCE = PROJECT_ROOT / "asterisk-conf"
+PACKAGES = "asterisk,asterisk-modules,asterisk-core-sounds-en-wav,asterisk-moh-opsound-wav,baresip-core"
+STAMP = ".callcenter-packages"  # which package list the root was built with; another list rebuilds it
+# Folders Asterisk writes to that must exist before it starts (cel_custom does not create its folder).
+RUNTIME_DIRS = ("var/log/asterisk/cel-custom", "var/spool/asterisk/monitor", "var/run/asterisk", "tmp")
+
+
+class SandboxError(RuntimeError):
+    """The sandbox could not be built or started; the message says what to do."""
+
+
+def provision(root: Path, suite: str = "sid") -> None:
+    """Build the root folder once with mmdebstrap; reuse it when Asterisk is already inside."""
+    stamp = root / STAMP
+    if stamp.exists() and stamp.read_text() == PACKAGES:
+        return
+    if root.exists():
+        stop(root)
+        shutil.rmtree(root)
+    if shutil.which("mmdebstrap") is None:
+        raise SandboxError("mmdebstrap is missing: run `make setup` (apt-get install mmdebstrap)")
+    partial = root.with_name(root.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.parent.mkdir(parents=True, exist_ok=True)
+    log.info("building the Asterisk sandbox in %s (about 20 s)", root)
+    # Check-Valid-Until: the archive's sid Release file is past its date.
+    cmd = ["mmdebstrap", "--variant=minbase", "--aptopt=Acquire::Check-Valid-Until \"false\"",
+           f"--include={PACKAGES}", suite, str(partial)]
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    (partial / STAMP).write_text(PACKAGES)
+    partial.rename(root)
+
+
+def install_config(root: Path, settings: Settings) -> None:
+    """Replace the root's /etc/asterisk with asterisk-conf/ plus the generated secrets."""
+    etc = root / "etc/asterisk"
+    shutil.rmtree(etc, ignore_errors=True)
+    shutil.copytree(CONF_SOURCE, etc, ignore=shutil.ignore_patterns("*.example", "README*"))
+    write_secrets(etc, settings.ami, settings.sandbox)
+    for folder in RUNTIME_DIRS:
+        (root / folder).mkdir(parents=True, exist_ok=True)
+
+
+def cli(root: Path, command: str, timeout: float = 15) -> subprocess.CompletedProcess[str]:
+    """Run one Asterisk CLI command against the sandbox (asterisk -rx)."""
+    return subprocess.run(["chroot", str(root), "asterisk", "-rx", command],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def is_running(root: Path) -> bool:
+    """True when the sandbox Asterisk answers on its control socket."""
+    try:
+        return cli(root, "core show version", timeout=5).returncode == 0
+    except subprocess.TimeoutExpired:
+        return False
+
+
+def start(root: Path, settings: Settings, boot_timeout: float = 60) -> None:
+    """Start Asterisk in the root (or reload it when it already runs) and wait until fully booted."""
+    install_config(root, settings)
+    if is_running(root):
+        cli(root, "core reload")
+        log.info("sandbox Asterisk already running: configuration reloaded")
+        return
+    logfile = (root / "var/log/asterisk/console.log").open("ab")
+    subprocess.Popen(["chroot", str(root), "asterisk", "-f", "-n"], stdin=subprocess.DEVNULL,
+                     stdout=logfile, stderr=subprocess.STDOUT, start_new_session=True)
+    wait_booted(root, boot_timeout)
+
+
+def wait_booted(root: Path, timeout: float) -> None:
+    """Block until Asterisk reports fully booted, or raise with where to look."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if is_running(root) and cli(root, "core waitfullybooted", timeout=timeout).returncode == 0:
+            log.info("sandbox Asterisk is fully booted")
+            return
+        time.sleep(0.3)
+    raise SandboxError(f"Asterisk did not boot in {timeout:.0f} s; see {root}/var/log/asterisk/console.log")
+
+
+def stop(root: Path, timeout: float = 20) -> None:
+    """Stop the sandbox Asterisk if it runs."""
+    if not is_running(root):
+        return
+    cli(root, "core stop now")
+    deadline = time.monotonic() + timeout
+    while is_running(root) and time.monotonic() < deadline:
+        time.sleep(0.2)

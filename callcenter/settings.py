@@ -1,0 +1,87 @@
+"""One typed settings object for every callcenter process.
+
+Values come from the environment (``CALLCENTER_<SECTION>__<FIELD>``, e.g. ``CALLCENTER_AMI__SECRET``) or a ``.env``
+file. Every default is a safe development default for the loopback sandbox; the README lists them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class AmiSettings(BaseModel):
+    """How the listener reaches Asterisk's manager interface."""
+
+    host: str = "127.0.0.1"
+    port: int = 5038
+    username: str = "callcenter"
+    secret: str = "hotline-dev-ami"
+    node: str = "sandbox"  # which Asterisk this listener serves; stored on every call
+    timezone: str = "UTC"  # Asterisk's local time zone: AMI's CEL EventTime is local time to the second
+    ping_interval: float = 5.0  # seconds between liveness pings
+    ping_timeout: float = 5.0  # a ping unanswered this long means the link is dead
+    reconnect_min: float = 0.5
+    reconnect_max: float = 30.0
+    cel_file: Path = PROJECT_ROOT / ".sandbox/root/var/log/asterisk/cel-custom/cel_callcenter.json"
+    backfill_interval: float = 60.0  # seconds between periodic backfills from the CEL file
+
+
+class DbSettings(BaseModel):
+    """Where the call log lives: SQLite (WAL) by default, PostgreSQL by URL."""
+
+    url: str = f"sqlite:///{PROJECT_ROOT / 'var/callcenter.db'}"
+
+
+class ApiSettings(BaseModel):
+    """The history API and web pages (loopback until sign-in exists)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    page_size_default: int = 50
+    page_size_max: int = 500
+    max_range_days: int = 366
+
+
+class IvrSettings(BaseModel):
+    """The FastAGI server the dialplan reaches with AGI(agi://host:port/...)."""
+
+    host: str = "127.0.0.1"
+    port: int = 4573
+
+
+class RecordingsSettings(BaseModel):
+    """Where MixMonitor writes and where finished recordings are kept."""
+
+    spool: Path = PROJECT_ROOT / ".sandbox/root/var/spool/asterisk/monitor"
+    store: Path = PROJECT_ROOT / "var/recordings"
+
+
+class SandboxSettings(BaseModel):
+    """The development Asterisk sandbox (``make asterisk``); its passwords live here and nowhere else."""
+
+    root: Path = PROJECT_ROOT / ".sandbox/root"
+    suite: str = "sid"
+    sip_password: str = "hotline-dev-sip"  # every sandbox endpoint (operators and citizens)
+    admin_username: str = "sandbox"  # AMI user for tests and `callcenter simulate` (originate, setvar)
+    admin_secret: str = "hotline-dev-admin"
+    sip_port: int = 5060
+
+
+class Settings(BaseSettings):
+    """All settings, one section per part of the system."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CALLCENTER_", env_nested_delimiter="__", env_file=".env", extra="ignore"
+    )
+
+    ami: AmiSettings = Field(default_factory=AmiSettings)
+    db: DbSettings = Field(default_factory=DbSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+    ivr: IvrSettings = Field(default_factory=IvrSettings)
+    recordings: RecordingsSettings = Field(default_factory=RecordingsSettings)
+    sandbox: SandboxSettings = Field(default_factory=SandboxSettings)

@@ -1,0 +1,66 @@
+"""The CEL event journal: append with dedupe, read back a linkedid's events, find calls still to build."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from callcenter.ami.events import CelEvent
+from callcenter.calls.names import LINKEDID_END
+from callcenter.store.models import Call, CelJournal
+
+CHUNK = 500  # rows per INSERT statement (SQLite caps bound parameters per statement)
+
+
+def _insert(session: Session) -> Any:
+    dialect = session.get_bind().dialect.name
+    module: Any = postgresql if dialect == "postgresql" else sqlite
+    return module.insert(CelJournal)
+
+
+def _row(node: str, event: CelEvent, source: str) -> dict[str, Any]:
+    return {"node": node, "event_key": event.key, "linkedid": event.linkedid, "uniqueid": event.uniqueid,
+            "event": event.event, "event_time": event.time, "source": source, "payload": event.to_json()}
+
+
+def append(session: Session, node: str, events: Sequence[CelEvent], source: str) -> set[str]:
+    """Journal events not seen before; return the linkedids that got at least one new event."""
+    touched: set[str] = set()
+    for start in range(0, len(events), CHUNK):
+        rows = [_row(node, event, source) for event in events[start:start + CHUNK]]
+        statement = _insert(session).values(rows).on_conflict_do_nothing(
+            index_elements=["node", "event_key"]).returning(CelJournal.linkedid)
+        touched.update(session.scalars(statement).all())
+    return touched
+
+
+def finished(session: Session, node: str, linkedids: Iterable[str]) -> list[str]:
+    """Those of the linkedids whose LINKEDID_END is in the journal."""
+    wanted = sorted(set(linkedids))
+    done: list[str] = []
+    for start in range(0, len(wanted), CHUNK):
+        statement = select(CelJournal.linkedid).distinct().where(
+            CelJournal.node == node, CelJournal.event == LINKEDID_END,
+            CelJournal.linkedid.in_(wanted[start:start + CHUNK]))
+        done.extend(session.scalars(statement).all())
+    return done
+
+
+def finished_without_call(session: Session, node: str, limit: int = 10_000) -> list[str]:
+    """Linkedids that ended (LINKEDID_END journaled) but have no call-log row yet."""
+    statement = (select(CelJournal.linkedid).distinct()
+                 .outerjoin(Call, (Call.node == CelJournal.node) & (Call.linkedid == CelJournal.linkedid))
+                 .where(CelJournal.node == node, CelJournal.event == LINKEDID_END, Call.id.is_(None))
+                 .limit(limit))
+    return list(session.scalars(statement).all())
+
+
+def events_for(session: Session, node: str, linkedid: str) -> list[CelEvent]:
+    """A linkedid's events in journal (arrival) order."""
+    statement = select(CelJournal.payload).where(
+        CelJournal.node == node, CelJournal.linkedid == linkedid).order_by(CelJournal.id)
+    return [CelEvent(**payload) for payload in session.scalars(statement).all()]

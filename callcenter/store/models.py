@@ -1,0 +1,94 @@
+"""SQLAlchemy 2 models: the CEL journal, the call log and recordings. Times are UTC."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class Base(DeclarativeBase):
+    """Declarative base for every table."""
+
+
+class CelJournal(Base):
+    """Every CEL event the listener saw, once (dedupe by node + key), in arrival order."""
+
+    __tablename__ = "cel_journal"
+    __table_args__ = (UniqueConstraint("node", "event_key", name="uq_cel_journal_node_key"),
+                      Index("ix_cel_journal_node_linkedid", "node", "linkedid"))
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    node: Mapped[str] = mapped_column(String(64))
+    event_key: Mapped[str] = mapped_column(String(40))
+    linkedid: Mapped[str] = mapped_column(String(64))
+    uniqueid: Mapped[str] = mapped_column(String(64))
+    event: Mapped[str] = mapped_column(String(64))
+    event_time: Mapped[float] = mapped_column(Float)
+    source: Mapped[str] = mapped_column(String(8))  # "ami" or "file"
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class Call(Base):
+    """One call-log row per (node, linkedid), upserted whenever the call is (re)built."""
+
+    __tablename__ = "calls"
+    __table_args__ = (UniqueConstraint("node", "linkedid", name="uq_calls_node_linkedid"),
+                      Index("ix_calls_started_at", "started_at"),
+                      Index("ix_calls_caller_number", "caller_number"),
+                      Index("ix_calls_line_started", "line", "started_at"),
+                      Index("ix_calls_status_started", "status", "started_at"),
+                      Index("ix_calls_operator_started", "operator", "started_at"))
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    node: Mapped[str] = mapped_column(String(64))
+    linkedid: Mapped[str] = mapped_column(String(64))
+    caller_number: Mapped[str] = mapped_column(String(64), default="")
+    caller_name: Mapped[str] = mapped_column(String(255), default="")
+    line: Mapped[str] = mapped_column(String(32), default="")
+    direction: Mapped[str] = mapped_column(String(16), default="inbound")
+    queue: Mapped[str] = mapped_column(String(64), default="")
+    queue_result: Mapped[str] = mapped_column(String(32), default="")
+    operator: Mapped[str] = mapped_column(String(64), default="")
+    operator_device: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    operators: Mapped[list[str]] = mapped_column(JSON, default=list)
+    status: Mapped[str] = mapped_column(String(32))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    ended_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ring_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+    wait_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+    talk_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+    hangup_cause: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    transfers: Mapped[int] = mapped_column(Integer, default=0)
+    ivr_path: Mapped[list[str]] = mapped_column(JSON, default=list)
+    topic: Mapped[str] = mapped_column(String(64), default="")
+    built_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    recordings: Mapped[list[Recording]] = relationship(back_populates="call")
+
+
+class Recording(Base):
+    """A recording of a call (filled by the recordings worker; see the recordings issue)."""
+
+    __tablename__ = "recordings"
+    __table_args__ = (UniqueConstraint("node", "source_path", name="uq_recordings_node_source"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    call_id: Mapped[int | None] = mapped_column(ForeignKey("calls.id"), nullable=True, index=True)
+    node: Mapped[str] = mapped_column(String(64))
+    linkedid: Mapped[str] = mapped_column(String(64), index=True)
+    source_path: Mapped[str] = mapped_column(Text)
+    path: Mapped[str | None] = mapped_column(Text, nullable=True)
+    format: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    duration_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+    size_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+    call: Mapped[Call | None] = relationship(back_populates="recordings")
