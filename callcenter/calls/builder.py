@@ -150,7 +150,7 @@ HANDLERS: dict[str, Handler] = {
 
 
 def _handler(event_name: str) -> Handler | None:
-    if event_name.startswith("IVR_"):
+    if event_name.startswith(names.IVR_EVENT_PREFIX):
         return _on_ivr
     return HANDLERS.get(event_name)
 

@@ -40,3 +40,6 @@ HOTLINE = "HOTLINE"  # line=<number>
 QUEUE_ENTER = "QUEUE_ENTER"  # queue=<name>
 OPERATOR_ANSWER = "OPERATOR_ANSWER"  # endpoint=<op>&device=<type>
 QUEUE_RESULT = "QUEUE_RESULT"  # status=<QUEUESTATUS>
+
+# The IVR reports its path with user events named IVR_<step> (ivr/server.py adds the prefix).
+IVR_EVENT_PREFIX = "IVR_"

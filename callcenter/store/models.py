@@ -2,11 +2,30 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every backend (SQLite keeps no zone: it is put back on read)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime: store UTC-aware datetimes only")
+        return None if value is None else value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class Base(DeclarativeBase):
@@ -55,9 +74,9 @@ class Call(Base):
     operator_device: Mapped[str | None] = mapped_column(String(16), nullable=True)
     operators: Mapped[list[str]] = mapped_column(JSON, default=list)
     status: Mapped[str] = mapped_column(String(32))
-    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    ended_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    answered_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    ended_at: Mapped[datetime] = mapped_column(UtcDateTime())
     ring_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
     wait_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
     talk_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
@@ -65,7 +84,7 @@ class Call(Base):
     transfers: Mapped[int] = mapped_column(Integer, default=0)
     ivr_path: Mapped[list[str]] = mapped_column(JSON, default=list)
     topic: Mapped[str] = mapped_column(String(64), default="")
-    built_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    built_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
     recordings: Mapped[list[Recording]] = relationship(back_populates="call")
 
@@ -88,7 +107,7 @@ class Recording(Base):
     sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
     status: Mapped[str] = mapped_column(String(16), default="pending")
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    deleted_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
 
     call: Mapped[Call | None] = relationship(back_populates="recordings")

@@ -1,0 +1,58 @@
+# callcenter: one command to run, one to test. Both set up whatever is missing (root needed for apt and the
+# Asterisk sandbox chroot). See README.md.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+
+.PHONY: setup system-deps venv asterisk asterisk-stop postgres postgres-stop migrate run demo test test-unit lint bench clean
+
+setup: system-deps venv
+
+system-deps:
+	@scripts/system-deps.sh
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	@rm -f $(VENV)/.installed-* && touch $@
+
+asterisk: setup
+	$(PY) -m callcenter sandbox start
+
+asterisk-stop: venv
+	$(PY) -m callcenter sandbox stop
+
+postgres: system-deps
+	@scripts/postgres.sh start
+
+postgres-stop:
+	@scripts/postgres.sh stop
+
+migrate: venv
+	$(PY) -m callcenter migrate
+
+run: asterisk migrate
+	$(PY) -m callcenter run
+
+demo: asterisk
+	$(PY) -m callcenter simulate --calls 5
+
+test: asterisk
+	pg_url=$$(scripts/postgres.sh start) && CALLCENTER_TEST_PG_URL="$$pg_url" $(PY) -m pytest -ra $(PYTEST_ARGS)
+
+test-unit: venv
+	$(PY) -m pytest -ra tests/unit
+
+lint: venv
+	$(PY) -m ruff check callcenter ivr recordings tests bench
+	$(PY) -m mypy callcenter ivr recordings
+
+bench: asterisk
+	$(PY) -m bench.ingest
+
+clean:
+	rm -rf var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""The history API (FastAPI): REST under /api."""
