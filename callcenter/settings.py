@@ -28,7 +28,7 @@ class AmiSettings(BaseModel):
     reconnect_min: float = 0.5
     reconnect_max: float = 30.0
     cel_file: Path = PROJECT_ROOT / ".sandbox/root/var/log/asterisk/cel-custom/cel_callcenter.json"
-    backfill_interval: float = 60.0  # seconds between periodic backfills from the CEL file
+    backfill_interval: float = 30.0  # seconds between periodic backfills from the CEL file
 
 
 class DbSettings(BaseModel):

@@ -23,6 +23,7 @@ class CelFileCursor:
         self._offset = 0
         self._line = 0
         self._ordinals = Ordinals()
+        self._warned = False
 
     def _reset_if_replaced(self) -> bool:
         stat = self.path.stat()
@@ -33,7 +34,9 @@ class CelFileCursor:
     def read_new(self) -> list[CelEvent]:
         """Every complete, well-formed line added since the last call; bad lines are logged and skipped."""
         if not self.path.exists():
-            log.warning("backfill: CEL file %s does not exist (yet)", self.path)
+            if not self._warned:
+                log.warning("backfill: CEL file %s does not exist (yet); AMI is the only source", self.path)
+                self._warned = True
             return []
         if not self._reset_if_replaced():
             return []

@@ -19,6 +19,7 @@ from panoramisk.message import Message
 from callcenter.ami.client import AmiConnection, AmiError, AmiLoginError
 from callcenter.ami.events import CelEvent, MalformedEvent, Ordinals, from_ami
 from callcenter.calls.builder import build_call
+from callcenter.calls.names import LINKEDID_END
 from callcenter.listener.backfill import CelFileCursor
 from callcenter.settings import Settings
 from callcenter.store import journal
@@ -154,6 +155,9 @@ class Listener:
             await self._guarded(self.backfill)
         if batch:
             await self._guarded(self.store.ingest, batch, "ami")
+            if any(event.event == LINKEDID_END for event in batch):
+                # A call just ended: events AMI missed (e.g. during a reconnect) are in Asterisk's own file.
+                await self._guarded(self.backfill)
 
     async def _guarded(self, work: object, *args: object) -> None:
         try:

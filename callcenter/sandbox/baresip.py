@@ -87,6 +87,7 @@ class SipAgent:
     register: bool = False
     auto_answer: bool = True
     asterisk: str = "127.0.0.1:5060"
+    transport: str = "udp"  # "udp" or "tcp": how the agent talks SIP to Asterisk
     events: list[dict[str, Any]] = field(default_factory=list)
     _proc: subprocess.Popen[bytes] | None = None
     _sock: socket.socket | None = None
@@ -104,10 +105,8 @@ class SipAgent:
         params = [f"auth_user={self.user}", f"auth_pass={self.password}",
                   f"answermode={'auto' if self.auto_answer else 'manual'}",
                   f"regint={600 if self.register else 0}", "ptime=20", "audio_codecs=PCMU,PCMA"]
-        if self.caller_number:
-            # The caller's number travels in From; Asterisk still authenticates the endpoint by auth_user.
-            return f"{name}<sip:{user}@{self.asterisk};transport=udp>;{';'.join(params)}"
-        return f"{name}<sip:{user}@{self.asterisk};transport=udp>;{';'.join(params)}"
+        # A caller's number travels in From; Asterisk still identifies the endpoint by auth_user.
+        return f"{name}<sip:{user}@{self.asterisk};transport={self.transport}>;{';'.join(params)}"
 
     def start(self, timeout: float = 10) -> SipAgent:
         """Write the config, start baresip, connect to its control port (and wait for registration)."""
@@ -202,7 +201,7 @@ class SipAgent:
 
     def dial(self, number: str) -> None:
         """Call a number at the sandbox Asterisk."""
-        self.command("dial", f"sip:{number}@{self.asterisk}")
+        self.command("dial", f"sip:{number}@{self.asterisk};transport={self.transport}")
 
     def send_digit(self, digit: str) -> None:
         """Send one DTMF digit (RFC 4733)."""

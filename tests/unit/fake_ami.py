@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -140,7 +141,7 @@ class FakeAmi:
         """Send raw bytes to the client, cut at the given byte offsets, each piece in its own write."""
         target = session or self.session
         cuts = sorted({0, len(data), *(cut for cut in splits if 0 < cut < len(data))})
-        for start, end in zip(cuts, cuts[1:], strict=False):
+        for start, end in itertools.pairwise(cuts):
             await target.write(data[start:end])
             await asyncio.sleep(self.pause)
 

@@ -5,6 +5,7 @@ The CEL event below is copied from a real Asterisk 22 AMI stream (an answered ho
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import pytest
@@ -100,7 +101,7 @@ def make(protocol_class: type[AMIProtocol] = Utf8AMIProtocol,
 
 def feed(protocol: AMIProtocol, data: bytes, cuts: list[int]) -> None:
     bounds = sorted({0, len(data), *cuts})
-    for start, end in zip(bounds, bounds[1:], strict=False):
+    for start, end in itertools.pairwise(bounds):
         protocol.data_received(data[start:end])
 
 

@@ -1,0 +1,94 @@
+"""Journal dedupe and idempotent call writes, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import func, select
+
+import pytest
+
+from callcenter.ami.events import CelEvent
+from callcenter.calls.builder import CallRecord, build_call
+from callcenter.listener import service
+from callcenter.listener.service import CallLogStore
+from callcenter.store import journal
+from callcenter.store.db import Database
+from callcenter.store.models import Call, CelJournal
+from callcenter.store.writer import upsert_call
+from tests.factories import answered_stream, cel, load_jsonl
+
+
+def _count(db: Database, model: type) -> int:
+    with db.session() as session:
+        return int(session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+def test_replaying_events_adds_nothing(db: Database) -> None:
+    events = load_jsonl("cel_answered.jsonl")
+    with db.session() as session:
+        assert journal.append(session, "n1", events, "ami") == {events[0].linkedid}
+    with db.session() as session:
+        assert journal.append(session, "n1", events, "file") == set()
+    assert _count(db, CelJournal) == len(events)
+
+
+def test_same_event_on_another_node_is_kept(db: Database) -> None:
+    events = load_jsonl("cel_answered.jsonl")
+    with db.session() as session:
+        journal.append(session, "n1", events, "ami")
+        journal.append(session, "n2", events, "ami")
+    assert _count(db, CelJournal) == 2 * len(events)
+
+
+def test_upsert_twice_keeps_one_row_with_latest_values(db: Database) -> None:
+    record = build_call(answered_stream())
+    with db.session() as session:
+        upsert_call(session, "n1", record, datetime.now(UTC))
+    record.topic = "environment"
+    with db.session() as session:
+        upsert_call(session, "n1", record, datetime.now(UTC))
+    with db.session() as session:
+        rows = session.scalars(select(Call)).all()
+        assert [(r.linkedid, r.topic) for r in rows] == [(record.linkedid, "environment")]
+        assert rows[0].started_at.tzinfo is not None
+        assert rows[0].caller_name == "Nguyễn Thị Quỳnh Mai"
+
+
+def test_store_builds_only_finished_calls_and_rebuilds_on_late_events(db: Database) -> None:
+    store = CallLogStore(db, "n1")
+    events = answered_stream()
+    bridge = [e for e in events if e.event == "BRIDGE_ENTER"]
+    early = [e for e in events if e.event != "BRIDGE_ENTER"]
+    assert store.ingest(early[:3], "ami") == []
+    assert store.ingest(early[3:], "ami") == [events[0].linkedid]
+    with db.session() as session:
+        assert session.scalar(select(Call.status)) == "abandoned_queue"  # the bridge was missed so far
+    assert store.ingest(bridge, "file") == [events[0].linkedid]  # backfill brings the missing events
+    with db.session() as session:
+        assert session.scalar(select(Call.status)) == "answered"
+    assert _count(db, Call) == 1
+
+
+def test_build_missing_finds_finished_calls_without_row(db: Database) -> None:
+    events = answered_stream()
+    with db.session() as session:
+        journal.append(session, "n1", events, "file")
+        journal.append(session, "n1", [cel("CHAN_START", 0, linkedid="200.1", uniqueid="200.1")], "file")
+    assert CallLogStore(db, "n1").build_missing() == [events[0].linkedid]
+    assert CallLogStore(db, "n1").build_missing() == []
+
+
+def test_a_broken_call_does_not_stop_the_others(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    good = answered_stream()
+    bad = [cel("LINKEDID_END", 1, linkedid="300.1", uniqueid="300.1")]
+
+    def build_or_break(events: list[CelEvent]) -> CallRecord:
+        if events[0].linkedid == "300.1":
+            raise RuntimeError("a call the builder cannot handle")
+        return build_call(events)
+
+    monkeypatch.setattr(service, "build_call", build_or_break)
+    built = CallLogStore(db, "n1").ingest(bad + good, "ami")
+    assert built == [good[0].linkedid]
+    assert _count(db, Call) == 1

@@ -1,0 +1,80 @@
+"""CEL parsing from both sources, and the dedupe key they must agree on."""
+
+from __future__ import annotations
+
+import json
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from callcenter.ami.events import MalformedEvent, Ordinals, from_ami, from_file_line
+from tests.factories import ami_headers, load_jsonl
+
+UTC = ZoneInfo("UTC")
+
+
+def test_file_and_ami_give_the_same_key() -> None:
+    for event in load_jsonl("cel_answered.jsonl"):
+        ami = from_ami(ami_headers(event, _ami_time(event.second)), UTC)
+        assert ami.key == event.key
+        assert ami.second == event.second
+        assert ami.cid_name == event.cid_name
+
+
+def _ami_time(second: int) -> str:
+    from datetime import UTC as utc
+    from datetime import datetime
+
+    return datetime.fromtimestamp(second, utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def test_ami_timestamp_gives_sub_second_precision_only_inside_the_second() -> None:
+    event = load_jsonl("cel_answered.jsonl")[0]
+    headers = ami_headers(event, _ami_time(event.second))
+    assert from_ami({**headers, "Timestamp": f"{event.second}.250000"}, UTC).time == event.second + 0.25
+    assert from_ami({**headers, "Timestamp": f"{event.second + 3}.5"}, UTC).time == event.second
+
+
+def test_ami_event_time_is_read_in_asterisks_zone() -> None:
+    event = load_jsonl("cel_answered.jsonl")[0]
+    saigon = ZoneInfo("Asia/Ho_Chi_Minh")
+    from datetime import datetime
+
+    local = datetime.fromtimestamp(event.second, saigon).strftime("%Y-%m-%d %H:%M:%S")
+    assert from_ami(ami_headers(event, local), saigon).second == event.second
+
+
+@pytest.mark.parametrize("drop", ["EventName", "EventTime", "UniqueID", "LinkedID"])
+def test_ami_event_without_essentials_is_malformed(drop: str) -> None:
+    event = load_jsonl("cel_answered.jsonl")[0]
+    headers = ami_headers(event, _ami_time(event.second))
+    del headers[drop]
+    with pytest.raises(MalformedEvent):
+        from_ami(headers, UTC)
+
+
+def test_ami_bad_time_is_malformed() -> None:
+    event = load_jsonl("cel_answered.jsonl")[0]
+    with pytest.raises(MalformedEvent, match="EventTime"):
+        from_ami(ami_headers(event, "yesterday"), UTC)
+
+
+@pytest.mark.parametrize("line", ["", "not json", "[1, 2]", json.dumps({"eventtype": "HANGUP"}),
+                                  json.dumps({"eventtype": "X", "eventtime": "soon", "uniqueid": "1", "linkedid": "1"})])
+def test_bad_file_lines_are_malformed(line: str) -> None:
+    with pytest.raises(MalformedEvent):
+        from_file_line(line)
+
+
+def test_user_event_payload_is_decoded() -> None:
+    hotline = [e for e in load_jsonl("cel_answered.jsonl") if e.event == "HOTLINE"][0]
+    assert hotline.user_fields == {"line": "02621022"}
+
+
+def test_ordinals_separate_equal_events_and_repeat_across_streams() -> None:
+    event = load_jsonl("cel_answered.jsonl")[0]
+    first, second = Ordinals(), Ordinals()
+    a = [first.assign(event), first.assign(event)]
+    b = [second.assign(event), second.assign(event)]
+    assert a[0].key != a[1].key
+    assert [e.key for e in a] == [e.key for e in b]
