@@ -14,8 +14,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 from asterisk.agi import AGI
 
-from ivr.flows import FLOWS
 from callcenter.calls.names import IVR_EVENT_PREFIX
+from ivr.flows import FLOWS
 
 log = logging.getLogger(__name__)
 READ_TIMEOUT = 10.0  # seconds a silent client may hold its process
@@ -47,8 +47,9 @@ class AgiHandler(socketserver.StreamRequestHandler):
     timeout = READ_TIMEOUT
 
     def handle(self) -> None:
-        reader = io.TextIOWrapper(self.rfile, encoding="utf-8", errors="replace")
-        writer = io.TextIOWrapper(self.wfile, encoding="utf-8", write_through=True)
+        # pyst2 wants two text streams: read the AGI environment from one, write commands to the other.
+        reader = io.TextIOWrapper(self.rfile, encoding="utf-8", errors="replace")  # type: ignore[type-var]
+        writer = io.TextIOWrapper(self.wfile, encoding="utf-8", write_through=True)  # type: ignore[type-var]
         try:
             agi = AGI(stdin=reader, stdout=writer, stderr=io.StringIO())
             name, args = route(agi.env.get("agi_network_script", ""))

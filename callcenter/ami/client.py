@@ -78,17 +78,19 @@ class AmiConnection(Manager):  # type: ignore[misc]
         try:
             transport, protocol = await asyncio.wait_for(self.loop.create_connection(
                 self.config["protocol_factory"], self.settings.host, self.settings.port), timeout)
-        except (OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, OSError) as exc:
             raise AmiError(f"cannot reach AMI at {self.settings.host}:{self.settings.port}: {exc}") from exc
         done: asyncio.Future[tuple[Any, Any]] = self.loop.create_future()
         done.set_result((transport, protocol))
         self.connection_made(done)
         login = self.authenticated_future
-        try:
-            response = await asyncio.wait_for(asyncio.shield(login), timeout)
-        except asyncio.TimeoutError as exc:
+        # panoramisk never resolves the Login future if the link closes first: wait for either.
+        await asyncio.wait({login, self.lost}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        if not login.done():
+            lost = self.lost.done()
             self.close()
-            raise AmiError("AMI login got no answer") from exc
+            raise AmiError("AMI closed the connection during login" if lost else "AMI login got no answer")
+        response = login.result()
         if not response.success:
             self.close()
             raise AmiLoginError(f"AMI login refused for user {self.settings.username!r}: "
@@ -103,7 +105,7 @@ class AmiConnection(Manager):  # type: ignore[misc]
             try:
                 await asyncio.wait_for(asyncio.shield(self.send_action({"Action": "Ping"})),
                                        self.settings.ping_timeout)
-            except (asyncio.TimeoutError, Exception) as exc:
+            except (TimeoutError, Exception) as exc:
                 log.error("AMI link dead (ping unanswered in %.1f s: %r); reconnecting",
                           self.settings.ping_timeout, exc)
                 self.close()

@@ -10,9 +10,10 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import parse_qsl
 from zoneinfo import ZoneInfo
 
@@ -104,9 +105,9 @@ def from_ami(headers: Mapping[str, Any], asterisk_tz: ZoneInfo) -> CelEvent:
         stamp = float(lower.get("timestamp", ""))
         if int(stamp) == second:
             when = stamp
-    except ValueError:
+    except (ValueError, OverflowError):
         pass
-    fields = {ours: lower.get(theirs, "") for theirs, ours in AMI_FIELDS.items()}
+    fields: dict[str, Any] = {ours: lower.get(theirs, "") for theirs, ours in AMI_FIELDS.items()}
     return CelEvent(event=lower["eventname"], time=when, second=second, extra=_extra(lower.get("extra", "")),
                     **fields)
 
@@ -125,7 +126,7 @@ def from_file_line(line: str) -> CelEvent:
         when = float(record["eventtime"])
     except ValueError as exc:
         raise MalformedEvent(f"bad eventtime {record['eventtime']!r}") from exc
-    fields = {ours: record.get(theirs, "") for theirs, ours in FILE_FIELDS.items()}
+    fields: dict[str, Any] = {ours: record.get(theirs, "") for theirs, ours in FILE_FIELDS.items()}
     return CelEvent(event=record["eventtype"], time=when, second=int(when), extra=_extra(record.get("eventextra", "")),
                     **fields)
 

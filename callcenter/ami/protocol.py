@@ -24,6 +24,8 @@ BANNER = "Asterisk Call Manager/"
 class Utf8AMIProtocol(AMIProtocol):  # type: ignore[misc]
     """AMIProtocol whose ``data_received`` decodes incrementally and survives malformed messages."""
 
+    version: str | None
+
     def connection_made(self, transport: Any) -> None:
         super().connection_made(transport)
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
@@ -32,7 +34,7 @@ class Utf8AMIProtocol(AMIProtocol):  # type: ignore[misc]
 
     def data_received(self, data: bytes) -> None:
         text = self._pending + self._decoder.decode(data)
-        if self.version is None and text.startswith(BANNER):
+        if self.version is None and text.startswith(BANNER) and EOL in text:
             banner, _, text = text.partition(EOL)
             self.version = banner[len(BANNER):].strip()
             log.info("AMI protocol version %s", self.version)

@@ -7,8 +7,8 @@ queue, which operator's phone answered and why the queue gave up.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
 
 from callcenter.ami.events import CelEvent
 from callcenter.calls import names
@@ -93,7 +93,7 @@ def _on_bridge_exit(state: _State, event: CelEvent) -> None:
 def _on_hangup(state: _State, event: CelEvent) -> None:
     if _is_caller(state, event):
         cause = event.extra.get("hangupcause")
-        state.record.hangup_cause = int(cause) if str(cause).isdigit() else None
+        state.record.hangup_cause = int(str(cause)) if str(cause).isdigit() else None
         if state.bridged_at is not None and (state.unbridged_at is None or state.unbridged_at < state.bridged_at):
             state.unbridged_at = event.time
 

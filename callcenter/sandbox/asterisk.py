@@ -102,3 +102,10 @@ def stop(root: Path, timeout: float = 20) -> None:
     deadline = time.monotonic() + timeout
     while is_running(root) and time.monotonic() < deadline:
         time.sleep(0.2)
+
+
+def restart_clean(root: Path, settings: Settings) -> None:
+    """Restart with an empty astdb: no phone registrations or queue state left from earlier runs."""
+    stop(root)
+    (root / "var/lib/asterisk/astdb.sqlite3").unlink(missing_ok=True)
+    start(root, settings)

@@ -162,7 +162,7 @@ class SipAgent:
             self._sock.settimeout(remaining)
             try:
                 chunk = self._sock.recv(65536)
-            except (TimeoutError, socket.timeout):
+            except TimeoutError:
                 return None
             if not chunk:
                 raise AgentError(f"baresip {self.user} closed its control connection")
@@ -215,8 +215,11 @@ class SipAgent:
         """Quit baresip and remove its folder."""
         if self._sock is not None:
             try:
+                if self.register:
+                    self.command("uadelall")  # un-REGISTER, so the queue stops seeing this phone at once
+                    time.sleep(0.3)
                 self._sock.sendall(_netstring({"command": "quit", "token": "quit"}))
-            except OSError:
+            except (OSError, AgentError):
                 pass
             self._sock.close()
             self._sock = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
@@ -24,7 +25,7 @@ class CallFilter:
     node: str | None = None
 
 
-def _filtered(query: Select[tuple[Call]], where: CallFilter) -> Select[tuple[Call]]:
+def _filtered(query: Select[Any], where: CallFilter) -> Select[Any]:
     query = query.where(Call.started_at >= where.start, Call.started_at < where.end)
     if where.line:
         query = query.where(Call.line == where.line)

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select
-
 import pytest
+from sqlalchemy import func, select
 
 from callcenter.ami.events import CelEvent
 from callcenter.calls.builder import CallRecord, build_call

@@ -247,9 +247,6 @@ async def test_unreachable_server_raises_ami_error(tmp_path: Path) -> None:
         await AmiConnection(settings).open(timeout=2)
 
 
-@pytest.mark.xfail(strict=True, raises=asyncio.TimeoutError,
-                   reason="bug: AmiConnection.open() waits for the login answer for the whole timeout even when "
-                          "the server already closed the connection (it does not watch self.lost)")
 async def test_server_hanging_up_during_login_fails_fast(ami: FakeAmi, tmp_path: Path) -> None:
     ami.answer_logins = False
     connection = AmiConnection(ami_settings(ami, tmp_path))

@@ -59,15 +59,17 @@ def test_ami_bad_time_is_malformed() -> None:
         from_ami(ami_headers(event, "yesterday"), UTC)
 
 
-@pytest.mark.parametrize("line", ["", "not json", "[1, 2]", json.dumps({"eventtype": "HANGUP"}),
-                                  json.dumps({"eventtype": "X", "eventtime": "soon", "uniqueid": "1", "linkedid": "1"})])
+BAD_TIME = json.dumps({"eventtype": "X", "eventtime": "soon", "uniqueid": "1", "linkedid": "1"})
+
+
+@pytest.mark.parametrize("line", ["", "not json", "[1, 2]", json.dumps({"eventtype": "HANGUP"}), BAD_TIME])
 def test_bad_file_lines_are_malformed(line: str) -> None:
     with pytest.raises(MalformedEvent):
         from_file_line(line)
 
 
 def test_user_event_payload_is_decoded() -> None:
-    hotline = [e for e in load_jsonl("cel_answered.jsonl") if e.event == "HOTLINE"][0]
+    hotline = next(e for e in load_jsonl("cel_answered.jsonl") if e.event == "HOTLINE")
     assert hotline.user_fields == {"line": "02621022"}
 
 

@@ -1,0 +1,147 @@
+"""Fixtures for tests against the real sandbox: Asterisk, baresip agents and a listener process."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from callcenter.sandbox import asterisk
+from callcenter.sandbox.baresip import SipAgent
+from callcenter.settings import PROJECT_ROOT, Settings
+from callcenter.store.db import Database
+from callcenter.store.models import Call
+
+SETTINGS = Settings()
+ROOT = SETTINGS.sandbox.root
+
+
+@pytest.fixture(scope="session")
+def sandbox() -> Path:
+    """The running sandbox Asterisk, restarted once with no registrations left from earlier runs."""
+    if os.geteuid() != 0:
+        pytest.fail("the sandbox tests need root (chroot); run them with `make test` as root")
+    subprocess.run(["pkill", "-f", "baresip -f /tmp/ua/"], check=False)
+    asterisk.provision(ROOT, SETTINGS.sandbox.suite)
+    asterisk.restart_clean(ROOT, SETTINGS)
+    return ROOT
+
+
+def cli(command: str) -> str:
+    """One Asterisk CLI command in the sandbox; its output."""
+    return asterisk.cli(ROOT, command).stdout
+
+
+def wait_until(check: Callable[[], object], timeout: float, what: str, step: float = 0.2) -> object:
+    """Poll ``check`` until it returns something truthy; fail the test with ``what`` otherwise."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(step)
+    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+@pytest.fixture
+def agents(sandbox: Path) -> Iterator[Callable[..., SipAgent]]:
+    """Start baresip agents (``agents("op101", register=True)``); all are stopped after the test."""
+    started: list[SipAgent] = []
+
+    def start(user: str, **options: object) -> SipAgent:
+        agent = SipAgent(sandbox, user, SETTINGS.sandbox.sip_password, **options)  # type: ignore[arg-type]
+        started.append(agent)
+        return agent.start()
+
+    yield start
+    for agent in started:
+        agent.stop()
+    wait_until(lambda: "No objects found" in cli("pjsip show contacts"), 10, "operators to unregister")
+
+
+def caller_number() -> str:
+    """A mobile number no other test uses, so each test finds its own calls in a shared CEL file."""
+    return "09" + "".join(random.choice("0123456789") for _ in range(8))
+
+
+@dataclass
+class ListenerProcess:
+    """``callcenter listen`` as a real process, with its log in a file."""
+
+    db_url: str
+    log: Path
+    env: dict[str, str] = field(default_factory=dict)
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> ListenerProcess:
+        env = {**os.environ, "CALLCENTER_AMI__RECONNECT_MIN": "0.5", **self.env}
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen([sys.executable, "-m", "callcenter", "--db", self.db_url, "listen"],
+                                         cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        self.wait_log("AMI: logged in", count=self.text().count("AMI: logged in") + 1)
+        return self
+
+    def text(self) -> str:
+        return self.log.read_text(encoding="utf-8", errors="replace") if self.log.exists() else ""
+
+    def wait_log(self, needle: str, count: int = 1, timeout: float = 20) -> None:
+        wait_until(lambda: self.text().count(needle) >= count, timeout, f"listener log {needle!r} x{count}")
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+@pytest.fixture
+def listener_factory(sandbox: Path, db_url: str, tmp_path: Path) -> Iterator[Callable[..., ListenerProcess]]:
+    """Make (not start) listener processes over the test's database; all are stopped after the test."""
+    made: list[ListenerProcess] = []
+
+    def make(**env: str) -> ListenerProcess:
+        process = ListenerProcess(db_url, tmp_path / "listener.log", env)
+        made.append(process)
+        return process
+
+    yield make
+    for process in made:
+        process.stop()
+
+
+@pytest.fixture
+def listener(listener_factory: Callable[..., ListenerProcess]) -> ListenerProcess:
+    """A running listener."""
+    return listener_factory().start()
+
+
+def wait_for_calls(db: Database, numbers: list[str], timeout: float = 30) -> dict[str, Call]:
+    """Wait until each caller number has a call-log row; return them by number (one row per number enforced)."""
+
+    def found() -> dict[str, Call] | None:
+        with db.session() as session:
+            rows = session.scalars(select(Call).where(Call.caller_number.in_(numbers))).all()
+        by_number = {row.caller_number: row for row in rows}
+        assert len(by_number) == len(rows), f"duplicate call rows: {[r.caller_number for r in rows]}"
+        return by_number if len(by_number) == len(numbers) else None
+
+    result = wait_until(found, timeout, f"call logs for {numbers}")
+    assert isinstance(result, dict)
+    return result

@@ -1,0 +1,160 @@
+"""Real calls through the sandbox Asterisk: baresip citizens call, baresip operators answer, the listener logs.
+
+Every test here runs once on SQLite and once on PostgreSQL (the ``db`` fixture).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+from sqlalchemy import func, select
+
+from callcenter.sandbox.baresip import SipAgent
+from callcenter.store.db import Database
+from callcenter.store.models import CelJournal
+from tests.integration.conftest import (
+    SETTINGS,
+    ListenerProcess,
+    caller_number,
+    cli,
+    wait_for_calls,
+)
+
+pytestmark = pytest.mark.sandbox
+NAME = "Nguyễn Thị Quỳnh Mai"
+
+
+@pytest.mark.parametrize(("line", "operator", "transport", "device"),
+                         [("02621022", "op101", "udp", "ip_phone"), ("1900868647", "op201", "tcp", "softphone")])
+def test_answered_call_is_logged_with_caller_line_operator_and_talk_time(
+        db: Database, listener: ListenerProcess, agents: Callable[..., SipAgent],
+        line: str, operator: str, transport: str, device: str) -> None:
+    answering = agents(operator, register=True, wav_seconds=120, transport=transport)
+    number = caller_number()
+    citizen = agents("citizen1", wav_seconds=6, display_name=NAME, caller_number=number)
+    citizen.dial(line)
+    answering.wait_event("CALL_ESTABLISHED", 15)
+    talk_started = time.monotonic()
+    citizen.wait_event("CALL_CLOSED", 30)
+    real_talk = time.monotonic() - talk_started
+    call = wait_for_calls(db, [number])[number]
+    assert (call.status, call.line, call.operator, call.operator_device) == ("answered", line, operator, device)
+    assert call.caller_name == NAME  # UTF-8 intact, end to end
+    assert call.queue == "operators"
+    assert abs((call.talk_seconds or 0) - real_talk) < 1.0, (call.talk_seconds, real_talk)
+    assert call.answered_at is not None and call.started_at <= call.answered_at <= call.ended_at
+    assert call.wait_seconds is not None and call.wait_seconds < 5
+    assert call.hangup_cause == 16  # normal clearing
+
+
+def test_caller_hanging_up_in_queue_is_abandoned_with_wait_time(
+        db: Database, listener: ListenerProcess, agents: Callable[..., SipAgent]) -> None:
+    agents("op102", register=True, auto_answer=False)  # rings, nobody picks up
+    number = caller_number()
+    citizen = agents("citizen2", wav_seconds=5, caller_number=number)
+    citizen.dial("02621022")
+    citizen.wait_event("CALL_ESTABLISHED", 15)
+    started = time.monotonic()
+    citizen.wait_event("CALL_CLOSED", 30)
+    waited = time.monotonic() - started
+    call = wait_for_calls(db, [number])[number]
+    assert call.status == "abandoned_queue"
+    assert call.operator == "" and call.talk_seconds is None
+    assert call.wait_seconds is not None and abs(call.wait_seconds - waited) < 1.0
+
+
+def test_no_operator_logged_in_is_missed(db: Database, listener: ListenerProcess,
+                                         agents: Callable[..., SipAgent]) -> None:
+    assert "No objects found" in cli("pjsip show contacts")
+    number = caller_number()
+    citizen = agents("citizen3", wav_seconds=20, caller_number=number)
+    citizen.dial("1900868647")
+    citizen.wait_event("CALL_CLOSED", 30)
+    call = wait_for_calls(db, [number])[number]
+    assert (call.status, call.queue_result) == ("missed", "JOINEMPTY")
+
+
+@pytest.fixture
+def short_queue_timeout() -> Iterator[int]:
+    """Callers wait 4 s instead of the configured QUEUE_TIMEOUT."""
+    cli("dialplan set global QUEUE_TIMEOUT 4")
+    yield 4
+    cli("dialplan set global QUEUE_TIMEOUT 120")
+
+
+def test_nobody_answering_in_time_is_missed(db: Database, listener: ListenerProcess, short_queue_timeout: int,
+                                            agents: Callable[..., SipAgent]) -> None:
+    agents("op103", register=True, auto_answer=False)
+    number = caller_number()
+    citizen = agents("citizen4", wav_seconds=30, caller_number=number)
+    citizen.dial("02621022")
+    citizen.wait_event("CALL_CLOSED", 30)  # the dialplan hangs up after the queue gives up
+    call = wait_for_calls(db, [number])[number]
+    assert (call.status, call.queue_result) == ("missed", "TIMEOUT")
+    assert call.wait_seconds is not None and abs(call.wait_seconds - short_queue_timeout) < 1.5
+
+
+def _place_calls(agents: Callable[..., SipAgent], count: int, seconds: float) -> tuple[list[str], list[SipAgent]]:
+    operators = ["op101", "op102", "op103", "op201", "op202"][:count]
+    ops = [agents(op, register=True, wav_seconds=300) for op in operators]
+    numbers = [caller_number() for _ in range(count)]
+    citizens = [agents(f"citizen{n + 5}", wav_seconds=seconds, display_name=NAME, caller_number=number)
+                for n, number in enumerate(numbers)]
+    for citizen in citizens:
+        citizen.dial("02621022")
+    for op in ops:
+        op.wait_event("CALL_ESTABLISHED", 20)
+    return numbers, citizens
+
+
+def _journal_matches_cel_file(db: Database, linkedids: list[str]) -> None:
+    """Each event Asterisk wrote for these calls is journaled exactly once."""
+    cel_file = SETTINGS.ami.cel_file.read_text(encoding="utf-8").splitlines()
+    for linkedid in linkedids:
+        in_file = sum(1 for line in cel_file if json.loads(line)["linkedid"] == linkedid)
+        with db.session() as session:
+            journaled = session.scalar(select(func.count()).where(CelJournal.linkedid == linkedid))
+        assert journaled == in_file, (linkedid, journaled, in_file)
+
+
+def test_listener_killed_mid_calls_loses_and_duplicates_nothing(
+        db: Database, listener: ListenerProcess, agents: Callable[..., SipAgent]) -> None:
+    numbers, citizens = _place_calls(agents, 5, seconds=8)
+    time.sleep(0.5)
+    listener.kill()  # SIGKILL while all 5 calls are in progress
+    for citizen in citizens:
+        citizen.wait_event("CALL_CLOSED", 30)
+    listener.start()
+    calls = wait_for_calls(db, numbers)
+    assert {call.status for call in calls.values()} == {"answered"}
+    for call in calls.values():
+        assert call.caller_name == NAME
+        # Each caller's WAV lasts 8 s from the moment Asterisk answers: waiting plus talking fill it.
+        assert abs((call.wait_seconds or 0) + (call.talk_seconds or 0) - 8) < 1, (call.wait_seconds, call.talk_seconds)
+    _journal_matches_cel_file(db, [call.linkedid for call in calls.values()])
+
+
+def _listener_session() -> str:
+    rows = [line for line in cli("manager show connected").splitlines() if line.strip().startswith("callcenter ")]
+    assert rows, "the listener is not connected to AMI"
+    return rows[0]
+
+
+def test_ami_dropped_while_calls_finish_loses_nothing(
+        db: Database, listener_factory: Callable[..., ListenerProcess], agents: Callable[..., SipAgent]) -> None:
+    # Reconnect slowly and never backfill on a timer: only the backfill on reconnect can save these calls.
+    listener = listener_factory(CALLCENTER_AMI__RECONNECT_MIN="6", CALLCENTER_AMI__BACKFILL_INTERVAL="3600").start()
+    numbers, citizens = _place_calls(agents, 3, seconds=4)
+    session_fd = re.split(r"\s+", _listener_session().strip())
+    cli(f"manager kick session {session_fd[-4]}")  # the FileDes column
+    listener.wait_log("AMI: connection lost")
+    for citizen in citizens:
+        citizen.wait_event("CALL_CLOSED", 30)
+    listener.wait_log("AMI: logged in", count=2, timeout=30)
+    calls = wait_for_calls(db, numbers)
+    assert {call.status for call in calls.values()} == {"answered"}
+    _journal_matches_cel_file(db, [call.linkedid for call in calls.values()])
