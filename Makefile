@@ -51,8 +51,8 @@ lint: venv
 	$(PY) -m ruff check callcenter ivr recordings tests bench
 	$(PY) -m mypy callcenter ivr recordings
 
-bench: asterisk
-	$(PY) -m bench.ingest
+bench: venv
+	$(PY) -m bench.ingest $(BENCH_ARGS)
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

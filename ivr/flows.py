@@ -21,7 +21,8 @@ class Channel(Protocol):
 
 
 def passthrough(channel: Channel, args: dict[str, str]) -> None:
-    """No menu yet: mark the channel and return, so the dialplan continues to the queue."""
+    """No menu yet: report that the IVR was reached, mark the channel and return to the dialplan (the queue)."""
+    channel.user_event("START", line=args.get("line", ""))
     channel.set_variable("IVR_STATUS", "passthrough")
 
 

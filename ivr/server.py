@@ -66,7 +66,7 @@ class FastAgiServer(socketserver.ForkingTCPServer):
     """The forking FastAGI server."""
 
     allow_reuse_address = True
-    daemon_threads = True
+    block_on_close = False  # each call's process ends on its own (EOF or READ_TIMEOUT); shutdown need not wait
 
 
 def serve(host: str, port: int) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import random
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -145,3 +146,37 @@ def wait_for_calls(db: Database, numbers: list[str], timeout: float = 30) -> dic
     result = wait_until(found, timeout, f"call logs for {numbers}")
     assert isinstance(result, dict)
     return result
+
+
+@dataclass
+class IvrProcess:
+    """``callcenter ivr`` as a real process (started only by tests that want the IVR up)."""
+
+    log: Path
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> IvrProcess:
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen([sys.executable, "-m", "callcenter", "ivr"], cwd=PROJECT_ROOT,
+                                         stdout=out, stderr=subprocess.STDOUT)
+        wait_until(lambda: _port_open(SETTINGS.ivr.port), 15, "the FastAGI server to listen")
+        return self
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.fixture
+def ivr(tmp_path: Path) -> Iterator[IvrProcess]:
+    """An IVR server handle; the port must be free (no stray server) so "IVR down" really means down."""
+    assert not _port_open(SETTINGS.ivr.port), f"something already listens on the IVR port {SETTINGS.ivr.port}"
+    process = IvrProcess(tmp_path / "ivr.log")
+    yield process
+    process.stop()

@@ -18,6 +18,7 @@ from callcenter.store.db import Database
 from callcenter.store.models import CelJournal
 from tests.integration.conftest import (
     SETTINGS,
+    IvrProcess,
     ListenerProcess,
     caller_number,
     cli,
@@ -28,11 +29,14 @@ pytestmark = pytest.mark.sandbox
 NAME = "Nguyễn Thị Quỳnh Mai"
 
 
-@pytest.mark.parametrize(("line", "operator", "transport", "device"),
-                         [("02621022", "op101", "udp", "ip_phone"), ("1900868647", "op201", "tcp", "softphone")])
+@pytest.mark.parametrize(("line", "operator", "transport", "device", "ivr_up"),
+                         [("02621022", "op101", "udp", "ip_phone", True),
+                          ("1900868647", "op201", "tcp", "softphone", False)])
 def test_answered_call_is_logged_with_caller_line_operator_and_talk_time(
-        db: Database, listener: ListenerProcess, agents: Callable[..., SipAgent],
-        line: str, operator: str, transport: str, device: str) -> None:
+        db: Database, listener: ListenerProcess, agents: Callable[..., SipAgent], ivr: IvrProcess,
+        line: str, operator: str, transport: str, device: str, ivr_up: bool) -> None:
+    if ivr_up:
+        ivr.start()  # otherwise the IVR server is down: the call must still reach an operator
     answering = agents(operator, register=True, wav_seconds=120, transport=transport)
     number = caller_number()
     citizen = agents("citizen1", wav_seconds=6, display_name=NAME, caller_number=number)
@@ -49,6 +53,7 @@ def test_answered_call_is_logged_with_caller_line_operator_and_talk_time(
     assert call.answered_at is not None and call.started_at <= call.answered_at <= call.ended_at
     assert call.wait_seconds is not None and call.wait_seconds < 5
     assert call.hangup_cause == 16  # normal clearing
+    assert call.ivr_path == ([f"IVR_START:line={line}"] if ivr_up else [])
 
 
 def test_caller_hanging_up_in_queue_is_abandoned_with_wait_time(
