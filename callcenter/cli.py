@@ -92,6 +92,17 @@ def cmd_simulate(args: argparse.Namespace) -> int:
                     concurrency=args.concurrency)
 
 
+def cmd_recordings(args: argparse.Namespace) -> int:
+    """Process the spool now, purge by retention, sweep for inconsistencies, or set a legal hold."""
+    from callcenter.store.db import Database
+    from callcenter.store.migrate import upgrade
+    from recordings.cli import run
+
+    settings = _settings(args)
+    upgrade(settings.db.url)
+    return run(args, settings, Database(settings.db.url))
+
+
 def cmd_sandbox(args: argparse.Namespace) -> int:
     """Build/start or stop the development Asterisk sandbox."""
     from callcenter.sandbox import asterisk
@@ -130,6 +141,12 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--line", default="02621022", help="hotline number to dial (default 02621022)")
     simulate.add_argument("--concurrency", type=int, default=3, help="calls at the same time (default 3, max 5)")
     simulate.set_defaults(handler=cmd_simulate)
+    recordings = sub.add_parser("recordings", help=cmd_recordings.__doc__)
+    recordings.add_argument("action", choices=("process", "purge", "sweep", "hold", "release"),
+                            help="process: store closed WAVs now; purge: apply retention; sweep: report files "
+                                 "without rows and rows without files; hold/release CALL_ID: legal hold")
+    recordings.add_argument("call_id", nargs="?", type=int, help="the call, for hold/release")
+    recordings.set_defaults(handler=cmd_recordings)
     sandbox = sub.add_parser("sandbox", help=cmd_sandbox.__doc__)
     sandbox.add_argument("action", choices=("start", "stop", "status"))
     sandbox.set_defaults(handler=cmd_sandbox)

@@ -7,6 +7,7 @@ file. Every default is a safe development default for the loopback sandbox; the 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -55,10 +56,18 @@ class IvrSettings(BaseModel):
 
 
 class RecordingsSettings(BaseModel):
-    """Where MixMonitor writes and where finished recordings are kept."""
+    """Where MixMonitor writes, how recordings are compressed and kept, and for how long."""
 
-    spool: Path = PROJECT_ROOT / ".sandbox/root/var/spool/asterisk/monitor"
-    store: Path = PROJECT_ROOT / "var/recordings"
+    spool: Path = PROJECT_ROOT / ".sandbox/root/var/spool/asterisk/monitor"  # <linkedid>/<uniqueid>.wav
+    store: Path = PROJECT_ROOT / "var/recordings"  # <YYYY>/<MM>/<DD>/<linkedid>-<uniqueid>.<ext>
+    format: Literal["opus", "mp3"] = "opus"  # Opus in Ogg, or MP3
+    bitrate: str = "24k"  # explicit encoder bitrate
+    retention_days: int = Field(default=365, ge=1)
+    scan_interval: float = 2.0  # seconds between spool scans
+    settle_seconds: float = 3.0  # a WAV of a finished call must be this old (MixMonitor closes it after hangup)
+    retry_min: float = 30.0  # first retry after a failure; doubles up to retry_max
+    retry_max: float = 3600.0
+    purge_interval: float = 3600.0  # seconds between retention purges
 
 
 class SandboxSettings(BaseModel):

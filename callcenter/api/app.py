@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from sqlalchemy import text
 
-from callcenter.api import calls
+from callcenter.api import calls, recordings
 from callcenter.settings import Settings
 from callcenter.store.db import Database
 
@@ -16,6 +16,7 @@ def create_app(settings: Settings, db: Database) -> FastAPI:
     app.state.settings = settings
     app.state.db = db
     app.include_router(calls.router)
+    app.include_router(recordings.router)
 
     @app.get("/api/health", tags=["operations"], summary="Liveness and database reachability")
     def health() -> dict[str, str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
@@ -25,6 +26,8 @@ from callcenter.settings import Settings
 from callcenter.store import journal
 from callcenter.store.db import Database
 from callcenter.store.writer import upsert_call
+from recordings.retention import purge
+from recordings.worker import RecordingWorker
 
 log = logging.getLogger(__name__)
 BATCH = 500
@@ -71,6 +74,7 @@ class Listener:
     def __init__(self, settings: Settings, db: Database) -> None:
         self.settings = settings
         self.store = CallLogStore(db, settings.ami.node)
+        self.recordings = RecordingWorker(settings.recordings, db, settings.ami.node)
         self.queue: asyncio.Queue[CelEvent | object] = asyncio.Queue()
         self.ordinals = Ordinals()
         self.cel_file = CelFileCursor(settings.ami.cel_file)
@@ -90,7 +94,8 @@ class Listener:
     async def run(self) -> None:
         """Run until cancelled: the consumer, the periodic backfill and the session loop."""
         tasks = [asyncio.create_task(self._consume(), name="consume"),
-                 asyncio.create_task(self._periodic_backfill(), name="backfill")]
+                 asyncio.create_task(self._periodic_backfill(), name="backfill"),
+                 asyncio.create_task(self._recordings(), name="recordings")]
         try:
             await self._sessions()
         finally:
@@ -130,6 +135,17 @@ class Listener:
             keepalive.cancel()
             connection.close()
         log.warning("AMI: connection lost")
+
+    async def _recordings(self) -> None:
+        """The recordings worker: scan the spool often, purge by retention now and then; never on the loop."""
+        settings = self.settings.recordings
+        last_purge = 0.0
+        while True:
+            await self._guarded(self.recordings.run_once)
+            if time.monotonic() - last_purge >= settings.purge_interval:
+                last_purge = time.monotonic()
+                await self._guarded(purge, self.store.db, settings)
+            await asyncio.sleep(settings.scan_interval)
 
     async def _periodic_backfill(self) -> None:
         while True:

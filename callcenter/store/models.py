@@ -5,7 +5,20 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -84,21 +97,29 @@ class Call(Base):
     transfers: Mapped[int] = mapped_column(Integer, default=0)
     ivr_path: Mapped[list[str]] = mapped_column(JSON, default=list)
     topic: Mapped[str] = mapped_column(String(64), default="")
+    legal_hold: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     built_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
     recordings: Mapped[list[Recording]] = relationship(back_populates="call")
 
 
 class Recording(Base):
-    """A recording of a call (filled by the recordings worker; see the recordings issue)."""
+    """One recording of a call: a conversation (MixMonitor) or a voice message, and its stored compact copy.
+
+    ``status``: pending -> stored; error (kept WAV, retried at ``next_attempt_at``); purged (file deleted by
+    retention, row kept so the call log shows a recording existed).
+    """
 
     __tablename__ = "recordings"
-    __table_args__ = (UniqueConstraint("node", "source_path", name="uq_recordings_node_source"),)
+    __table_args__ = (UniqueConstraint("node", "source_path", name="uq_recordings_node_source"),
+                      Index("ix_recordings_status_next", "status", "next_attempt_at"))
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     call_id: Mapped[int | None] = mapped_column(ForeignKey("calls.id"), nullable=True, index=True)
     node: Mapped[str] = mapped_column(String(64))
     linkedid: Mapped[str] = mapped_column(String(64), index=True)
+    uniqueid: Mapped[str] = mapped_column(String(64), default="")
+    kind: Mapped[str] = mapped_column(String(16), default="conversation")
     source_path: Mapped[str] = mapped_column(Text)
     path: Mapped[str | None] = mapped_column(Text, nullable=True)
     format: Mapped[str | None] = mapped_column(String(16), nullable=True)
@@ -107,7 +128,28 @@ class Recording(Base):
     sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
     status: Mapped[str] = mapped_column(String(16), default="pending")
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    recorded_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     deleted_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
 
     call: Mapped[Call | None] = relationship(back_populates="recordings")
+
+
+class RecordingAccess(Base):
+    """The audit log: every attempt to reach a recording's audio or metadata, allowed or refused."""
+
+    __tablename__ = "recording_access"
+    __table_args__ = (Index("ix_recording_access_at", "at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
+    recording_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True, index=True)
+    call_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    action: Mapped[str] = mapped_column(String(16))  # list, play, download
+    allowed: Mapped[bool] = mapped_column(Boolean)
+    status_code: Mapped[int] = mapped_column(Integer)
+    actor: Mapped[str] = mapped_column(String(128), default="")  # the signed-in user once sign-in exists
+    client: Mapped[str] = mapped_column(String(64), default="")
+    detail: Mapped[str] = mapped_column(Text, default="")

@@ -118,6 +118,7 @@ def listener_factory(sandbox: Path, db_url: str, tmp_path: Path) -> Iterator[Cal
     made: list[ListenerProcess] = []
 
     def make(**env: str) -> ListenerProcess:
+        env = {"CALLCENTER_RECORDINGS__STORE": str(tmp_path / "recordings"), **env}
         process = ListenerProcess(db_url, tmp_path / "listener.log", env)
         made.append(process)
         return process

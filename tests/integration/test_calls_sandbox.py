@@ -9,13 +9,15 @@ import json
 import re
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
+from pydub import AudioSegment
 from sqlalchemy import func, select
 
 from callcenter.sandbox.baresip import SipAgent
 from callcenter.store.db import Database
-from callcenter.store.models import CelJournal
+from callcenter.store.models import CelJournal, Recording
 from tests.integration.conftest import (
     SETTINGS,
     IvrProcess,
@@ -23,6 +25,7 @@ from tests.integration.conftest import (
     caller_number,
     cli,
     wait_for_calls,
+    wait_until,
 )
 
 pytestmark = pytest.mark.sandbox
@@ -163,3 +166,27 @@ def test_ami_dropped_while_calls_finish_loses_nothing(
     calls = wait_for_calls(db, numbers)
     assert {call.status for call in calls.values()} == {"answered"}
     _journal_matches_cel_file(db, [call.linkedid for call in calls.values()])
+
+
+def test_answered_call_has_a_recording_of_the_conversation(
+        db: Database, listener: ListenerProcess, agents: Callable[..., SipAgent], tmp_path: Path) -> None:
+    operator = agents("op102", register=True, wav_seconds=120)
+    number = caller_number()
+    citizen = agents("citizen6", wav_seconds=7, caller_number=number)
+    citizen.dial("02621022")
+    operator.wait_event("CALL_ESTABLISHED", 15)
+    citizen.wait_event("CALL_CLOSED", 30)
+    call = wait_for_calls(db, [number])[number]
+
+    def stored() -> Recording | None:
+        with db.session() as session:
+            return session.scalar(select(Recording).where(Recording.linkedid == call.linkedid,
+                                                          Recording.status == "stored"))
+
+    row = wait_until(stored, 30, "the recording to be stored")
+    assert isinstance(row, Recording)
+    assert row.kind == "conversation" and row.format == "opus"
+    assert abs((row.duration_seconds or 0) - (call.talk_seconds or 0)) < 1.0, (row.duration_seconds, call.talk_seconds)
+    audio = AudioSegment.from_file(tmp_path / "recordings" / (row.path or ""))
+    assert audio.rms > 200, f"the recording is silent (RMS {audio.rms})"  # both agents play a tone
+    assert not (SETTINGS.recordings.spool / call.linkedid).exists()  # the WAV went once the copy verified

@@ -1,0 +1,42 @@
+"""``callcenter recordings ...``: operations on the recordings store, for cron jobs and people."""
+
+from __future__ import annotations
+
+import argparse
+
+from callcenter.settings import Settings
+from callcenter.store.db import Database
+from callcenter.store.models import Call
+from recordings.retention import purge, sweep
+from recordings.worker import RecordingWorker
+
+
+def run(args: argparse.Namespace, settings: Settings, db: Database) -> int:
+    """Dispatch one action; print what it did; exit non-zero when something needs attention."""
+    if args.action == "process":
+        outcomes = RecordingWorker(settings.recordings, db, settings.ami.node).run_once()
+        print(", ".join(f"{count} {name}" for name, count in sorted(outcomes.items())) or "nothing to process")
+        return 1 if outcomes.get("error") else 0
+    if args.action == "purge":
+        print(f"purged {purge(db, settings.recordings)} recording(s) older than "
+              f"{settings.recordings.retention_days} days (legal holds kept)")
+        return 0
+    if args.action == "sweep":
+        report = sweep(db, settings.recordings)
+        print("\n".join(report.lines()))
+        return 1 if report.files_without_rows or report.rows_without_files else 0
+    return _hold(db, args.call_id, args.action == "hold")
+
+
+def _hold(db: Database, call_id: int | None, hold: bool) -> int:
+    if call_id is None:
+        print("hold/release need a CALL_ID")
+        return 2
+    with db.session() as session:
+        call = session.get(Call, call_id)
+        if call is None:
+            print(f"no call with id {call_id}")
+            return 2
+        call.legal_hold = hold
+    print(f"call {call_id}: legal hold {'on' if hold else 'off'}")
+    return 0

@@ -1,0 +1,60 @@
+"""Retention: purge old recordings (keeping their rows), respect legal holds, and sweep for inconsistencies."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import select
+
+from callcenter.settings import RecordingsSettings
+from callcenter.store.db import Database
+from callcenter.store.models import Call, Recording
+
+log = logging.getLogger(__name__)
+
+
+def purge(db: Database, settings: RecordingsSettings, now: datetime | None = None) -> int:
+    """Delete stored files older than ``retention_days`` unless their call is on legal hold; return how many."""
+    now = now or datetime.now(UTC)
+    cutoff = now - timedelta(days=settings.retention_days)
+    held = select(Call.linkedid).where(Call.legal_hold.is_(True), Call.node == Recording.node)
+    with db.session() as session:
+        rows = session.scalars(select(Recording).where(
+            Recording.status == "stored", Recording.recorded_at < cutoff,
+            Recording.linkedid.not_in(held.scalar_subquery()))).all()
+        for row in rows:
+            if row.path:
+                (settings.store / row.path).unlink(missing_ok=True)
+            row.status, row.deleted_at = "purged", now
+    if rows:
+        log.info("retention: purged %d recording(s) older than %d days", len(rows), settings.retention_days)
+    return len(rows)
+
+
+@dataclass
+class SweepReport:
+    """Files in the store that no row knows, and stored rows whose file is gone."""
+
+    files_without_rows: list[Path] = field(default_factory=list)
+    rows_without_files: list[int] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        """Human-readable report lines."""
+        out = [f"file without row: {path}" for path in self.files_without_rows]
+        out += [f"row without file: recording {row_id}" for row_id in self.rows_without_files]
+        return out or ["store and database agree"]
+
+
+def sweep(db: Database, settings: RecordingsSettings) -> SweepReport:
+    """Compare the store folder with the stored rows (nothing is changed)."""
+    report = SweepReport()
+    with db.session() as session:
+        known = {row.path: row.id for row in session.scalars(select(Recording).where(Recording.status == "stored"))}
+    on_disk = {str(p.relative_to(settings.store)) for p in settings.store.rglob("*") if p.is_file()} if (
+        settings.store.is_dir()) else set()
+    report.files_without_rows = sorted(settings.store / p for p in on_disk - set(known))
+    report.rows_without_files = sorted(row_id for path, row_id in known.items() if path not in on_disk)
+    return report

@@ -1,0 +1,63 @@
+"""The MixMonitor spool: ``<spool>/<linkedid>/<uniqueid>.wav`` (conversations) and ``msg-<uniqueid>.wav``
+(voice messages left in the IVR). The contract is defined here once; asterisk-conf/extensions.conf follows it.
+
+A WAV is closed when MixMonitor's post-process command has written ``<file>.done`` beside it, or when its call is
+finished (the call log has it) and the file has not changed for a few seconds. A WAV of a running call matches
+neither, so it is never touched.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+DONE_SUFFIX = ".done"
+MESSAGE_PREFIX = "msg-"
+_ID = re.compile(r"^[0-9]+\.[0-9]+$")  # Asterisk's uniqueid/linkedid shape: epoch.sequence
+
+
+@dataclass(frozen=True)
+class SpoolFile:
+    """One WAV in the spool and what its path says."""
+
+    path: Path
+    linkedid: str
+    uniqueid: str
+    kind: str  # "conversation" or "message"
+
+    @property
+    def marker(self) -> Path:
+        """The file MixMonitor's post-process command creates once the WAV is closed."""
+        return self.path.with_name(self.path.name + DONE_SUFFIX)
+
+
+def parse(path: Path) -> SpoolFile | None:
+    """The spool file at ``path``, or None for anything that does not follow the naming contract."""
+    stem, linkedid = path.stem, path.parent.name
+    kind = "message" if stem.startswith(MESSAGE_PREFIX) else "conversation"
+    uniqueid = stem.removeprefix(MESSAGE_PREFIX)
+    if path.suffix != ".wav" or not _ID.match(linkedid) or not _ID.match(uniqueid):
+        return None
+    return SpoolFile(path=path, linkedid=linkedid, uniqueid=uniqueid, kind=kind)
+
+
+def closed_files(spool: Path, call_finished: Callable[[str], bool], settle_seconds: float,
+                 now: float) -> Iterator[SpoolFile]:
+    """Every closed WAV in the spool, oldest call first."""
+    if not spool.is_dir():
+        return
+    for path in sorted(spool.glob("*/*.wav")):
+        found = parse(path)
+        if found is None:
+            continue
+        if found.marker.exists():
+            yield found
+            continue
+        try:
+            quiet = now - path.stat().st_mtime >= settle_seconds
+        except FileNotFoundError:
+            continue
+        if quiet and call_finished(found.linkedid):
+            yield found

@@ -1,0 +1,85 @@
+"""Compress a WAV with pydub/ffmpeg and verify the copy (it decodes, and its duration matches)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydub import AudioSegment
+
+FORMATS = {"opus": ("ogg", "libopus", ".ogg", "audio/ogg"), "mp3": ("mp3", "libmp3lame", ".mp3", "audio/mpeg")}
+DURATION_TOLERANCE = 0.5  # seconds
+
+
+class TranscodeError(RuntimeError):
+    """ffmpeg failed, or the compressed copy did not verify; the message says which."""
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What the database records of a verified compressed copy."""
+
+    duration_seconds: float
+    size_bytes: int
+    sha256: str
+
+
+def extension(fmt: str) -> str:
+    """``.ogg`` for opus, ``.mp3`` for mp3."""
+    return FORMATS[fmt][2]
+
+
+def media_type(fmt: str) -> str:
+    """The HTTP content type of a stored format."""
+    return FORMATS[fmt][3]
+
+
+def transcode(source: Path, target: Path, fmt: str, bitrate: str) -> float:
+    """Write ``source`` (WAV) compressed to ``target``; return the source duration in seconds.
+
+    pydub holds the decoded audio (16-bit PCM: 8 kHz mono is 0.96 MB a minute) and nothing more; ffmpeg streams.
+    """
+    container, codec, _, _ = FORMATS[fmt]
+    try:
+        audio = AudioSegment.from_wav(str(source))
+        # Our own handle: pydub leaves a path it opened open when ffmpeg fails (an fd leak per failure).
+        with target.open("wb") as out:
+            audio.export(out, format=container, codec=codec, bitrate=bitrate,
+                         parameters=["-application", "voip"] if fmt == "opus" else [])
+    except Exception as exc:  # pydub raises its own CouldntEncodeError, wave errors, OSError (disk full)
+        raise TranscodeError(f"transcoding {source.name} failed: {exc}") from exc
+    return len(audio) / 1000.0
+
+
+def probe_duration(path: Path) -> float:
+    """The container's duration according to ffprobe."""
+    result = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "json", str(path)],
+                            capture_output=True, text=True, check=False)
+    try:
+        return float(json.loads(result.stdout)["format"]["duration"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise TranscodeError(f"{path.name}: ffprobe found no duration ({result.stderr.strip()[:200]})") from exc
+
+
+def verify(path: Path, expected_seconds: float) -> Stored:
+    """Decode the whole copy (streaming, to nowhere) and compare durations; raise TranscodeError if off."""
+    decoded = subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-i", str(path), "-f", "null", "-"],
+                             capture_output=True, text=True, check=False)
+    if decoded.returncode != 0 or decoded.stderr.strip():
+        raise TranscodeError(f"{path.name} does not decode cleanly: {decoded.stderr.strip()[:200]}")
+    duration = probe_duration(path)
+    if abs(duration - expected_seconds) > DURATION_TOLERANCE:
+        raise TranscodeError(f"{path.name}: duration {duration:.2f} s, expected {expected_seconds:.2f} s")
+    return Stored(duration_seconds=round(duration, 3), size_bytes=path.stat().st_size, sha256=sha256_of(path))
+
+
+def sha256_of(path: Path) -> str:
+    """The file's SHA-256, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -1,0 +1,273 @@
+"""The recordings worker, retention and the audio API, with real ffmpeg and a real database (both backends)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from pydub import AudioSegment
+from sqlalchemy import func, select
+
+from callcenter.api.app import create_app
+from callcenter.calls.builder import build_call
+from callcenter.settings import PROJECT_ROOT, RecordingsSettings, Settings
+from callcenter.store.db import Database
+from callcenter.store.models import Call, Recording, RecordingAccess
+from callcenter.store.writer import upsert_call
+from recordings.retention import purge, sweep
+from recordings.spool import parse
+from recordings.transcode import sha256_of
+from recordings.worker import RecordingWorker
+from tests.factories import answered_stream, speech_like_wav
+
+LINKEDID = "1795952249.0"
+UNIQUEID = "1795952249.0"
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> RecordingsSettings:
+    return RecordingsSettings(spool=tmp_path / "spool", store=tmp_path / "store", settle_seconds=1.0, retry_min=60)
+
+
+def _wav(settings: RecordingsSettings, seconds: float = 5.0, linkedid: str = LINKEDID, uniqueid: str = UNIQUEID,
+         done: bool = True, name: str | None = None) -> Path:
+    path = speech_like_wav(settings.spool / linkedid / (name or f"{uniqueid}.wav"), seconds)
+    if done:
+        path.with_name(path.name + ".done").touch()
+    return path
+
+
+def _rows(db: Database) -> list[Recording]:
+    with db.session() as session:
+        return list(session.scalars(select(Recording).order_by(Recording.id)))
+
+
+def _finish_call(db: Database, linkedid: str = LINKEDID, hold: bool = False) -> int:
+    from dataclasses import replace
+
+    record = build_call([replace(e, linkedid=linkedid) for e in answered_stream()])
+    with db.session() as session:
+        upsert_call(session, "sandbox", record, datetime.now(UTC))
+        call = session.scalar(select(Call).where(Call.linkedid == linkedid))
+        assert call is not None
+        call.legal_hold = hold
+        return call.id
+
+
+def test_closed_wav_is_stored_verified_and_removed(db: Database, settings: RecordingsSettings) -> None:
+    wav = _wav(settings, 5.0)
+    call_id = _finish_call(db)
+    assert RecordingWorker(settings, db, "sandbox").run_once() == {"stored": 1}
+    [row] = _rows(db)
+    stored = settings.store / (row.path or "")
+    assert (row.status, row.format, row.kind, row.call_id) == ("stored", "opus", "conversation", call_id)
+    assert row.path == f"2026/11/29/{LINKEDID}-{UNIQUEID}.ogg"
+    assert abs((row.duration_seconds or 0) - 5.0) < 0.5
+    assert row.size_bytes == stored.stat().st_size and row.sha256 == sha256_of(stored)
+    assert (row.size_bytes or 0) < 5 * 8000 * 2 / 4  # well under a quarter of the 5 s WAV
+    assert not wav.exists() and not (settings.spool / LINKEDID).exists()
+    assert AudioSegment.from_file(stored).rms > 100  # not silence
+
+
+def test_running_call_wav_is_never_touched(db: Database, settings: RecordingsSettings) -> None:
+    wav = _wav(settings, 2.0, done=False)  # no marker, and the call has no log yet: still being written
+    os.utime(wav, (time.time() - 60, time.time() - 60))
+    assert RecordingWorker(settings, db, "sandbox").run_once() == {}
+    assert wav.exists() and _rows(db) == []
+
+
+def test_finished_call_without_marker_is_processed_once_quiet(db: Database, settings: RecordingsSettings) -> None:
+    wav = _wav(settings, 2.0, done=False)
+    _finish_call(db)
+    worker = RecordingWorker(settings, db, "sandbox")
+    os.utime(wav, None)  # just written
+    assert worker.run_once() == {}
+    os.utime(wav, (time.time() - 5, time.time() - 5))
+    assert worker.run_once() == {"stored": 1}
+
+
+def test_voice_message_and_unrelated_files(db: Database, settings: RecordingsSettings) -> None:
+    _wav(settings, 3.0, name=f"msg-{UNIQUEID}.wav")
+    junk = settings.spool / "not-a-call" / "x.wav"
+    junk.parent.mkdir(parents=True)
+    junk.write_bytes(b"junk")
+    assert RecordingWorker(settings, db, "sandbox").run_once() == {"stored": 1}
+    [row] = _rows(db)
+    assert row.kind == "message" and (row.path or "").endswith("-msg.ogg")
+    assert junk.exists()
+    assert parse(Path("/spool/../../etc/passwd.wav")) is None
+
+
+def test_mp3_is_selectable(db: Database, settings: RecordingsSettings) -> None:
+    _wav(settings, 3.0)
+    mp3 = settings.model_copy(update={"format": "mp3", "bitrate": "32k"})
+    assert RecordingWorker(mp3, db, "sandbox").run_once() == {"stored": 1}
+    assert (_rows(db)[0].path or "").endswith(".mp3")
+
+
+def test_broken_wav_keeps_the_file_records_the_error_and_retries_later(db: Database,
+                                                                       settings: RecordingsSettings) -> None:
+    wav = settings.spool / LINKEDID / f"{UNIQUEID}.wav"
+    wav.parent.mkdir(parents=True)
+    wav.write_bytes(b"RIFF\x00\x00\x00\x00WAVEgarbage" * 10)
+    wav.with_name(wav.name + ".done").touch()
+    worker = RecordingWorker(settings, db, "sandbox")
+    assert worker.run_once() == {"error": 1}
+    [row] = _rows(db)
+    assert row.status == "error" and row.error and "failed" in row.error and row.attempts == 1
+    assert row.next_attempt_at is not None and wav.exists()
+    assert not list(settings.store.rglob("*.part"))
+    assert worker.run_once() == {"waiting": 1}  # not before its retry time
+    speech_like_wav(wav, 2.0)  # the file is fine now (e.g. the disk had been full)
+    with db.session() as session:
+        session.get_one(Recording, row.id).next_attempt_at = datetime.now(UTC) - timedelta(seconds=1)
+    assert worker.run_once() == {"stored": 1}
+    assert [(r.status, r.attempts) for r in _rows(db)] == [("stored", 1)]
+
+
+@pytest.fixture
+def tiny_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 64 KiB tmpfs as the store: a real 'disk full'."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    mount = tmp_path / "tiny"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)], check=True)
+    yield mount
+    # A busy mount here means the worker leaked a file handle on failure.
+    subprocess.run(["umount", str(mount)], check=True)
+
+
+def test_disk_full_is_an_error_and_keeps_the_wav(db: Database, settings: RecordingsSettings,
+                                                 tiny_disk: Path) -> None:
+    wav = _wav(settings, 60.0)
+    full = settings.model_copy(update={"store": tiny_disk})
+    assert RecordingWorker(full, db, "sandbox").run_once() == {"error": 1}
+    [row] = _rows(db)
+    assert row.status == "error" and wav.exists()
+    assert not list(tiny_disk.rglob("*.part"))
+
+
+def test_25_minute_call_is_stored_with_bounded_memory(db: Database, settings: RecordingsSettings,
+                                                      tmp_path: Path) -> None:
+    _wav(settings, 25 * 60.0)
+    # A fresh process, so its peak memory is the worker's alone.
+    script = ("import resource,sys; from callcenter.settings import RecordingsSettings as R; "
+              "from callcenter.store.db import Database; from recordings.worker import RecordingWorker as W; "
+              f"w = W(R(spool=r'{settings.spool}', store=r'{settings.store}'), Database(sys.argv[1]), 'sandbox'); "
+              "w._call_finished('0'); peak = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss; "
+              "before = peak(); print(w.run_once()); print(peak() - before)")
+    out = subprocess.run([sys.executable, "-c", script, db.url], cwd=PROJECT_ROOT, capture_output=True, text=True,
+                         check=True).stdout.split("\n")
+    assert out[0] == "{'stored': 1}"
+    decoded_mb = 25 * 60 * 8000 * 2 / 2**20  # 22.9 MB of 16-bit PCM
+    growth_mb = int(out[1]) / 1024
+    assert growth_mb < 2.5 * decoded_mb, f"peak memory grew {growth_mb:.0f} MB for {decoded_mb:.0f} MB of audio"
+    [row] = _rows(db)
+    assert abs((row.duration_seconds or 0) - 1500) < 0.5
+
+
+def test_worker_killed_mid_transcode_completes_exactly_once(db: Database, settings: RecordingsSettings) -> None:
+    wav = _wav(settings, 25 * 60.0)
+    env = {**os.environ, "CALLCENTER_RECORDINGS__SPOOL": str(settings.spool),
+           "CALLCENTER_RECORDINGS__STORE": str(settings.store)}
+    command = [sys.executable, "-m", "callcenter", "--db", db.url, "recordings", "process"]
+    worker = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while not list(settings.store.rglob("*.part")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert list(settings.store.rglob("*.part")), "the worker never started writing"
+    os.killpg(worker.pid, signal.SIGKILL)  # the worker and its ffmpeg, mid-transcode
+    worker.wait()
+    assert wav.exists() and [r.status for r in _rows(db)] == ["pending"]
+    subprocess.run(command, cwd=PROJECT_ROOT, env=env, check=True)
+    assert [r.status for r in _rows(db)] == ["stored"]
+    files = [p for p in settings.store.rglob("*") if p.is_file()]
+    assert [p.suffix for p in files] == [".ogg"] and not wav.exists()
+
+
+def test_retention_purges_old_recordings_but_not_legal_holds(db: Database, settings: RecordingsSettings) -> None:
+    old, held = "1700000000.1", "1700000100.5"
+    for linkedid in (old, held, LINKEDID):
+        _wav(settings, 2.0, linkedid=linkedid, uniqueid=linkedid)
+    _finish_call(db, held, hold=True)
+    RecordingWorker(settings, db, "sandbox").run_once()
+    now = datetime(2026, 11, 29, tzinfo=UTC)
+    assert purge(db, settings, now) == 1
+    by_linkedid = {r.linkedid: r for r in _rows(db)}
+    assert by_linkedid[old].status == "purged" and by_linkedid[old].deleted_at is not None
+    assert not (settings.store / (by_linkedid[old].path or "")).exists()
+    assert by_linkedid[held].status == "stored" and by_linkedid[LINKEDID].status == "stored"
+    assert purge(db, settings, now) == 0
+
+
+def test_sweep_reports_both_kinds_of_inconsistency(db: Database, settings: RecordingsSettings) -> None:
+    _wav(settings, 2.0)
+    RecordingWorker(settings, db, "sandbox").run_once()
+    assert sweep(db, settings).lines() == ["store and database agree"]
+    [row] = _rows(db)
+    (settings.store / (row.path or "")).rename(settings.store / "stray.ogg")
+    report = sweep(db, settings)
+    assert report.files_without_rows == [settings.store / "stray.ogg"]
+    assert report.rows_without_files == [row.id]
+
+
+@pytest.fixture
+def stored(db: Database, settings: RecordingsSettings) -> tuple[TestClient, Recording, int]:
+    _wav(settings, 10.0)
+    call_id = _finish_call(db)
+    RecordingWorker(settings, db, "sandbox").run_once()
+    app_settings = Settings()
+    app_settings.recordings = settings
+    return TestClient(create_app(app_settings, db)), _rows(db)[0], call_id
+
+
+def test_api_lists_and_streams_with_ranges(stored: tuple[TestClient, Recording, int], db: Database,
+                                           settings: RecordingsSettings) -> None:
+    client, row, call_id = stored
+    [listed] = client.get(f"/api/calls/{call_id}/recordings").json()
+    assert listed["audio_url"] == f"/api/recordings/{row.id}/audio" and listed["status"] == "stored"
+    url, size = listed["audio_url"], row.size_bytes or 0
+    whole = client.get(url)
+    assert whole.status_code == 200 and whole.headers["content-type"] == "audio/ogg"
+    assert whole.headers["accept-ranges"] == "bytes" and len(whole.content) == size
+    first = client.get(url, headers={"Range": "bytes=0-99"})
+    assert first.status_code == 206 and first.content == whole.content[:100]
+    assert first.headers["content-range"] == f"bytes 0-99/{size}"
+    middle = client.get(url, headers={"Range": f"bytes={size // 2}-{size // 2 + 499}"})
+    assert middle.status_code == 206 and middle.content == whole.content[size // 2:size // 2 + 500]
+    suffix = client.get(url, headers={"Range": "bytes=-300"})
+    assert suffix.status_code == 206 and suffix.content == whole.content[-300:]
+    assert client.get(url, headers={"Range": f"bytes={size + 10}-"}).status_code == 416
+    download = client.get(url, params={"download": "true"})
+    assert download.headers["content-disposition"].startswith("attachment; filename=")
+    assert f"call-{call_id}-" in download.headers["content-disposition"]
+    with db.session() as session:
+        actions = session.scalars(select(RecordingAccess.action).order_by(RecordingAccess.id)).all()
+    assert actions == ["list", "play", "play", "play", "play", "play", "download"]
+
+
+def test_api_errors_and_refusals_are_audited(stored: tuple[TestClient, Recording, int], db: Database) -> None:
+    client, row, _ = stored
+    assert client.get("/api/recordings/999999/audio").status_code == 404
+    assert client.get("/api/calls/999999/recordings").status_code == 404
+    assert client.get("/api/recordings/..%2F..%2Fetc%2Fpasswd/audio").status_code in (404, 422)
+    with db.session() as session:
+        session.get_one(Recording, row.id).path = "../../../../etc/passwd"  # a row that was tampered with
+    refused = client.get(f"/api/recordings/{row.id}/audio")
+    assert refused.status_code == 404 and "outside the store" in refused.json()["detail"]
+    with db.session() as session:
+        recording = session.get_one(Recording, row.id)
+        recording.status, recording.deleted_at = "purged", datetime.now(UTC)
+    assert client.get(f"/api/recordings/{row.id}/audio").status_code == 410
+    with db.session() as session:
+        refusals = session.scalar(select(func.count()).where(RecordingAccess.allowed.is_(False)))
+    assert refusals == 4
