@@ -53,6 +53,7 @@ lint: venv
 
 bench: venv
 	$(PY) -m bench.ingest $(BENCH_ARGS)
+	$(PY) -m bench.recordings
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

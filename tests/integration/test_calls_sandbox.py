@@ -190,3 +190,30 @@ def test_answered_call_has_a_recording_of_the_conversation(
     audio = AudioSegment.from_file(tmp_path / "recordings" / (row.path or ""))
     assert audio.rms > 200, f"the recording is silent (RMS {audio.rms})"  # both agents play a tone
     assert not (SETTINGS.recordings.spool / call.linkedid).exists()  # the WAV went once the copy verified
+
+
+def test_blind_transfer_keeps_one_call_with_both_operators_and_its_recording(
+        db: Database, listener: ListenerProcess, agents: Callable[..., SipAgent]) -> None:
+    first = agents("op101", register=True, wav_seconds=120)
+    second = agents("op201", register=True, wav_seconds=120)
+    number = caller_number()
+    citizen = agents("citizen7", wav_seconds=12, caller_number=number)
+    citizen.dial("02621022")
+    first.wait_event("CALL_ESTABLISHED", 15)
+    time.sleep(2)
+    first.command("transfer", "sip:op201@127.0.0.1:5060")  # blind transfer by REFER
+    second.wait_event("CALL_ESTABLISHED", 15)
+    citizen.wait_event("CALL_CLOSED", 30)
+    call = wait_for_calls(db, [number])[number]
+    assert (call.status, call.transfers, call.operators) == ("answered", 1, ["op101", "op201"])
+    assert call.operator == "op101"
+
+    def stored() -> list[Recording]:
+        with db.session() as session:
+            return list(session.scalars(select(Recording).where(Recording.linkedid == call.linkedid,
+                                                                Recording.status == "stored")))
+
+    rows = wait_until(stored, 30, "the transferred call's recording")
+    assert isinstance(rows, list)
+    total = sum(row.duration_seconds or 0 for row in rows)
+    assert abs(total - (call.talk_seconds or 0)) < 1.5, (total, call.talk_seconds)  # both legs are recorded
