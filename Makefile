@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: setup system-deps venv asterisk asterisk-stop postgres postgres-stop migrate run demo test test-unit lint bench clean
+.PHONY: setup system-deps venv prompts asterisk asterisk-stop postgres postgres-stop migrate run demo test test-unit lint bench clean
 
 setup: system-deps venv
 
@@ -20,7 +20,11 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	@rm -f $(VENV)/.installed-* && touch $@
 
-asterisk: setup
+# IVR prompts: Vietnamese and English WAVs spoken by espeak-ng (only missing or changed ones are redone).
+prompts: setup
+	$(PY) -m ivr.prompts
+
+asterisk: setup prompts
 	$(PY) -m callcenter sandbox start
 
 asterisk-stop: venv

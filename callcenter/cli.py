@@ -51,10 +51,15 @@ def cmd_listen(args: argparse.Namespace) -> int:
 
 def cmd_ivr(args: argparse.Namespace) -> int:
     """Run the FastAGI IVR server until interrupted."""
+    from ivr.config import ConfigError
     from ivr.server import serve
 
     settings = _settings(args)
-    serve(settings.ivr.host, settings.ivr.port)
+    try:
+        serve(settings.ivr.host, settings.ivr.port, settings.ivr.config)
+    except ConfigError as exc:
+        print(f"callcenter ivr: {settings.ivr.config}: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

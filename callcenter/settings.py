@@ -53,6 +53,7 @@ class IvrSettings(BaseModel):
 
     host: str = "127.0.0.1"
     port: int = 4573
+    config: Path = PROJECT_ROOT / "ivr/config.toml"  # lines, topics, menus, working hours
 
 
 class RecordingsSettings(BaseModel):

@@ -1,31 +1,78 @@
-"""IVR call flows, written against a small channel interface so they can be tested without Asterisk.
+"""IVR call flows: pure functions over a :class:`~ivr.channel.Channel`, so they are tested without Asterisk.
 
-Until the IVR issue lands, the only flow passes the caller straight on to the queue; it still reports itself
-on the channel (IVR_STATUS) so the call log shows the IVR was reached.
+``hotline``: greeting of the dialled line -> (outside working hours: ``ivr.after_hours``) -> topic menu with the
+case status and repeat keys -> the queue with the chosen topic. No input or bad keys repeat the menu
+(``menu.retries``), then the caller goes to an operator with topic ``unknown``. A flow returns the
+:class:`~ivr.channel.Outcome` it also set in ``IVR_OUTCOME``; :func:`run` turns a hang-up into
+``Outcome.HANGUP``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
+from itertools import chain
+
+from ivr.after_hours import after_hours
+from ivr.case_status import case_status
+from ivr.channel import Channel, Event, Hangup, Outcome, Var
+from ivr.config import UNKNOWN_TOPIC, Line, Topic
+from ivr.speech import menu_option
+from ivr.steps import Call, Menu, Services, run_menu, to_queue
+
+Flow = Callable[[Channel, Call, Services], Outcome]
+MAIN_MENU = "main"
 
 
-class Channel(Protocol):
-    """What a flow may do with the caller's channel."""
-
-    def set_variable(self, name: str, value: str) -> None:
-        """Set a channel variable."""
-
-    def user_event(self, name: str, **fields: str) -> None:
-        """Raise a CELGenUserEvent, which the listener folds into the call log."""
+def run(flow: Flow, channel: Channel, call: Call, services: Services) -> Outcome:
+    """Run ``flow``; a hang-up ends it quietly (nothing can be reported on a dead channel)."""
+    try:
+        return flow(channel, call, services)
+    except Hangup:
+        return Outcome.HANGUP
 
 
-def passthrough(channel: Channel, args: dict[str, str]) -> None:
-    """No menu yet: report that the IVR was reached, mark the channel and return to the dialplan (the queue)."""
-    channel.user_event("START", line=args.get("line", ""))
-    channel.set_variable("IVR_STATUS", "passthrough")
+def hotline(channel: Channel, call: Call, services: Services) -> Outcome:
+    """The hotline: greeting, working hours, topic menu (see the module docstring)."""
+    line = services.config.lines.get(call.line)
+    language = line.language if line is not None else "vi"
+    channel.use_language(language)
+    channel.set_variable(Var.LANG, language)
+    channel.user_event(Event.START, line=call.line, lang=language)
+    if line is None:  # the dialplan sent a number the configuration does not know: straight to a person
+        return to_queue(channel, UNKNOWN_TOPIC, reason="unknown_line")
+    channel.play(line.greeting_prompt)
+    if not line.is_open(call.now):
+        return after_hours(channel, call, services, line)
+    return main_menu(channel, services, line)
 
 
-FLOWS: dict[str, Callable[[Channel, dict[str, str]], None]] = {
-    "hotline": passthrough,
+def main_menu(channel: Channel, services: Services, line: Line) -> Outcome:
+    """The topic menu of ``line``; the case status key returns here afterwards, the repeat key replays it."""
+    config = services.config
+    keys = config.menu
+    topics = config.line_topics(line)
+    actions: dict[str, Callable[[], Outcome | None]] = {t.digit: _choose(channel, t) for t in topics}
+    actions[keys.case_status_digit] = lambda: case_status(channel, services)
+    actions[keys.repeat_digit] = lambda: None
+    prompts = ["menu-intro", *chain.from_iterable(menu_option(t.prompt, t.digit) for t in topics),
+               *menu_option("menu-case-status", keys.case_status_digit),
+               *menu_option("menu-repeat", keys.repeat_digit)]
+    menu = Menu(name=MAIN_MENU, prompts=prompts, actions=actions, retries=keys.retries, timeout=keys.timeout)
+    return run_menu(channel, menu) or to_queue(channel, UNKNOWN_TOPIC, reason="no_choice")
+
+
+def _choose(channel: Channel, topic: Topic) -> Callable[[], Outcome]:
+    return lambda: to_queue(channel, topic.code, reason="key")
+
+
+def passthrough(channel: Channel, call: Call, services: Services) -> Outcome:
+    """No menu: report the IVR was reached and go on to the queue (for load tests and emergencies)."""
+    channel.user_event(Event.START, line=call.line)
+    channel.set_variable(Var.OUTCOME, Outcome.QUEUE)
+    return Outcome.QUEUE
+
+
+FLOWS: dict[str, Flow] = {
+    "hotline": hotline,
+    "passthrough": passthrough,
 }

@@ -1,8 +1,9 @@
 """FastAGI server: one forked process per call (pyst2 installs a SIGHUP handler, main thread only).
 
-The dialplan reaches it with ``AGI(agi://127.0.0.1:4573/<flow>?k=v)``. pyst2's ``AGI`` reads the AGI environment
-from one text stream and writes commands to another; a client that sends garbage or nothing gets its connection
-closed after a timeout, and never affects other calls.
+The dialplan reaches it with ``AGI(agi://127.0.0.1:4573/<flow>?line=<number>)``. pyst2's ``AGI`` reads the AGI
+environment from one text stream and writes commands to another. A client that sends garbage, too much or
+nothing gets its connection closed (bounded lines, a bounded environment, read timeouts) and never affects
+other calls; a flow that fails ends its session, and the dialplan sends the caller on to the queue.
 """
 
 from __future__ import annotations
@@ -10,29 +11,20 @@ from __future__ import annotations
 import io
 import logging
 import socketserver
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
-from asterisk.agi import AGI
-
-from callcenter.calls.names import IVR_EVENT_PREFIX
-from ivr.flows import FLOWS
+from ivr.adapter import AgiChannel
+from ivr.agi import BoundedAgi, session
+from ivr.config import DEFAULT_PATH, load
+from ivr.flows import FLOWS, run
+from ivr.steps import Call, Services
 
 log = logging.getLogger(__name__)
-READ_TIMEOUT = 10.0  # seconds a silent client may hold its process
-
-
-class AgiChannel:
-    """The flows' Channel interface over a pyst2 AGI session."""
-
-    def __init__(self, agi: AGI) -> None:
-        self.agi = agi
-
-    def set_variable(self, name: str, value: str) -> None:
-        self.agi.set_variable(name, value)
-
-    def user_event(self, name: str, **fields: str) -> None:
-        payload = "&".join(f"{key}={value}" for key, value in fields.items())
-        self.agi.exec_command("CELGenUserEvent", f"{IVR_EVENT_PREFIX}{name},{payload}")
+READ_TIMEOUT = 10.0  # seconds a client may take to send the AGI environment
+REPLY_MARGIN = 60.0  # beyond the longest command (a voice message), seconds to wait for Asterisk's reply
 
 
 def route(script: str) -> tuple[str, dict[str, str]]:
@@ -41,36 +33,58 @@ def route(script: str) -> tuple[str, dict[str, str]]:
     return parts.path.strip("/"), dict(parse_qsl(parts.query))
 
 
+def utc_now() -> datetime:
+    """The clock the server uses unless a test gives it another."""
+    return datetime.now(UTC)
+
+
 class AgiHandler(socketserver.StreamRequestHandler):
     """Serve one AGI session."""
 
     timeout = READ_TIMEOUT
+    server: FastAgiServer
 
     def handle(self) -> None:
         # pyst2 wants two text streams: read the AGI environment from one, write commands to the other.
         reader = io.TextIOWrapper(self.rfile, encoding="utf-8", errors="replace")  # type: ignore[type-var]
-        writer = io.TextIOWrapper(self.wfile, encoding="utf-8", write_through=True)  # type: ignore[type-var]
+        writer = io.TextIOWrapper(self.wfile, encoding="utf-8", errors="replace",  # type: ignore[type-var]
+                                  write_through=True)
         try:
-            agi = AGI(stdin=reader, stdout=writer, stderr=io.StringIO())
-            name, args = route(agi.env.get("agi_network_script", ""))
-            flow = FLOWS.get(name)
-            if flow is None:
-                log.warning("AGI: unknown flow %r from %s; caller passes on", name, self.client_address)
-                return
-            flow(AgiChannel(agi), args)
+            agi = session(reader, writer)
+            self.connection.settimeout(self.server.reply_timeout)
+            self._serve(agi)
         except Exception as exc:
             log.warning("AGI session from %s ended: %r", self.client_address, exc)
 
+    def _serve(self, agi: BoundedAgi) -> None:
+        name, args = route(agi.env.get("agi_network_script", ""))
+        flow = FLOWS.get(name)
+        if flow is None:
+            log.warning("AGI: unknown flow %r from %s; caller passes on", name, self.client_address)
+            return
+        services = self.server.services
+        call = Call(line=args.get("line", ""), now=self.server.clock(), caller=agi.env.get("agi_callerid", ""))
+        outcome = run(flow, AgiChannel(agi, services.config.prompts.root), call, services)
+        log.info("IVR %s: line %s, %s", agi.env.get("agi_uniqueid", "?"), call.line, outcome)
+
 
 class FastAgiServer(socketserver.ForkingTCPServer):
-    """The forking FastAGI server."""
+    """The forking FastAGI server; each call's process gets the services and the clock."""
 
     allow_reuse_address = True
-    block_on_close = False  # each call's process ends on its own (EOF or READ_TIMEOUT); shutdown need not wait
+    block_on_close = False  # each call's process ends on its own (EOF or a timeout); shutdown need not wait
+
+    def __init__(self, address: tuple[str, int], services: Services,
+                 clock: Callable[[], datetime] = utc_now) -> None:
+        self.services = services
+        self.clock = clock
+        self.reply_timeout = services.config.message.max_seconds + REPLY_MARGIN
+        super().__init__(address, AgiHandler)
 
 
-def serve(host: str, port: int) -> None:
-    """Serve FastAGI until interrupted."""
-    with FastAgiServer((host, port), AgiHandler) as server:
-        log.info("IVR: FastAGI on %s:%d", host, port)
+def serve(host: str, port: int, config_path: Path = DEFAULT_PATH) -> None:
+    """Serve FastAGI until interrupted; an invalid configuration stops here with a ConfigError."""
+    services = Services(config=load(config_path))
+    with FastAgiServer((host, port), services) as server:
+        log.info("IVR: FastAGI on %s:%d, %d lines from %s", host, port, len(services.config.lines), config_path)
         server.serve_forever()

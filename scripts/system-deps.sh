@@ -3,8 +3,9 @@
 #   mmdebstrap  builds the Asterisk 22 sandbox root (Debian 12 has no Asterisk package)
 #   ffmpeg      pydub's encoder/decoder for recordings
 #   postgresql  the production database, started locally for the test suite
+#   espeak-ng, sox  speak and convert the IVR prompts (make prompts)
 set -euo pipefail
-PACKAGES=(mmdebstrap ffmpeg postgresql)
+PACKAGES=(mmdebstrap ffmpeg postgresql espeak-ng sox)
 missing=()
 for pkg in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

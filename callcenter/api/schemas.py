@@ -36,6 +36,9 @@ class CallOut(BaseModel):
     transfers: int
     ivr_path: list[str]
     topic: str
+    after_hours: bool
+    callback_number: str
+    legal_hold: bool
 
 
 class CallPage(BaseModel):

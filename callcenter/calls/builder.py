@@ -40,6 +40,8 @@ class CallRecord:
     operators: list[str] = field(default_factory=list)
     ivr_path: list[str] = field(default_factory=list)
     topic: str = ""
+    after_hours: bool = False
+    callback_number: str = ""
 
 
 @dataclass
@@ -54,6 +56,8 @@ class _State:
     operator_answered: dict[str, float] = field(default_factory=dict)
     bridged_at: float | None = None
     unbridged_at: float | None = None
+    ivr_started: bool = False
+    voice_message: bool = False
 
 
 def endpoint_of(channel: str) -> str:
@@ -131,6 +135,14 @@ def _on_ivr(state: _State, event: CelEvent) -> None:
     state.record.ivr_path.append(f"{event.event}:{event.extra.get('extra', '')}")
     if fields.get("topic"):
         state.record.topic = fields["topic"]
+    if event.event == names.IVR_START:
+        state.ivr_started = True
+    elif event.event == names.IVR_AFTER_HOURS:
+        state.record.after_hours = True
+    elif event.event == names.IVR_MESSAGE:
+        state.voice_message = True
+    elif event.event == names.IVR_CALLBACK:
+        state.record.callback_number = fields.get("number", "")
 
 
 Handler = Callable[[_State, CelEvent], None]
@@ -166,10 +178,16 @@ def _caller_event(events: list[CelEvent]) -> CelEvent:
 def _status(state: _State) -> Status:
     if state.bridged_at is not None and state.record.operator:
         return Status.ANSWERED
+    if state.voice_message:
+        return Status.VOICE_MESSAGE
+    if state.record.callback_number:
+        return Status.CALLBACK_REQUESTED
     if state.record.queue_result:
         return Status.MISSED
     if state.queue_entered_at is not None:
         return Status.ABANDONED_QUEUE
+    if state.ivr_started:
+        return Status.ABANDONED_IVR
     if state.caller_answered:
         return Status.ABANDONED_BEFORE_QUEUE
     return Status.FAILED

@@ -9,8 +9,11 @@ class Status(StrEnum):
     """How a call ended, from the citizen's point of view."""
 
     ANSWERED = "answered"  # an operator talked to the caller
+    VOICE_MESSAGE = "voice_message"  # after hours: the caller left a message (a recording of kind "message")
+    CALLBACK_REQUESTED = "callback_requested"  # after hours: the caller asked to be called back
     ABANDONED_QUEUE = "abandoned_queue"  # the caller hung up while waiting for an operator
-    ABANDONED_BEFORE_QUEUE = "abandoned_before_queue"  # the caller hung up in the greeting / IVR
+    ABANDONED_IVR = "abandoned_ivr"  # the caller hung up in the IVR menu (ivr_path shows how far)
+    ABANDONED_BEFORE_QUEUE = "abandoned_before_queue"  # hung up after the PBX answered, before IVR and queue
     MISSED = "missed"  # the queue gave up: nobody logged in or nobody answered in time
     FAILED = "failed"  # the call never got going (not answered by the PBX, error cause)
 
@@ -41,5 +44,10 @@ QUEUE_ENTER = "QUEUE_ENTER"  # queue=<name>
 OPERATOR_ANSWER = "OPERATOR_ANSWER"  # endpoint=<op>&device=<type>
 QUEUE_RESULT = "QUEUE_RESULT"  # status=<QUEUESTATUS>
 
-# The IVR reports its path with user events named IVR_<step> (ivr/server.py adds the prefix).
+# The IVR reports its path with user events named IVR_<step> (ivr/adapter.py adds the prefix); the vocabulary
+# is in ivr/channel.py.
 IVR_EVENT_PREFIX = "IVR_"
+IVR_START = "IVR_START"  # line=<number>&lang=<vi|en>
+IVR_AFTER_HOURS = "IVR_AFTER_HOURS"
+IVR_MESSAGE = "IVR_MESSAGE"  # path=<spool WAV>
+IVR_CALLBACK = "IVR_CALLBACK"  # number=<digits>&source=<entered|callerid>

@@ -14,6 +14,8 @@ from callcenter.settings import PROJECT_ROOT, Settings
 log = logging.getLogger(__name__)
 
 CONF_SOURCE = PROJECT_ROOT / "asterisk-conf"
+PROMPTS = PROJECT_ROOT / "ivr/prompts"
+PROMPT_LANGUAGES = ("vi", "en")
 PACKAGES = "asterisk,asterisk-modules,asterisk-core-sounds-en-wav,asterisk-moh-opsound-wav,baresip-core"
 STAMP = ".callcenter-packages"  # which package list the root was built with; another list rebuilds it
 # Folders Asterisk writes to that must exist before it starts (cel_custom does not create its folder).
@@ -54,6 +56,19 @@ def install_config(root: Path, settings: Settings) -> None:
     write_secrets(etc, settings.ami, settings.sandbox)
     for folder in RUNTIME_DIRS:
         (root / folder).mkdir(parents=True, exist_ok=True)
+    install_prompts(root)
+
+
+def install_prompts(root: Path) -> None:
+    """Copy the generated IVR prompts (``make prompts``) where Asterisk's Playback finds them (a chroot cannot
+    follow links out of the root). A deployment installs them to /usr/share/asterisk/sounds/callcenter/."""
+    for language in PROMPT_LANGUAGES:
+        source = PROMPTS / language
+        if source.is_dir():
+            shutil.copytree(source, root / "usr/share/asterisk/sounds/callcenter" / language, dirs_exist_ok=True)
+        else:
+            log.warning("no %s prompts in %s: run `make prompts` (the IVR falls through to the queue)", language,
+                        source)
 
 
 def cli(root: Path, command: str, timeout: float = 15) -> subprocess.CompletedProcess[str]:

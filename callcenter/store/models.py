@@ -72,7 +72,8 @@ class Call(Base):
                       Index("ix_calls_caller_number", "caller_number"),
                       Index("ix_calls_line_started", "line", "started_at"),
                       Index("ix_calls_status_started", "status", "started_at"),
-                      Index("ix_calls_operator_started", "operator", "started_at"))
+                      Index("ix_calls_operator_started", "operator", "started_at"),
+                      Index("ix_calls_topic_started", "topic", "started_at"))
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     node: Mapped[str] = mapped_column(String(64))
@@ -97,6 +98,8 @@ class Call(Base):
     transfers: Mapped[int] = mapped_column(Integer, default=0)
     ivr_path: Mapped[list[str]] = mapped_column(JSON, default=list)
     topic: Mapped[str] = mapped_column(String(64), default="")
+    after_hours: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    callback_number: Mapped[str] = mapped_column(String(32), default="", server_default="")
     legal_hold: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     built_at: Mapped[datetime] = mapped_column(UtcDateTime())
 

@@ -27,7 +27,8 @@ def call_row(node: str, record: CallRecord, now: datetime) -> dict[str, Any]:
         "answered_at": _when(record.answered_at), "ended_at": _when(record.ended_at),
         "ring_seconds": record.ring_seconds, "wait_seconds": record.wait_seconds,
         "talk_seconds": record.talk_seconds, "hangup_cause": record.hangup_cause, "transfers": record.transfers,
-        "ivr_path": record.ivr_path, "topic": record.topic, "built_at": now,
+        "ivr_path": record.ivr_path, "topic": record.topic, "after_hours": record.after_hours,
+        "callback_number": record.callback_number, "built_at": now,
     }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -156,9 +157,10 @@ class IvrProcess:
     log: Path
     proc: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> IvrProcess:
+    def start(self, config: Path | None = None) -> IvrProcess:
+        env = {**os.environ, **({"CALLCENTER_IVR__CONFIG": str(config)} if config else {})}
         with self.log.open("ab") as out:
-            self.proc = subprocess.Popen([sys.executable, "-m", "callcenter", "ivr"], cwd=PROJECT_ROOT,
+            self.proc = subprocess.Popen([sys.executable, "-m", "callcenter", "ivr"], cwd=PROJECT_ROOT, env=env,
                                          stdout=out, stderr=subprocess.STDOUT)
         wait_until(lambda: _port_open(SETTINGS.ivr.port), 15, "the FastAGI server to listen")
         return self
@@ -181,3 +183,23 @@ def ivr(tmp_path: Path) -> Iterator[IvrProcess]:
     process = IvrProcess(tmp_path / "ivr.log")
     yield process
     process.stop()
+
+
+def cel_events(number: str, event: str) -> list[dict[str, str]]:
+    """The CEL file's events of this caller number and name (e.g. IVR_MENU), in order."""
+    path = SETTINGS.ami.cel_file
+    if not path.exists():
+        return []
+    found = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if f'"{number}"' in line and f'"{event}"' in line:
+            record = json.loads(line)
+            if record.get("num") == number and record.get("eventtype") == event:
+                found.append(record)
+    return found
+
+
+def wait_cel(number: str, event: str, contains: str = "", count: int = 1, timeout: float = 60) -> None:
+    """Wait until the caller's channel has raised ``count`` events ``event`` (whose extra has ``contains``)."""
+    wait_until(lambda: len([e for e in cel_events(number, event) if contains in e.get("eventextra", "")]) >= count,
+               timeout, f"{event} {contains!r} x{count} from {number}", step=0.3)

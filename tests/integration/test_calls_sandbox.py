@@ -24,6 +24,7 @@ from tests.integration.conftest import (
     ListenerProcess,
     caller_number,
     cli,
+    wait_cel,
     wait_for_calls,
     wait_until,
 )
@@ -42,11 +43,16 @@ def test_answered_call_is_logged_with_caller_line_operator_and_talk_time(
         ivr.start()  # otherwise the IVR server is down: the call must still reach an operator
     answering = agents(operator, register=True, wav_seconds=120, transport=transport)
     number = caller_number()
-    citizen = agents("citizen1", wav_seconds=6, display_name=NAME, caller_number=number)
+    citizen = agents("citizen1", wav_seconds=120, display_name=NAME, caller_number=number)
     citizen.dial(line)
-    answering.wait_event("CALL_ESTABLISHED", 15)
+    if ivr_up:
+        wait_cel(number, "IVR_MENU")
+        citizen.send_digit("1")  # administrative procedures
+    answering.wait_event("CALL_ESTABLISHED", 30)
     talk_started = time.monotonic()
-    citizen.wait_event("CALL_CLOSED", 30)
+    time.sleep(5)
+    citizen.hangup()
+    citizen.wait_event("CALL_CLOSED", 10)
     real_talk = time.monotonic() - talk_started
     call = wait_for_calls(db, [number])[number]
     assert (call.status, call.line, call.operator, call.operator_device) == ("answered", line, operator, device)
@@ -54,9 +60,14 @@ def test_answered_call_is_logged_with_caller_line_operator_and_talk_time(
     assert call.queue == "operators"
     assert abs((call.talk_seconds or 0) - real_talk) < 1.0, (call.talk_seconds, real_talk)
     assert call.answered_at is not None and call.started_at <= call.answered_at <= call.ended_at
-    assert call.wait_seconds is not None and call.wait_seconds < 5
+    assert call.wait_seconds is not None and call.wait_seconds < 10
     assert call.hangup_cause == 16  # normal clearing
-    assert call.ivr_path == ([f"IVR_START:line={line}"] if ivr_up else [])
+    if ivr_up:
+        assert call.topic == "admin"
+        assert call.ivr_path[0] == f"IVR_START:line={line}&lang=vi"
+        assert call.ivr_path[-1] == "IVR_EXIT:outcome=queue&reason=key"
+    else:
+        assert (call.topic, call.ivr_path) == ("", [])
 
 
 def test_caller_hanging_up_in_queue_is_abandoned_with_wait_time(

@@ -104,3 +104,29 @@ def test_empty_stream_is_an_error() -> None:
                                                    ("Local/foo", "foo")])
 def test_endpoint_of(channel: str, endpoint: str) -> None:
     assert endpoint_of(channel) == endpoint
+
+
+def _ivr_call(*steps: tuple[str, float, str]) -> list:  # type: ignore[type-arg]
+    base = [cel("CHAN_START", 0), user("HOTLINE", 0.01, "line=1900868647"), cel("ANSWER", 0.02),
+            user("IVR_START", 0.1, "line=1900868647&lang=vi")]
+    return base + [user(name, at, payload) for name, at, payload in steps] + [cel("HANGUP", 60),
+                                                                              cel("LINKEDID_END", 60.1)]
+
+
+def test_voice_message_after_hours() -> None:
+    record = build_call(_ivr_call(("IVR_AFTER_HOURS", 14, "line=1900868647"),
+                                  ("IVR_MESSAGE", 30, "path=/var/spool/asterisk/monitor/100.1/msg-100.1.wav"),
+                                  ("IVR_EXIT", 30.1, "outcome=message&reason=key")))
+    assert (record.status, record.after_hours) == (Status.VOICE_MESSAGE, True)
+
+
+def test_callback_request_keeps_the_number() -> None:
+    record = build_call(_ivr_call(("IVR_AFTER_HOURS", 14, "line=1900868647"),
+                                  ("IVR_CALLBACK", 40, "number=0987654321&source=entered")))
+    assert (record.status, record.callback_number) == (Status.CALLBACK_REQUESTED, "0987654321")
+
+
+def test_hanging_up_in_the_menu_is_abandoned_in_ivr_with_the_path() -> None:
+    record = build_call(_ivr_call(("IVR_MENU", 14, "menu=main&attempt=1")))
+    assert record.status is Status.ABANDONED_IVR
+    assert record.ivr_path == ["IVR_START:line=1900868647&lang=vi", "IVR_MENU:menu=main&attempt=1"]

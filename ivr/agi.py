@@ -1,0 +1,57 @@
+"""pyst2's AGI session, hardened for a server that anyone on the loopback can reach.
+
+pyst2 reads the AGI environment and every reply with unbounded ``readline``, loops forever on a ``520`` usage
+reply once the peer has closed, and writes a debug trace of everything to stderr. These wrappers bound what is
+read, turn EOF into an error and discard the trace; the FastAGI server builds every session from them.
+"""
+
+from __future__ import annotations
+
+import io
+
+from asterisk.agi import AGI
+
+MAX_LINE = 8192  # characters per line read from Asterisk (or whoever connected)
+MAX_ENV_LINES = 200  # Asterisk sends about 25 (plus agi_arg_N)
+
+
+class BoundedLines:
+    """What pyst2 reads from: lines of at most MAX_LINE characters, and EOF as an error.
+
+    pyst2 reads unbounded lines, and after a ``520`` usage reply it reads until a line starting ``520`` comes,
+    spinning forever once the peer has closed. Raising at EOF (an OSError, so a Hangup) ends that.
+    """
+
+    def __init__(self, stream: io.TextIOBase) -> None:
+        self.stream = stream
+
+    def readline(self, size: int = -1) -> str:
+        line = self.stream.readline(MAX_LINE if size < 0 else min(size, MAX_LINE))
+        if not line:
+            raise ConnectionAbortedError("the AGI peer closed the connection")
+        return line
+
+
+class Discard(io.TextIOBase):
+    """pyst2 writes a debug trace of every command to stderr; nobody reads it."""
+
+    def write(self, text: str) -> int:
+        return len(text)
+
+
+class BoundedAgi(AGI):  # type: ignore[misc]  # pyst2 is untyped
+    """pyst2's AGI reading a bounded environment: endless header lines end the session instead of filling memory."""
+
+    def _get_agi_env(self) -> None:
+        for _ in range(MAX_ENV_LINES):
+            key, _sep, value = self.stdin.readline().strip().partition(":")
+            if not key and not value:
+                return
+            if key.strip():
+                self.env[key.strip()] = value.strip()
+        raise ValueError("AGI environment too long")
+
+
+def session(stdin: io.TextIOBase, stdout: io.TextIOBase) -> BoundedAgi:
+    """A pyst2 AGI session over two text streams (read the environment now, then one reply per command)."""
+    return BoundedAgi(stdin=BoundedLines(stdin), stdout=stdout, stderr=Discard())

@@ -1,0 +1,202 @@
+"""The IVR with real calls: baresip callers key RFC 4733 DTMF through every branch; the call log shows the path.
+
+Scenarios run side by side (one citizen each) to keep the suite short; the database is SQLite only here, as the
+IVR logic does not depend on it (the store itself is tested on both backends elsewhere).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import select
+
+from callcenter.sandbox.baresip import SipAgent
+from callcenter.store.db import Database
+from callcenter.store.models import Call, Recording
+from ivr.config import DEFAULT_PATH
+from tests.integration.conftest import (
+    IvrProcess,
+    ListenerProcess,
+    caller_number,
+    wait_cel,
+    wait_for_calls,
+    wait_until,
+)
+
+pytestmark = [pytest.mark.sandbox, pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)]
+PROVINCE, CITY = "02621022", "1900868647"
+
+
+def _replace(text: str, old: str, new: str) -> str:
+    assert old in text, old
+    return text.replace(old, new, 1)
+
+
+@pytest.fixture
+def test_config(tmp_path: Path) -> Path:
+    """The shipped configuration with shorter menus and waits, and the city line closed today (a holiday).
+
+    The provincial line offers three topics here, so a caller who keys nothing hears the menu twice in about a
+    minute instead of two; every topic's key is covered by the flow unit tests."""
+    text = DEFAULT_PATH.read_text(encoding="utf-8")
+    today = datetime.now(ZoneInfo("Asia/Ho_Chi_Minh")).date()
+    text = _replace(text, "retries = 2                    # after no input", "retries = 1                    #")
+    text = _replace(text, "timeout = 5.0                  # wait for a key after the menu", "timeout = 3.0")
+    text = _replace(text, 'topics = ["admin", "environment", "urban_order", "construction", "security", "traffic", '
+                          '"other"]', 'topics = ["environment", "urban_order", "traffic"]')
+    text = _replace(text, "holidays = [", f"holidays = [\n    {today}, {today + timedelta(days=1)},")
+    path = tmp_path / "ivr.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+Script = Callable[[SipAgent, str], None]
+
+
+def _run(agents: Callable[..., SipAgent], scripts: dict[str, tuple[str, Script]]) -> dict[str, str]:
+    """Run each scenario's script on its own citizen at once; return scenario -> caller number."""
+    numbers = {name: caller_number() for name in scripts}
+    errors: list[BaseException] = []
+    citizens = {name: agents(f"citizen{n + 1}", wav_seconds=180, caller_number=numbers[name])
+                for n, name in enumerate(scripts)}
+
+    def play(name: str) -> None:
+        line, script = scripts[name]
+        try:
+            citizens[name].dial(line)
+            script(citizens[name], numbers[name])
+        except BaseException as exc:  # reported below, with the scenario's name
+            errors.append(RuntimeError(f"scenario {name}: {exc!r}"))
+
+    threads = [threading.Thread(target=play, args=(name,)) for name in scripts]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(240)
+    assert not errors, errors
+    return numbers
+
+
+def _topic(digit: str) -> Script:
+    def script(citizen: SipAgent, number: str) -> None:
+        wait_cel(number, "IVR_MENU")
+        citizen.send_digit(digit)
+        wait_cel(number, "IVR_EXIT")
+        citizen.hangup()
+    return script
+
+
+def _invalid_then_valid(citizen: SipAgent, number: str) -> None:
+    wait_cel(number, "IVR_MENU")
+    citizen.send_digit("0")
+    wait_cel(number, "IVR_MENU", "attempt=2")
+    citizen.send_digit("3")
+    wait_cel(number, "IVR_EXIT")
+    citizen.hangup()
+
+
+def _silence(citizen: SipAgent, number: str) -> None:
+    wait_cel(number, "IVR_TOPIC", "topic=unknown", timeout=150)
+    wait_cel(number, "QUEUE_ENTER", timeout=30)  # the caller is not dropped: the queue takes the call
+    time.sleep(3)  # and an operator answers
+    citizen.hangup()
+
+
+def _case(entry: str) -> Script:
+    def script(citizen: SipAgent, number: str) -> None:
+        wait_cel(number, "IVR_MENU")
+        citizen.send_digit("8")
+        wait_cel(number, "IVR_MENU", "menu=case")
+        for key in entry:
+            citizen.send_digit(key)
+        wait_cel(number, "IVR_CASE_LOOKUP" if len(entry) > 4 else "IVR_INVALID", timeout=30)
+        citizen.hangup()
+    return script
+
+
+def _hang_up_in_menu(citizen: SipAgent, number: str) -> None:
+    wait_cel(number, "IVR_MENU")
+    citizen.hangup()
+
+
+def _message(citizen: SipAgent, number: str) -> None:
+    wait_cel(number, "IVR_MENU", "menu=after_hours", timeout=120)
+    citizen.send_digit("1")
+    wait_cel(number, "IVR_MESSAGE")
+    time.sleep(6)  # the message: 6 s of the caller's tone
+    citizen.send_digit("#")
+    citizen.wait_event("CALL_CLOSED", 30)  # the IVR thanks the caller and the dialplan hangs up
+
+
+def _callback(citizen: SipAgent, number: str) -> None:
+    wait_cel(number, "IVR_MENU", "menu=after_hours", timeout=120)
+    citizen.send_digit("2")
+    wait_cel(number, "IVR_MENU", "menu=callback")
+    for key in "0987654321#":
+        citizen.send_digit(key)
+    citizen.wait_event("CALL_CLOSED", 60)
+
+
+def test_ivr_branches_in_working_hours(db: Database, listener: ListenerProcess, ivr: IvrProcess, test_config: Path,
+                                       agents: Callable[..., SipAgent]) -> None:
+    ivr.start(test_config)
+    agents("op103", register=True, wav_seconds=300)  # takes the caller who keyed nothing
+    numbers = _run(agents, {
+        "environment": (PROVINCE, _topic("2")), "traffic": (PROVINCE, _topic("6")),
+        "invalid": (PROVINCE, _invalid_then_valid), "silence": (PROVINCE, _silence),
+        "case_ok": (PROVINCE, _case("123456#")), "case_short": (PROVINCE, _case("12#")),
+        "hangup": (PROVINCE, _hang_up_in_menu),
+    })
+    calls = wait_for_calls(db, list(numbers.values()))
+    by = {name: calls[number] for name, number in numbers.items()}
+    assert (by["environment"].topic, by["traffic"].topic) == ("environment", "traffic")
+    assert by["invalid"].topic == "urban_order"
+    assert any(step.startswith("IVR_INVALID:menu=main&input=0") for step in by["invalid"].ivr_path)
+    assert by["silence"].topic == "unknown" and by["silence"].status == "answered"
+    assert "IVR_TIMEOUT:menu=main&attempt=2" in by["silence"].ivr_path
+    assert "IVR_CASE_LOOKUP:number=123456&result=not_found" in by["case_ok"].ivr_path
+    assert any("problem=too_short" in step for step in by["case_short"].ivr_path)
+    assert by["hangup"].status == "abandoned_ivr" and by["hangup"].ivr_path[-1].startswith("IVR_MENU:menu=main")
+    for name in ("environment", "traffic", "invalid", "case_ok", "case_short"):
+        assert by[name].status in ("abandoned_ivr", "abandoned_queue"), (name, by[name].status)
+
+
+def test_after_hours_message_and_callback(db: Database, listener: ListenerProcess, ivr: IvrProcess,
+                                          test_config: Path, agents: Callable[..., SipAgent]) -> None:
+    ivr.start(test_config)
+    numbers = _run(agents, {"message": (CITY, _message), "callback": (CITY, _callback)})
+    calls = wait_for_calls(db, list(numbers.values()))
+    message, callback = calls[numbers["message"]], calls[numbers["callback"]]
+    assert (message.status, message.after_hours) == ("voice_message", True)
+    assert (callback.status, callback.callback_number) == ("callback_requested", "0987654321")
+
+    def stored_message() -> Recording | None:
+        with db.session() as session:
+            return session.scalar(select(Recording).where(Recording.linkedid == message.linkedid,
+                                                          Recording.status == "stored"))
+
+    recording = wait_until(stored_message, 30, "the voice message recording")
+    assert isinstance(recording, Recording) and recording.kind == "message"
+    assert 4 < (recording.duration_seconds or 0) < 9, recording.duration_seconds
+
+
+def _talk_to_operator(citizen: SipAgent, number: str) -> None:
+    wait_cel(number, "QUEUE_ENTER")
+    time.sleep(3)
+    citizen.hangup()
+
+
+def test_ivr_down_still_reaches_an_operator_even_with_no_prompts(
+        db: Database, listener: ListenerProcess, agents: Callable[..., SipAgent]) -> None:
+    agents("op102", register=True, wav_seconds=120)
+    numbers = _run(agents, {"down": (CITY, _talk_to_operator)})
+    call = wait_for_calls(db, list(numbers.values()))[numbers["down"]]
+    assert call.status == "answered" and call.ivr_path == [] and call.topic == ""
+    with db.session() as session:
+        assert session.scalar(select(Call.queue).where(Call.id == call.id)) == "operators"
