@@ -66,6 +66,7 @@ class RecordingsSettings(BaseModel):
     retention_days: int = Field(default=365, ge=1)
     scan_interval: float = 2.0  # seconds between spool scans
     settle_seconds: float = 3.0  # a WAV of a finished call must be this old (MixMonitor closes it after hangup)
+    orphan_seconds: float = 4 * 3600.0  # a WAV untouched this long, with no call log, was left by a crash
     retry_min: float = 30.0  # first retry after a failure; doubles up to retry_max
     retry_max: float = 3600.0
     purge_interval: float = 3600.0  # seconds between retention purges

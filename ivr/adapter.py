@@ -20,7 +20,7 @@ from asterisk.agi import AGIException
 from callcenter.calls.names import IVR_EVENT_PREFIX
 from ivr.channel import Hangup
 from ivr.config import LANGUAGES
-from recordings.spool import MESSAGE_PREFIX
+from recordings.spool import message_path
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -28,7 +28,6 @@ T = TypeVar("T")
 _PROMPT = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 _EVENT = re.compile(r"^[A-Z][A-Z_]*$")
 _SPOOL = re.compile(r"^/[A-Za-z0-9_./-]+$")
-_ID = re.compile(r"^[0-9]+\.[0-9]+$")  # Asterisk's uniqueid / linkedid
 _UNSAFE_VALUE = re.compile(r'["\\\r\n]')
 RECORDED = {"DTMF", "SILENCE", "TIMEOUT"}  # Record()'s RECORD_STATUS when a message was kept
 
@@ -89,10 +88,10 @@ class AgiChannel:
         spool = self._call(self.agi.get_full_variable, "${RECORDINGS_SPOOL}").rstrip("/")
         linkedid = self._call(self.agi.get_full_variable, "${CHANNEL(linkedid)}")  # LINKEDID is no variable
         uniqueid = self.agi.env.get("agi_uniqueid", "")
-        if not (_SPOOL.match(spool) and ".." not in spool and _ID.match(linkedid) and _ID.match(uniqueid)):
+        path = message_path(spool, linkedid, uniqueid) if _SPOOL.match(spool) and ".." not in spool else ""
+        if not path:
             log.warning("no usable message path: spool=%r linkedid=%r uniqueid=%r", spool, linkedid, uniqueid)
-            return ""
-        return f"{spool}/{linkedid}/{MESSAGE_PREFIX}{uniqueid}.wav"
+        return path
 
     def record(self, path: str, *, max_seconds: int, silence_seconds: int) -> bool:
         # Record() rather than AGI RECORD FILE: it creates the directory, and "k" keeps the file when the caller

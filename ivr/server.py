@@ -72,6 +72,7 @@ class FastAgiServer(socketserver.ForkingTCPServer):
     """The forking FastAGI server; each call's process gets the services and the clock."""
 
     allow_reuse_address = True
+    max_children = 400  # one process per call in the IVR; the default 40 would stall caller 41 in silence
     block_on_close = False  # each call's process ends on its own (EOF or a timeout); shutdown need not wait
 
     def __init__(self, address: tuple[str, int], services: Services,

@@ -12,26 +12,39 @@ from sqlalchemy import select
 from callcenter.settings import RecordingsSettings
 from callcenter.store.db import Database
 from callcenter.store.models import Call, Recording
+from recordings.spool import inside
 
 log = logging.getLogger(__name__)
 
 
 def purge(db: Database, settings: RecordingsSettings, now: datetime | None = None) -> int:
-    """Delete stored files older than ``retention_days`` unless their call is on legal hold; return how many."""
+    """Delete recordings older than ``retention_days`` unless their call is on legal hold; return how many.
+
+    Stored copies go, and so do WAVs that never made it (still pending or in error): confidential audio is not
+    kept past retention because a transcode kept failing. Rows stay, marked purged."""
     now = now or datetime.now(UTC)
     cutoff = now - timedelta(days=settings.retention_days)
     held = select(Call.linkedid).where(Call.legal_hold.is_(True), Call.node == Recording.node)
     with db.session() as session:
         rows = session.scalars(select(Recording).where(
-            Recording.status == "stored", Recording.recorded_at < cutoff,
+            Recording.status.in_(("stored", "pending", "error")), Recording.recorded_at < cutoff,
             Recording.linkedid.not_in(held.scalar_subquery()))).all()
         for row in rows:
-            if row.path:
-                (settings.store / row.path).unlink(missing_ok=True)
+            _delete(settings.store, row.path)
+            _delete(settings.spool, row.source_path)
             row.status, row.deleted_at = "purged", now
     if rows:
         log.info("retention: purged %d recording(s) older than %d days", len(rows), settings.retention_days)
     return len(rows)
+
+
+def _delete(root: Path, relative: str | None) -> None:
+    """Delete a file only if it lies inside ``root`` (a tampered row must not reach anything else)."""
+    path = inside(root, relative) if relative else None
+    if path is not None:
+        path.unlink(missing_ok=True)
+    elif relative:
+        log.error("retention: refused to delete %r: outside %s", relative, root)
 
 
 @dataclass

@@ -2,8 +2,9 @@
 (voice messages left in the IVR). The contract is defined here once; asterisk-conf/extensions.conf follows it.
 
 A WAV is closed when MixMonitor's post-process command has written ``<file>.done`` beside it, or when its call is
-finished (the call log has it) and the file has not changed for a few seconds. A WAV of a running call matches
-neither, so it is never touched.
+finished (the call log has it) and the file has not changed for a few seconds, or when it has not changed for
+hours (``orphan_seconds``: Asterisk crashed mid-call, so neither marker nor call log will ever come). A WAV of a
+running call matches none of these, so it is never touched.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 
 DONE_SUFFIX = ".done"
 MESSAGE_PREFIX = "msg-"
-_ID = re.compile(r"^[0-9]+\.[0-9]+$")  # Asterisk's uniqueid/linkedid shape: epoch.sequence
+ID_PATTERN = re.compile(r"^[0-9]+\.[0-9]+$")  # Asterisk's uniqueid/linkedid shape: epoch.sequence
 
 
 @dataclass(frozen=True)
@@ -38,13 +39,27 @@ def parse(path: Path) -> SpoolFile | None:
     stem, linkedid = path.stem, path.parent.name
     kind = "message" if stem.startswith(MESSAGE_PREFIX) else "conversation"
     uniqueid = stem.removeprefix(MESSAGE_PREFIX)
-    if path.suffix != ".wav" or not _ID.match(linkedid) or not _ID.match(uniqueid):
+    if path.suffix != ".wav" or not ID_PATTERN.match(linkedid) or not ID_PATTERN.match(uniqueid):
         return None
     return SpoolFile(path=path, linkedid=linkedid, uniqueid=uniqueid, kind=kind)
 
 
+def message_path(spool: str, linkedid: str, uniqueid: str) -> str:
+    """Where the IVR records a voice message (as Asterisk sees the spool), or "" for ids off the contract."""
+    if not (ID_PATTERN.match(linkedid) and ID_PATTERN.match(uniqueid)):
+        return ""
+    return f"{spool.rstrip('/')}/{linkedid}/{MESSAGE_PREFIX}{uniqueid}.wav"
+
+
+def inside(root: Path, relative: str | Path) -> Path | None:
+    """``root / relative`` resolved, or None when it would leave ``root`` (a tampered or hostile path)."""
+    base = root.resolve()
+    path = (base / relative).resolve()
+    return path if path.is_relative_to(base) and path != base else None
+
+
 def closed_files(spool: Path, call_finished: Callable[[str], bool], settle_seconds: float,
-                 now: float) -> Iterator[SpoolFile]:
+                 now: float, orphan_seconds: float = float("inf")) -> Iterator[SpoolFile]:
     """Every closed WAV in the spool, oldest call first."""
     if not spool.is_dir():
         return
@@ -56,8 +71,8 @@ def closed_files(spool: Path, call_finished: Callable[[str], bool], settle_secon
             yield found
             continue
         try:
-            quiet = now - path.stat().st_mtime >= settle_seconds
+            idle = now - path.stat().st_mtime
         except FileNotFoundError:
             continue
-        if quiet and call_finished(found.linkedid):
+        if idle >= orphan_seconds or (idle >= settle_seconds and call_finished(found.linkedid)):
             yield found

@@ -83,3 +83,28 @@ def sha256_of(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def repair_header(path: Path) -> bool:
+    """Give a WAV the RIFF and data sizes its length implies, when they are wrong (Asterisk writes them on close,
+    so a file left by a crash says 0). Returns True when the header was rewritten."""
+    size = path.stat().st_size
+    with path.open("r+b") as wav:
+        head = wav.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return False  # not a WAV at all: transcoding will say so
+        offset = 12
+        while offset + 8 <= size:
+            wav.seek(offset)
+            chunk, length = wav.read(4), int.from_bytes(wav.read(4), "little")
+            if chunk == b"data":
+                actual = size - offset - 8
+                if length == actual and int.from_bytes(head[4:8], "little") == size - 8:
+                    return False
+                wav.seek(4)
+                wav.write((size - 8).to_bytes(4, "little"))
+                wav.seek(offset + 4)
+                wav.write(actual.to_bytes(4, "little"))
+                return True
+            offset += 8 + length + (length & 1)
+    return False

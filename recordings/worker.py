@@ -1,8 +1,10 @@
 """Turn each closed spool WAV into a stored, verified compact file and one ``recordings`` row, exactly once.
 
-Crash safety: the row is claimed first (unique per node + source path); the copy is written to ``<final>.part`` and
-renamed into place only after it verifies; the row is marked stored; only then is the WAV deleted. A restart at
-any point redoes at most the unfinished step: a ``.part`` is rewritten, a stored row just lets the WAV go.
+Crash safety: the row is created once (unique per node + source path) and *claimed* before any work, by a
+compare-and-swap on its status (``processing``, with the claimant and a lease), so two workers never transcode the
+same WAV. The copy is written to ``<final>.<pid>.part`` and renamed into place only after it verifies; the row is
+marked stored; only then is the WAV deleted. A restart redoes at most the unfinished step: a claim whose process is
+gone (same host) or whose lease ran out is taken over, a stored row just lets the WAV go.
 """
 
 from __future__ import annotations
@@ -10,18 +12,20 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import socket
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 
 from callcenter.settings import RecordingsSettings
-from callcenter.store.db import Database
+from callcenter.store.db import Database, insert_for
 from callcenter.store.models import Call, Recording
 from recordings.spool import SpoolFile, closed_files
-from recordings.transcode import Stored, TranscodeError, extension, transcode, verify
+from recordings.transcode import Stored, TranscodeError, extension, repair_header, transcode, verify
 
 log = logging.getLogger(__name__)
+LEASE = timedelta(minutes=15)  # a claim older than this is taken over even from another host
 
 
 class RecordingWorker:
@@ -31,13 +35,14 @@ class RecordingWorker:
         self.settings = settings
         self.db = db
         self.node = node
+        self.me = f"{socket.gethostname()}:{os.getpid()}"
 
     def run_once(self) -> dict[str, int]:
         """Process every closed WAV that is due; return counts per outcome."""
         now = datetime.now(UTC)
         outcomes: dict[str, int] = {}
         for found in closed_files(self.settings.spool, self._call_finished, self.settings.settle_seconds,
-                                  now.timestamp()):
+                                  now.timestamp(), self.settings.orphan_seconds):
             outcome = self.process(found, now)
             outcomes[outcome] = outcomes.get(outcome, 0) + 1
         return outcomes
@@ -55,17 +60,20 @@ class RecordingWorker:
         return self.settings.store / f"{day:%Y/%m/%d}" / name
 
     def process(self, found: SpoolFile, now: datetime) -> str:
-        """Store one WAV: 'stored', 'error', 'waiting' (retry not due yet) or 'cleaned' (was stored before)."""
-        row = self._claim(found, now)
-        if row.status == "stored":
+        """Store one WAV: 'stored', 'error', 'waiting' (not due, or another worker has it) or 'cleaned'."""
+        row = self._row(found, now)
+        if row.status in ("stored", "purged"):
             _remove_source(found)
             return "cleaned"
-        if row.next_attempt_at is not None and row.next_attempt_at > now:
+        if not self._take(row, now):
             return "waiting"
         target = self.target_for(found)
-        partial = target.with_name(target.name + ".part")
+        partial = target.with_name(f"{target.name}.{os.getpid()}.part")
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
+            for stale in target.parent.glob(f"{target.name}.*.part"):  # left by a worker that died; ours now
+                stale.unlink(missing_ok=True)
+            repair_header(found.path)  # a WAV from a crashed Asterisk was never given its sizes
             stored = verify(partial, transcode(found.path, partial, self.settings.format, self.settings.bitrate))
             os.replace(partial, target)
         except (TranscodeError, OSError) as exc:
@@ -78,38 +86,74 @@ class RecordingWorker:
                  stored.duration_seconds, stored.size_bytes)
         return "stored"
 
-    def _claim(self, found: SpoolFile, now: datetime) -> Recording:
-        source = str(found.path)
+    def _row(self, found: SpoolFile, now: datetime) -> Recording:
+        """The WAV's row, created on first sight (concurrent creators agree through the unique key)."""
+        values = {"node": self.node, "linkedid": found.linkedid, "uniqueid": found.uniqueid, "kind": found.kind,
+                  "source_path": str(found.path), "status": "pending", "attempts": 0, "claimed_by": "",
+                  "created_at": now, "recorded_at": datetime.fromtimestamp(float(found.uniqueid), UTC)}
         with self.db.session() as session:
+            statement = insert_for(session, Recording).values(values)
+            session.execute(statement.on_conflict_do_nothing(index_elements=["node", "source_path"]))
             row = session.scalar(select(Recording).where(Recording.node == self.node,
-                                                         Recording.source_path == source))
-            if row is None:
-                row = Recording(node=self.node, linkedid=found.linkedid, uniqueid=found.uniqueid, kind=found.kind,
-                                source_path=source, status="pending", attempts=0, created_at=now,
-                                recorded_at=datetime.fromtimestamp(float(found.uniqueid), UTC))
-                session.add(row)
-                session.flush()
+                                                         Recording.source_path == str(found.path)))
+            assert row is not None
             return row
+
+    def _take(self, row: Recording, now: datetime) -> bool:
+        """Claim the row for this process, or say it is not ours to work on now."""
+        due = row.next_attempt_at is None or row.next_attempt_at <= now
+        if row.status == "processing" and not (due or _dead_here(row.claimed_by)):
+            return False
+        if row.status == "error" and not due:
+            return False
+        with self.db.session() as session:
+            claimed = session.execute(
+                update(Recording).where(Recording.id == row.id, Recording.status == row.status,
+                                        Recording.claimed_by == row.claimed_by)
+                .values(status="processing", claimed_by=self.me, next_attempt_at=now + LEASE))
+            return bool(claimed.rowcount)  # type: ignore[attr-defined]
+
+    def _mine(self, row_id: int) -> object:
+        return (Recording.id == row_id) & (Recording.status == "processing") & (Recording.claimed_by == self.me)
 
     def _fail(self, row_id: int, error: Exception, now: datetime) -> None:
         with self.db.session() as session:
-            row = session.get_one(Recording, row_id)
+            row = session.scalar(select(Recording).where(self._mine(row_id)))  # type: ignore[arg-type]
+            if row is None:
+                return  # another worker took it over meanwhile: its outcome stands
             row.attempts += 1
             delay = min(self.settings.retry_min * 2 ** (row.attempts - 1), self.settings.retry_max)
-            row.status, row.error = "error", str(error)[:2000]
+            row.status, row.error, row.claimed_by = "error", str(error)[:2000], ""
             row.next_attempt_at = now + timedelta(seconds=delay)
         log.error("recording %s failed (attempt %d, WAV kept, retry in %.0f s): %s", row.source_path, row.attempts,
                   delay, error)
 
     def _stored(self, row_id: int, found: SpoolFile, target: Path, stored: Stored) -> None:
         with self.db.session() as session:
-            row = session.get_one(Recording, row_id)
+            row = session.scalar(select(Recording).where(or_(self._mine(row_id),  # type: ignore[arg-type]
+                                                             Recording.id == row_id)))
+            assert row is not None
             row.call_id = session.scalar(select(Call.id).where(Call.node == self.node,
                                                                Call.linkedid == found.linkedid))
             row.path = str(target.relative_to(self.settings.store))
             row.format, row.status, row.error, row.next_attempt_at = self.settings.format, "stored", None, None
+            row.claimed_by = ""
             row.duration_seconds, row.size_bytes, row.sha256 = (stored.duration_seconds, stored.size_bytes,
                                                                 stored.sha256)
+
+
+def _dead_here(claimant: str) -> bool:
+    """True when the claim was made by a process on this host that no longer runs."""
+    host, _, pid = claimant.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def _remove_source(found: SpoolFile) -> None:

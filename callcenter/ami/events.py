@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
 from zoneinfo import ZoneInfo
@@ -94,22 +95,35 @@ def from_ami(headers: Mapping[str, Any], asterisk_tz: ZoneInfo) -> CelEvent:
     lower = {str(k).lower(): ("" if v is None else str(v)) for k, v in headers.items()}
     _require(lower, "eventname", "eventtime", "uniqueid", "linkedid")
     try:
-        local = datetime.strptime(lower["eventtime"], AMI_TIME_FORMAT).replace(tzinfo=asterisk_tz)
+        wall = datetime.strptime(lower["eventtime"], AMI_TIME_FORMAT)
     except ValueError as exc:
         raise MalformedEvent(f"bad EventTime {lower['eventtime']!r}") from exc
-    second = int(local.timestamp())
-    when = float(second)
-    # AMI's Timestamp header (timestampevents=yes) is when the event was sent, to the microsecond; it is the
-    # precise time whenever it falls inside the event's second.
-    try:
-        stamp = float(lower.get("timestamp", ""))
-        if int(stamp) == second:
-            when = stamp
-    except (ValueError, OverflowError):
-        pass
+    stamp = _finite(lower.get("timestamp", ""))
+    second = _epoch_second(wall, stamp, asterisk_tz)
+    # Timestamp is when the event was sent, to the microsecond: the precise time when inside the event's second.
+    when = stamp if stamp is not None and int(stamp) == second else float(second)
     fields: dict[str, Any] = {ours: lower.get(theirs, "") for theirs, ours in AMI_FIELDS.items()}
     return CelEvent(event=lower["eventname"], time=when, second=second, extra=_extra(lower.get("extra", "")),
                     **fields)
+
+
+def _finite(text: str) -> float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) and 0 < value < 2**40 else None
+
+
+def _epoch_second(wall: datetime, stamp: float | None, asterisk_tz: ZoneInfo) -> int:
+    """EventTime is Asterisk's local wall-clock time (cel_manager ignores cel.conf's dateformat). With the UTC
+    Timestamp header (timestampevents=yes) the zone offset is read off the two, rounded to a quarter hour, so a
+    wrong ``ami.timezone`` setting cannot shift calls; without it the setting decides."""
+    naive_utc = int(wall.replace(tzinfo=UTC).timestamp())
+    if stamp is None:
+        return int(wall.replace(tzinfo=asterisk_tz).timestamp())
+    offset = round((naive_utc - stamp) / 900) * 900
+    return naive_utc - offset
 
 
 def from_file_line(line: str) -> CelEvent:
@@ -122,10 +136,9 @@ def from_file_line(line: str) -> CelEvent:
         raise MalformedEvent("CEL line is not an object")
     record = {str(k).lower(): ("" if v is None else str(v)) for k, v in record.items()}
     _require(record, "eventtype", "eventtime", "uniqueid", "linkedid")
-    try:
-        when = float(record["eventtime"])
-    except ValueError as exc:
-        raise MalformedEvent(f"bad eventtime {record['eventtime']!r}") from exc
+    when = _finite(record["eventtime"])
+    if when is None:
+        raise MalformedEvent(f"bad eventtime {record['eventtime']!r}")
     fields: dict[str, Any] = {ours: record.get(theirs, "") for theirs, ours in FILE_FIELDS.items()}
     return CelEvent(event=record["eventtype"], time=when, second=int(when), extra=_extra(record.get("eventextra", "")),
                     **fields)

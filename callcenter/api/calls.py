@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from sqlalchemy.orm import Session
 
 from callcenter.api.schemas import CallDetail, CallOut, CallPage, EventOut
@@ -15,6 +15,7 @@ from callcenter.settings import ApiSettings
 from callcenter.store import queries
 
 router = APIRouter(prefix="/api/calls", tags=["calls"])
+MAX_ID = 2**63 - 1  # ids are BIGINT: anything larger is a client error, not a server one
 
 
 def get_session(request: Request) -> Iterator[Session]:
@@ -41,16 +42,20 @@ def call_filter(
     status: Annotated[Status | None, Query()] = None,
     operator: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_.-]{1,64}$")] = None,
     number: Annotated[str | None, Query(pattern=r"^\+?\d{1,20}$", description="caller number prefix")] = None,
+    topic: Annotated[str | None, Query(pattern=r"^[a-z_]{1,64}$", description="IVR topic code")] = None,
 ) -> queries.CallFilter:
     """Validate and bound the filters: times are UTC unless they carry an offset; the range is capped."""
     end_at = _aware(end) if end else datetime.now(UTC)
-    start_at = _aware(start) if start else end_at - timedelta(days=30)
+    try:
+        start_at = _aware(start) if start else end_at - timedelta(days=30)
+    except OverflowError as exc:
+        raise HTTPException(422, detail="`to` is too early for a default `from`; give both") from exc
     if start_at >= end_at:
         raise HTTPException(422, detail="`from` must be before `to`")
     if end_at - start_at > timedelta(days=settings.max_range_days):
         raise HTTPException(422, detail=f"date range longer than {settings.max_range_days} days")
     return queries.CallFilter(start=start_at, end=end_at, line=line, status=status.value if status else None,
-                              operator=operator, number=number)
+                              operator=operator, number=number, topic=topic)
 
 
 @router.get("", response_model=CallPage, summary="Search the call history")
@@ -69,7 +74,8 @@ def list_calls(
 
 
 @router.get("/{call_id}", response_model=CallDetail, summary="One call with its event timeline")
-def get_call(call_id: int, session: Annotated[Session, Depends(get_session)]) -> CallDetail:
+def get_call(call_id: Annotated[int, Path(ge=1, le=MAX_ID)],
+             session: Annotated[Session, Depends(get_session)]) -> CallDetail:
     """The call and every CEL event of it, in time order."""
     call = queries.get_call(session, call_id)
     if call is None:

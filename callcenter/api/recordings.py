@@ -11,13 +11,15 @@ from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import Path as FastPath
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from callcenter.api.calls import get_session
+from callcenter.api.calls import MAX_ID, get_session
 from callcenter.store.models import Call, Recording, RecordingAccess
+from recordings.spool import inside
 from recordings.transcode import media_type
 
 router = APIRouter(prefix="/api", tags=["recordings"])
@@ -58,8 +60,8 @@ def _refuse(request: Request, action: str, code: int, message: str, recording_id
 
 
 @router.get("/calls/{call_id}/recordings", response_model=list[RecordingOut], summary="Recordings of a call")
-def list_recordings(call_id: int, request: Request, session: Annotated[Session, Depends(get_session)]
-                    ) -> list[RecordingOut]:
+def list_recordings(call_id: Annotated[int, FastPath(ge=1, le=MAX_ID)], request: Request,
+                    session: Annotated[Session, Depends(get_session)]) -> list[RecordingOut]:
     """Every recording of the call (conversation and voice messages), purged ones included."""
     call = session.get(Call, call_id)
     if call is None:
@@ -78,9 +80,8 @@ def _stored_file(request: Request, row: Recording, action: str) -> Path:
                       if row.deleted_at else f"recording {row.id} was deleted", row.id, row.call_id)
     if row.status != "stored" or not row.path:
         raise _refuse(request, action, 409, f"recording {row.id} is not ready ({row.status})", row.id, row.call_id)
-    store: Path = request.app.state.settings.recordings.store.resolve()
-    path = (store / row.path).resolve()
-    if not path.is_relative_to(store):
+    path = inside(request.app.state.settings.recordings.store, row.path)
+    if path is None:
         raise _refuse(request, action, 404, f"recording {row.id}: path outside the store refused", row.id, row.call_id)
     if not path.is_file():
         raise _refuse(request, action, 404, f"recording {row.id}: file missing (run `callcenter recordings sweep`)",
@@ -91,7 +92,8 @@ def _stored_file(request: Request, row: Recording, action: str) -> Path:
 @router.get("/recordings/{recording_id}/audio", summary="Stream a recording (HTTP Range supported)",
             responses={206: {"description": "Partial content"}, 410: {"description": "Purged by retention"},
                        416: {"description": "Range not satisfiable"}})
-def audio(recording_id: int, request: Request, session: Annotated[Session, Depends(get_session)],
+def audio(recording_id: Annotated[int, FastPath(ge=1, le=MAX_ID)], request: Request,
+          session: Annotated[Session, Depends(get_session)],
           download: Annotated[bool, Query(description="send as an attachment with a file name")] = False
           ) -> FileResponse:
     """The compressed audio; ``Range: bytes=...`` gets 206 Partial Content."""
@@ -100,8 +102,30 @@ def audio(recording_id: int, request: Request, session: Annotated[Session, Depen
     if row is None:
         raise _refuse(request, action, 404, f"no recording with id {recording_id}", recording_id)
     path = _stored_file(request, row, action)
-    audit(request, action, 200, row.id, row.call_id, request.headers.get("range", "")[:100])
+    requested = request.headers.get("range", "")
+    if requested and not _satisfiable(requested, path.stat().st_size):
+        audit(request, action, 416, row.id, row.call_id, f"range not satisfiable: {requested[:100]}")
+        raise HTTPException(416, detail=f"range {requested[:100]!r} not satisfiable",
+                            headers={"Content-Range": f"bytes */{path.stat().st_size}"})
+    audit(request, action, 206 if requested else 200, row.id, row.call_id, requested[:100])
     stamp = f"{row.recorded_at:%Y%m%d-%H%M%S}" if row.recorded_at else "unknown"
     name = f"call-{row.call_id or row.linkedid}-{stamp}{path.suffix}"
     return FileResponse(path, media_type=media_type(row.format or "opus"), filename=name,
                         content_disposition_type="attachment" if download else "inline")
+
+
+def _satisfiable(header: str, size: int) -> bool:
+    """Whether any range in a ``bytes=`` header overlaps a file of ``size`` bytes (as Starlette will serve it)."""
+    unit, _, ranges = header.partition("=")
+    if unit.strip() != "bytes":
+        return False
+    for part in ranges.split(","):
+        first, _, last = part.strip().partition("-")
+        try:
+            if first.strip() == "":
+                return int(last) > 0 and size > 0
+            if int(first) < size and (last.strip() == "" or int(last) >= int(first)):
+                return True
+        except ValueError:
+            return False
+    return False

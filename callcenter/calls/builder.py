@@ -58,6 +58,7 @@ class _State:
     unbridged_at: float | None = None
     ivr_started: bool = False
     voice_message: bool = False
+    ivr_outcome: str = ""  # the last IVR_EXIT outcome
 
 
 def endpoint_of(channel: str) -> str:
@@ -143,6 +144,8 @@ def _on_ivr(state: _State, event: CelEvent) -> None:
         state.voice_message = True
     elif event.event == names.IVR_CALLBACK:
         state.record.callback_number = fields.get("number", "")
+    elif event.event == names.IVR_EXIT:
+        state.ivr_outcome = fields.get("outcome", "")
 
 
 Handler = Callable[[_State, CelEvent], None]
@@ -178,7 +181,7 @@ def _caller_event(events: list[CelEvent]) -> CelEvent:
 def _status(state: _State) -> Status:
     if state.bridged_at is not None and state.record.operator:
         return Status.ANSWERED
-    if state.voice_message:
+    if state.voice_message and state.ivr_outcome in ("", "message"):  # a failed recording sends to the queue
         return Status.VOICE_MESSAGE
     if state.record.callback_number:
         return Status.CALLBACK_REQUESTED

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from ivr.channel import Event as IvrEvent  # the IVR's event vocabulary, defined once there
+
 
 class Status(StrEnum):
     """How a call ended, from the citizen's point of view."""
@@ -47,7 +49,8 @@ QUEUE_RESULT = "QUEUE_RESULT"  # status=<QUEUESTATUS>
 # The IVR reports its path with user events named IVR_<step> (ivr/adapter.py adds the prefix); the vocabulary
 # is in ivr/channel.py.
 IVR_EVENT_PREFIX = "IVR_"
-IVR_START = "IVR_START"  # line=<number>&lang=<vi|en>
-IVR_AFTER_HOURS = "IVR_AFTER_HOURS"
-IVR_MESSAGE = "IVR_MESSAGE"  # path=<spool WAV>
-IVR_CALLBACK = "IVR_CALLBACK"  # number=<digits>&source=<entered|callerid>
+IVR_START = IVR_EVENT_PREFIX + IvrEvent.START
+IVR_AFTER_HOURS = IVR_EVENT_PREFIX + IvrEvent.AFTER_HOURS
+IVR_MESSAGE = IVR_EVENT_PREFIX + IvrEvent.MESSAGE
+IVR_CALLBACK = IVR_EVENT_PREFIX + IvrEvent.CALLBACK
+IVR_EXIT = IVR_EVENT_PREFIX + IvrEvent.EXIT

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from callcenter.ami.events import CelEvent, MalformedEvent, Ordinals, from_file_line
+from callcenter.ami.events import CelEvent, Ordinals, from_file_line
 
 log = logging.getLogger(__name__)
 
@@ -57,5 +57,5 @@ class CelFileCursor:
             return
         try:
             into.append(self._ordinals.assign(from_file_line(line)))
-        except MalformedEvent as exc:
+        except Exception as exc:  # MalformedEvent, or anything odd: one bad line never costs the good ones
             log.warning("backfill: %s line %d skipped: %s", self.path.name, self._line, exc)

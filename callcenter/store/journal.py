@@ -6,20 +6,14 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from callcenter.ami.events import CelEvent
 from callcenter.calls.names import LINKEDID_END
+from callcenter.store.db import insert_for
 from callcenter.store.models import Call, CelJournal
 
 CHUNK = 500  # rows per INSERT statement (SQLite caps bound parameters per statement)
-
-
-def _insert(session: Session) -> Any:
-    dialect = session.get_bind().dialect.name
-    module: Any = postgresql if dialect == "postgresql" else sqlite
-    return module.insert(CelJournal)
 
 
 def _row(node: str, event: CelEvent, source: str) -> dict[str, Any]:
@@ -32,7 +26,7 @@ def append(session: Session, node: str, events: Sequence[CelEvent], source: str)
     touched: set[str] = set()
     for start in range(0, len(events), CHUNK):
         rows = [_row(node, event, source) for event in events[start:start + CHUNK]]
-        statement = _insert(session).values(rows).on_conflict_do_nothing(
+        statement = insert_for(session, CelJournal).values(rows).on_conflict_do_nothing(
             index_elements=["node", "event_key"]).returning(CelJournal.linkedid)
         touched.update(session.scalars(statement).all())
     return touched

@@ -50,7 +50,8 @@ class CelJournal(Base):
 
     __tablename__ = "cel_journal"
     __table_args__ = (UniqueConstraint("node", "event_key", name="uq_cel_journal_node_key"),
-                      Index("ix_cel_journal_node_linkedid", "node", "linkedid"))
+                      Index("ix_cel_journal_node_linkedid", "node", "linkedid"),
+                      Index("ix_cel_journal_node_event", "node", "event"))
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     node: Mapped[str] = mapped_column(String(64))
@@ -132,6 +133,7 @@ class Recording(Base):
     status: Mapped[str] = mapped_column(String(16), default="pending")
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    claimed_by: Mapped[str] = mapped_column(String(128), default="", server_default="")  # host:pid while processing
     next_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     recorded_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())

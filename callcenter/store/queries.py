@@ -22,6 +22,7 @@ class CallFilter:
     status: str | None = None
     operator: str | None = None
     number: str | None = None  # caller number prefix
+    topic: str | None = None
     node: str | None = None
 
 
@@ -35,6 +36,8 @@ def _filtered(query: Select[Any], where: CallFilter) -> Select[Any]:
         query = query.where(Call.operator == where.operator)
     if where.number:
         query = query.where(Call.caller_number.startswith(where.number, autoescape=True))
+    if where.topic:
+        query = query.where(Call.topic == where.topic)
     if where.node:
         query = query.where(Call.node == where.node)
     return query

@@ -15,6 +15,7 @@ from callcenter.calls.names import Status
 from callcenter.settings import Settings
 from callcenter.store import journal
 from callcenter.store.db import Database
+from callcenter.store.models import Call
 from callcenter.store.writer import upsert_call
 from tests.factories import T0, answered_stream
 
@@ -105,6 +106,25 @@ def test_unknown_call_is_404(client: TestClient) -> None:
     assert response.status_code == 404
     assert "999999" in response.json()["detail"]
     assert client.get("/api/calls/not-a-number").status_code == 422
+    assert client.get(f"/api/calls/{2**64}").status_code == 422
+    assert client.get("/api/calls", params={"to": "0001-01-01T00:00:00Z"}).status_code == 422
+
+
+def test_topic_filter(client: TestClient, db: Database) -> None:
+    _seed(db, 3)
+    with db.session() as session:
+        session.get_one(Call, 2).topic = "environment"
+    assert [c["id"] for c in _get(client, topic="environment")["items"]] == [2]
+
+
+def test_very_long_caller_id_is_still_logged(db: Database) -> None:
+    events = [replace(e, cid_name="Nguyễn " * 100, cid_num="9" * 100) if e.uniqueid == "100.1" else e
+              for e in answered_stream()]
+    with db.session() as session:
+        upsert_call(session, "sandbox", build_call(events), datetime.now(UTC))
+    with db.session() as session:
+        call = session.get_one(Call, 1)
+        assert len(call.caller_name) == 255 and call.caller_number == "9" * 64
 
 
 def test_health_and_docs(client: TestClient) -> None:

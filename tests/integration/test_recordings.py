@@ -187,7 +187,7 @@ def test_worker_killed_mid_transcode_completes_exactly_once(db: Database, settin
     assert list(settings.store.rglob("*.part")), "the worker never started writing"
     os.killpg(worker.pid, signal.SIGKILL)  # the worker and its ffmpeg, mid-transcode
     worker.wait()
-    assert wav.exists() and [r.status for r in _rows(db)] == ["pending"]
+    assert wav.exists() and [r.status for r in _rows(db)] == ["processing"]  # claimed by a dead process
     subprocess.run(command, cwd=PROJECT_ROOT, env=env, check=True)
     assert [r.status for r in _rows(db)] == ["stored"]
     files = [p for p in settings.store.rglob("*") if p.is_file()]
@@ -246,13 +246,17 @@ def test_api_lists_and_streams_with_ranges(stored: tuple[TestClient, Recording, 
     assert middle.status_code == 206 and middle.content == whole.content[size // 2:size // 2 + 500]
     suffix = client.get(url, headers={"Range": "bytes=-300"})
     assert suffix.status_code == 206 and suffix.content == whole.content[-300:]
-    assert client.get(url, headers={"Range": f"bytes={size + 10}-"}).status_code == 416
+    unsatisfiable = client.get(url, headers={"Range": f"bytes={size + 10}-"})
+    assert unsatisfiable.status_code == 416 and unsatisfiable.headers["content-range"] == f"bytes */{size}"
     download = client.get(url, params={"download": "true"})
     assert download.headers["content-disposition"].startswith("attachment; filename=")
     assert f"call-{call_id}-" in download.headers["content-disposition"]
     with db.session() as session:
         actions = session.scalars(select(RecordingAccess.action).order_by(RecordingAccess.id)).all()
     assert actions == ["list", "play", "play", "play", "play", "play", "download"]
+    with db.session() as session:
+        audited = session.scalars(select(RecordingAccess.status_code).order_by(RecordingAccess.id)).all()
+    assert audited == [200, 200, 206, 206, 206, 416, 200]
 
 
 def test_api_errors_and_refusals_are_audited(stored: tuple[TestClient, Recording, int], db: Database) -> None:
@@ -260,6 +264,7 @@ def test_api_errors_and_refusals_are_audited(stored: tuple[TestClient, Recording
     assert client.get("/api/recordings/999999/audio").status_code == 404
     assert client.get("/api/calls/999999/recordings").status_code == 404
     assert client.get("/api/recordings/..%2F..%2Fetc%2Fpasswd/audio").status_code in (404, 422)
+    assert client.get(f"/api/recordings/{2**64}/audio").status_code == 422
     with db.session() as session:
         session.get_one(Recording, row.id).path = "../../../../etc/passwd"  # a row that was tampered with
     refused = client.get(f"/api/recordings/{row.id}/audio")
@@ -271,3 +276,64 @@ def test_api_errors_and_refusals_are_audited(stored: tuple[TestClient, Recording
     with db.session() as session:
         refusals = session.scalar(select(func.count()).where(RecordingAccess.allowed.is_(False)))
     assert refusals == 4
+
+
+def test_two_workers_at_once_store_each_wav_exactly_once(db: Database, settings: RecordingsSettings) -> None:
+    for n in range(4):
+        _wav(settings, 20.0, linkedid=f"1795952249.{n}", uniqueid=f"1795952249.{n}")
+    env = {**os.environ, "CALLCENTER_RECORDINGS__SPOOL": str(settings.spool),
+           "CALLCENTER_RECORDINGS__STORE": str(settings.store)}
+    command = [sys.executable, "-m", "callcenter", "--db", db.url, "recordings", "process"]
+    workers = [subprocess.Popen(command, cwd=PROJECT_ROOT, env=env) for _ in range(2)]
+    assert all(worker.wait(120) in (0, 1) for worker in workers)
+    RecordingWorker(settings, db, "sandbox").run_once()  # whatever one saw claimed by the other
+    rows = _rows(db)
+    assert sorted(r.status for r in rows) == ["stored"] * 4 and all(r.attempts == 0 for r in rows)
+    files = [p for p in settings.store.rglob("*") if p.is_file()]
+    assert len(files) == 4 and all(p.suffix == ".ogg" for p in files)
+
+
+def test_wav_left_by_a_crashed_asterisk_is_repaired_and_stored(db: Database, settings: RecordingsSettings) -> None:
+    wav = _wav(settings, 8.0, done=False)
+    data = bytearray(wav.read_bytes())
+    data_chunk = data.index(b"data")
+    data[4:8] = (0).to_bytes(4, "little")  # Asterisk writes the sizes on close: a crash leaves zeros
+    data[data_chunk + 4:data_chunk + 8] = (0).to_bytes(4, "little")
+    wav.write_bytes(bytes(data))
+    hours_ago = time.time() - 5 * 3600
+    os.utime(wav, (hours_ago, hours_ago))  # no marker, no call log, untouched for hours
+    assert RecordingWorker(settings, db, "sandbox").run_once() == {"stored": 1}
+    assert abs((_rows(db)[0].duration_seconds or 0) - 8.0) < 0.5
+
+
+def test_retention_also_removes_wavs_that_never_transcoded(db: Database, settings: RecordingsSettings) -> None:
+    old = "1700000000.1"
+    wav = settings.spool / old / f"{old}.wav"
+    wav.parent.mkdir(parents=True)
+    wav.write_bytes(b"RIFF\x00\x00\x00\x00WAVEbroken")
+    wav.with_name(wav.name + ".done").touch()
+    RecordingWorker(settings, db, "sandbox").run_once()
+    assert _rows(db)[0].status == "error" and wav.exists()
+    assert purge(db, settings, datetime(2026, 11, 29, tzinfo=UTC)) == 1
+    assert _rows(db)[0].status == "purged" and not wav.exists()
+
+
+def test_retention_never_deletes_outside_the_store(db: Database, settings: RecordingsSettings,
+                                                   tmp_path: Path) -> None:
+    victim = tmp_path / "precious.txt"
+    victim.write_text("keep me")
+    _wav(settings, 2.0, linkedid="1700000000.1", uniqueid="1700000000.1")
+    RecordingWorker(settings, db, "sandbox").run_once()
+    with db.session() as session:
+        session.get_one(Recording, _rows(db)[0].id).path = "../precious.txt"
+    assert purge(db, settings, datetime(2026, 11, 29, tzinfo=UTC)) == 1
+    assert victim.read_text() == "keep me"
+
+
+def test_recording_stored_before_its_call_is_attached_when_the_call_is_built(
+        db: Database, settings: RecordingsSettings) -> None:
+    _wav(settings, 2.0)
+    RecordingWorker(settings, db, "sandbox").run_once()
+    assert _rows(db)[0].call_id is None
+    call_id = _finish_call(db)
+    assert _rows(db)[0].call_id == call_id

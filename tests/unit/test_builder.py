@@ -130,3 +130,12 @@ def test_hanging_up_in_the_menu_is_abandoned_in_ivr_with_the_path() -> None:
     record = build_call(_ivr_call(("IVR_MENU", 14, "menu=main&attempt=1")))
     assert record.status is Status.ABANDONED_IVR
     assert record.ivr_path == ["IVR_START:line=1900868647&lang=vi", "IVR_MENU:menu=main&attempt=1"]
+
+
+def test_a_message_that_failed_to_record_is_not_a_voice_message() -> None:
+    record = build_call(_ivr_call(("IVR_AFTER_HOURS", 14, "line=1900868647"),
+                                  ("IVR_MESSAGE", 30, "path=/var/spool/asterisk/monitor/100.1/msg-100.1.wav"),
+                                  ("IVR_EXIT", 30.1, "outcome=message&reason=key"),
+                                  ("IVR_TOPIC", 31, "topic=unknown&reason=message_failed"),
+                                  ("IVR_EXIT", 31.1, "outcome=queue&reason=message_failed")))
+    assert record.status is Status.ABANDONED_IVR

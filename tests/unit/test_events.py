@@ -80,3 +80,21 @@ def test_ordinals_separate_equal_events_and_repeat_across_streams() -> None:
     b = [second.assign(event), second.assign(event)]
     assert a[0].key != a[1].key
     assert [e.key for e in a] == [e.key for e in b]
+
+
+def test_asterisk_in_another_zone_still_gives_the_same_key_when_timestamp_is_sent() -> None:
+    saigon = ZoneInfo("Asia/Ho_Chi_Minh")
+    from datetime import datetime
+
+    for event in load_jsonl("cel_answered.jsonl"):
+        local = datetime.fromtimestamp(event.second, saigon).strftime("%Y-%m-%d %H:%M:%S")
+        headers = {**ami_headers(event, local), "Timestamp": f"{event.time + 0.0004:.6f}"}
+        parsed = from_ami(headers, UTC)  # the setting says UTC, wrongly
+        assert (parsed.key, parsed.second) == (event.key, event.second)
+
+
+@pytest.mark.parametrize("bad", ["nan", "inf", "1e400", "-5"])
+def test_non_finite_file_times_are_malformed(bad: str) -> None:
+    line = json.dumps({"eventtype": "X", "eventtime": bad, "uniqueid": "1.1", "linkedid": "1.1"})
+    with pytest.raises(MalformedEvent):
+        from_file_line(line)
