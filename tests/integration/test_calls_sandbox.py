@@ -229,3 +229,28 @@ def test_blind_transfer_keeps_one_call_with_both_operators_and_its_recording(
     assert isinstance(rows, list)
     total = sum(row.duration_seconds or 0 for row in rows)
     assert abs(total - (call.talk_seconds or 0)) < 1.5, (total, call.talk_seconds)  # both legs are recorded
+
+
+def test_transfer_to_an_absent_operator_sends_the_citizen_back_to_the_queue(
+        db: Database, listener: ListenerProcess, agents: Callable[..., SipAgent]) -> None:
+    first = agents("op101", register=True, wav_seconds=120)
+    number = caller_number()
+    citizen = agents("citizen8", wav_seconds=120, caller_number=number)
+    citizen.dial("02621022")
+    first.wait_event("CALL_ESTABLISHED", 15)
+    time.sleep(2)
+    first.command("transfer", "sip:op202@127.0.0.1:5060")  # op202 is not logged in
+    wait_cel(number, "QUEUE_ENTER", count=2, timeout=20)  # back in the queue: the citizen was not dropped
+    first.wait_event("CALL_ESTABLISHED", 30)  # and op101, free again, takes the call
+    time.sleep(2)
+    citizen.hangup()
+    call = wait_for_calls(db, [number])[number]
+    assert (call.status, call.transfers) == ("answered", 1)
+    assert cel_queue_entries(call.linkedid) == 2
+
+
+def cel_queue_entries(linkedid: str) -> int:
+    """How often the call entered the operators queue, from Asterisk's own CEL file."""
+    lines = SETTINGS.ami.cel_file.read_text(encoding="utf-8").splitlines()
+    return sum(1 for line in lines if f'"{linkedid}"' in line and '"QUEUE_ENTER"' in line
+               and json.loads(line)["linkedid"] == linkedid)
