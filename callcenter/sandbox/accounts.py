@@ -9,5 +9,5 @@ HOTLINES: dict[str, str] = {
 IP_PHONE_OPERATORS = ("op101", "op102", "op103")
 SOFTPHONE_OPERATORS = ("op201", "op202")
 OPERATORS = IP_PHONE_OPERATORS + SOFTPHONE_OPERATORS
-CITIZENS = tuple(f"citizen{n}" for n in range(1, 10))
+CITIZENS = tuple(f"citizen{n}" for n in range(1, 13))
 ENDPOINTS = OPERATORS + CITIZENS

@@ -43,7 +43,7 @@ def test_config(tmp_path: Path) -> Path:
     """The shipped configuration with shorter menus and waits, and the city line closed today (a holiday).
 
     The provincial line offers three topics here, so a caller who keys nothing hears the menu twice in about a
-    minute instead of two; every topic's key is covered by the flow unit tests."""
+    minute instead of two; every topic's key is tried on the city line (``open_config``)."""
     text = DEFAULT_PATH.read_text(encoding="utf-8")
     today = datetime.now(ZoneInfo("Asia/Ho_Chi_Minh")).date()
     text = _replace(text, "retries = 2                    # after no input", "retries = 1                    #")
@@ -53,6 +53,15 @@ def test_config(tmp_path: Path) -> Path:
     text = _replace(text, "holidays = [", f"holidays = [\n    {today}, {today + timedelta(days=1)},")
     path = tmp_path / "ivr.toml"
     path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def open_config(test_config: Path) -> Path:
+    """As ``test_config``, but the city line is open around the clock with its seven topics."""
+    text = test_config.read_text(encoding="utf-8")
+    path = test_config.with_name("ivr-open.toml")
+    path.write_text(text[:text.index('[lines."1900868647".schedule]')], encoding="utf-8")
     return path
 
 
@@ -143,19 +152,23 @@ def _callback(citizen: SipAgent, number: str) -> None:
     citizen.wait_event("CALL_CLOSED", 60)
 
 
-def test_ivr_branches_in_working_hours(db: Database, listener: ListenerProcess, ivr: IvrProcess, test_config: Path,
+TOPIC_KEYS = {"admin": "1", "environment": "2", "urban_order": "3", "construction": "4", "security": "5",
+              "traffic": "6", "other": "7"}
+
+
+def test_ivr_branches_in_working_hours(db: Database, listener: ListenerProcess, ivr: IvrProcess, open_config: Path,
                                        agents: Callable[..., SipAgent]) -> None:
-    ivr.start(test_config)
+    ivr.start(open_config)
     agents("op103", register=True, wav_seconds=300)  # takes the caller who keyed nothing
+    topics = {topic: (CITY, _topic(key)) for topic, key in TOPIC_KEYS.items() if topic != "urban_order"}
     numbers = _run(agents, {
-        "environment": (PROVINCE, _topic("2")), "traffic": (PROVINCE, _topic("6")),
-        "invalid": (PROVINCE, _invalid_then_valid), "silence": (PROVINCE, _silence),
+        **topics, "invalid": (PROVINCE, _invalid_then_valid), "silence": (PROVINCE, _silence),
         "case_ok": (PROVINCE, _case("123456#")), "case_short": (PROVINCE, _case("12#")),
         "hangup": (PROVINCE, _hang_up_in_menu),
     })
     calls = wait_for_calls(db, list(numbers.values()))
     by = {name: calls[number] for name, number in numbers.items()}
-    assert (by["environment"].topic, by["traffic"].topic) == ("environment", "traffic")
+    assert {topic: by[topic].topic for topic in topics} == {topic: topic for topic in topics}
     assert by["invalid"].topic == "urban_order"
     assert any(step.startswith("IVR_INVALID:menu=main&input=0") for step in by["invalid"].ivr_path)
     assert by["silence"].topic == "unknown" and by["silence"].status == "answered"
@@ -163,7 +176,7 @@ def test_ivr_branches_in_working_hours(db: Database, listener: ListenerProcess, 
     assert "IVR_CASE_LOOKUP:number=123456&result=not_found" in by["case_ok"].ivr_path
     assert any("problem=too_short" in step for step in by["case_short"].ivr_path)
     assert by["hangup"].status == "abandoned_ivr" and by["hangup"].ivr_path[-1].startswith("IVR_MENU:menu=main")
-    for name in ("environment", "traffic", "invalid", "case_ok", "case_short"):
+    for name in (*topics, "invalid", "case_ok", "case_short"):
         assert by[name].status in ("abandoned_ivr", "abandoned_queue"), (name, by[name].status)
 
 
