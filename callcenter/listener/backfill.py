@@ -25,6 +25,10 @@ class CelFileCursor:
         self._ordinals = Ordinals()
         self._warned = False
 
+    def reset(self) -> None:
+        """Read the whole file again next time (after events read could not be stored; dedupe makes it safe)."""
+        self._inode = None
+
     def _reset_if_replaced(self) -> bool:
         stat = self.path.stat()
         if stat.st_ino != self._inode or stat.st_size < self._offset:

@@ -184,7 +184,11 @@ class Listener:
     def backfill(self) -> int:
         """Journal the CEL file's events and build what is finished (sync; runs in a thread)."""
         events = self.cel_file.read_new()
-        built = self.store.ingest(events, "file") if events else []
+        try:
+            built = self.store.ingest(events, "file") if events else []
+        except Exception:
+            self.cel_file.reset()  # the database failed: these lines must be read again, not skipped
+            raise
         built += self.store.build_missing()
         if built:
             log.info("backfill: built %d call(s) from %s", len(built), self.settings.ami.cel_file)

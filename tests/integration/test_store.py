@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -15,7 +16,7 @@ from callcenter.store import journal
 from callcenter.store.db import Database
 from callcenter.store.models import Call, CelJournal
 from callcenter.store.writer import upsert_call
-from tests.factories import answered_stream, cel, load_jsonl
+from tests.factories import FIXTURES, answered_stream, cel, load_jsonl
 
 
 def _count(db: Database, model: type) -> int:
@@ -90,4 +91,28 @@ def test_a_broken_call_does_not_stop_the_others(db: Database, monkeypatch: pytes
     monkeypatch.setattr(service, "build_call", build_or_break)
     built = CallLogStore(db, "n1").ingest(bad + good, "ami")
     assert built == [good[0].linkedid]
+    assert _count(db, Call) == 1
+
+
+def test_backfill_rereads_the_file_after_the_database_failed(db: Database, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+
+    from callcenter.settings import Settings
+
+    cel_file = tmp_path / "cel.json"
+    cel_file.write_text((FIXTURES / "cel_answered.jsonl").read_text(encoding="utf-8"), encoding="utf-8")
+    settings = Settings()
+    settings.ami.cel_file = cel_file
+
+    async def make() -> service.Listener:
+        return service.Listener(settings, db)
+
+    listener = asyncio.run(make())
+    real_ingest = listener.store.ingest
+    monkeypatch.setattr(listener.store, "ingest", lambda *a: (_ for _ in ()).throw(RuntimeError("database down")))
+    with pytest.raises(RuntimeError):
+        listener.backfill()
+    monkeypatch.setattr(listener.store, "ingest", real_ingest)
+    assert listener.backfill() == 1  # the same lines again: the call is built
     assert _count(db, Call) == 1
