@@ -16,7 +16,7 @@ import socket
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import select, update
 
 from callcenter.settings import RecordingsSettings
 from callcenter.store.db import Database, insert_for
@@ -130,9 +130,8 @@ class RecordingWorker:
 
     def _stored(self, row_id: int, found: SpoolFile, target: Path, stored: Stored) -> None:
         with self.db.session() as session:
-            row = session.scalar(select(Recording).where(or_(self._mine(row_id),  # type: ignore[arg-type]
-                                                             Recording.id == row_id)))
-            assert row is not None
+            # Not conditional on our claim: the copy is verified and in place, whoever holds the row now.
+            row = session.get_one(Recording, row_id)
             row.call_id = session.scalar(select(Call.id).where(Call.node == self.node,
                                                                Call.linkedid == found.linkedid))
             row.path = str(target.relative_to(self.settings.store))

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 import shutil
-import socket
 import subprocess
 import time
 from pathlib import Path
 
+from callcenter.sandbox import port_in_use
 from callcenter.sandbox.render import write_secrets
 from callcenter.settings import PROJECT_ROOT, Settings
 
@@ -93,18 +93,13 @@ def start(root: Path, settings: Settings, boot_timeout: float = 60) -> None:
         cli(root, "core reload")
         log.info("sandbox Asterisk already running: configuration reloaded")
         return
-    if _port_taken(settings.ami.port):
+    if port_in_use(settings.ami.port):
         raise SandboxError(f"port {settings.ami.port} is taken by another process (another checkout's sandbox? "
                            "stop it with its `make asterisk-stop`)")
     logfile = (root / "var/log/asterisk/console.log").open("ab")
     subprocess.Popen(["chroot", str(root), "asterisk", "-f", "-n"], stdin=subprocess.DEVNULL,
                      stdout=logfile, stderr=subprocess.STDOUT, start_new_session=True)
     wait_booted(root, boot_timeout)
-
-
-def _port_taken(port: int) -> bool:
-    with socket.socket() as probe:
-        return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
 def wait_booted(root: Path, timeout: float) -> None:

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from callcenter.sandbox import port_in_use
+
 CONFIG = """sip_listen 127.0.0.1:{sip_port}
 sip_transports udp,tcp
 audio_player aubridge,null1
@@ -62,15 +64,10 @@ def _netstring(payload: dict[str, Any]) -> bytes:
     return str(len(body)).encode() + b":" + body + b","
 
 
-def _free(port: int) -> bool:
-    with socket.socket() as probe:
-        return probe.connect_ex(("127.0.0.1", port)) != 0
-
-
 def _next_ports() -> tuple[int, int]:
     while True:
         sip = PORT_BASE + 4 * (next(_ports) % 2000)
-        if _free(sip) and _free(sip + 1) and _free(sip + 2):
+        if not any(port_in_use(port) for port in (sip, sip + 1, sip + 2)):
             return sip, sip + 2
 
 

@@ -6,7 +6,6 @@ import json
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,7 +16,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from callcenter.sandbox import asterisk
+from callcenter.sandbox import asterisk, port_in_use
 from callcenter.sandbox.baresip import SipAgent
 from callcenter.settings import PROJECT_ROOT, Settings
 from callcenter.store.db import Database
@@ -162,7 +161,7 @@ class IvrProcess:
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen([sys.executable, "-m", "callcenter", "ivr"], cwd=PROJECT_ROOT, env=env,
                                          stdout=out, stderr=subprocess.STDOUT)
-        wait_until(lambda: _port_open(SETTINGS.ivr.port), 15, "the FastAGI server to listen")
+        wait_until(lambda: port_in_use(SETTINGS.ivr.port), 15, "the FastAGI server to listen")
         return self
 
     def stop(self) -> None:
@@ -171,15 +170,10 @@ class IvrProcess:
             self.proc.wait(timeout=10)
 
 
-def _port_open(port: int) -> bool:
-    with socket.socket() as probe:
-        return probe.connect_ex(("127.0.0.1", port)) == 0
-
-
 @pytest.fixture
 def ivr(tmp_path: Path) -> Iterator[IvrProcess]:
     """An IVR server handle; the port must be free (no stray server) so "IVR down" really means down."""
-    assert not _port_open(SETTINGS.ivr.port), f"something already listens on the IVR port {SETTINGS.ivr.port}"
+    assert not port_in_use(SETTINGS.ivr.port), f"something already listens on the IVR port {SETTINGS.ivr.port}"
     process = IvrProcess(tmp_path / "ivr.log")
     yield process
     process.stop()
