@@ -2,7 +2,7 @@
 
     python -m bench.ingest [--calls 2000] [--db URL]
 
-Synthetic answered calls (16 CEL events each, like a real queue call) are serialised as AMI text, read through
+Synthetic answered calls (16 standard CEL events each, like a real queue call) are serialised as AMI text, read through
 panoramisk's own protocol (the raw read speed) and through callcenter's Utf8AMIProtocol, parsed into CelEvents,
 then journaled and built into call logs by the listener's store in batches of 500.
 """
@@ -21,17 +21,29 @@ from panoramisk.ami_protocol import AMIProtocol
 
 from callcenter.ami.events import CelEvent, from_ami
 from callcenter.ami.protocol import Utf8AMIProtocol
+from callcenter.calls.builder import build_call
+from callcenter.calls.channels import Directory
 from callcenter.listener.service import BATCH, CallLogStore
+from callcenter.model.contract import DeviceType, Status
 from callcenter.store.db import Database
 from callcenter.store.migrate import upgrade
 
 T0 = 1_795_000_000
-STEPS = [("CHAN_START", 0, "c"), ("HOTLINE", 0, "c"), ("ANSWER", 0, "c"), ("QUEUE_ENTER", 1, "c"),
-         ("CHAN_START", 1, "o"), ("ANSWER", 6, "o"), ("OPERATOR_ANSWER", 6, "o"), ("BRIDGE_ENTER", 6, "o"),
+STEPS = [("CHAN_START", 0, "c"), ("ANSWER", 0, "c"), ("APP_START", 1, "c"), ("STREAM_BEGIN", 1, "c"),
+         ("CHAN_START", 1, "o"), ("ANSWER", 6, "o"), ("BRIDGE_ENTER", 6, "o"),
          ("BRIDGE_ENTER", 6, "c"), ("BRIDGE_EXIT", 200, "c"), ("BRIDGE_EXIT", 200, "o"), ("HANGUP", 200, "c"),
-         ("CHAN_END", 200, "c"), ("HANGUP", 200, "o"), ("CHAN_END", 200, "o"), ("LINKEDID_END", 200, "o")]
-EXTRA = {"HOTLINE": '{"extra":"line=02621022"}', "QUEUE_ENTER": '{"extra":"queue=operators"}',
-         "OPERATOR_ANSWER": '{"extra":"endpoint=op101&device=ip_phone"}', "HANGUP": '{"hangupcause":16}'}
+         ("CHAN_END", 200, "c"), ("HANGUP", 200, "o"), ("CHAN_END", 200, "o"), ("APP_END", 200, "c"),
+         ("LINKEDID_END", 200, "o")]
+BRIDGE = '{"bridge_id":"b-%d","bridge_technology":"simple_bridge"}'
+HANGUP = '{"hangupcause":16,"hangupsource":"PJSIP/citizen1-%08x","dialstatus":"ANSWER"}'
+APPS = {"APP_START": "Queue", "STREAM_BEGIN": "Queue", "APP_END": "Queue", "BRIDGE_ENTER": "Queue",
+        "BRIDGE_EXIT": "Queue"}
+
+
+def _extra(name: str, n: int) -> str:
+    if name.startswith("BRIDGE_"):
+        return BRIDGE % n
+    return HANGUP % n if name == "HANGUP" else ""
 
 
 def ami_text(calls: int) -> bytes:
@@ -48,8 +60,9 @@ def ami_text(calls: int) -> bytes:
                 f"EventName: {name}\r\nCallerIDnum: {'0912' + str(n).zfill(6) if caller else '101'}\r\n"
                 f"CallerIDname: {'Nguyễn Thị Quỳnh Mai' if caller else 'Operator 101'}\r\n"
                 f"Exten: 02621022\r\nContext: hotline\r\nChannel: PJSIP/{'citizen1' if caller else 'op101'}-{n:08x}"
-                f"\r\nApplication: \r\nAppData: \r\nEventTime: {when}\r\nUniqueID: {uniqueid}"
-                f"\r\nLinkedID: {T0 + n}.{2 * n}\r\nPeer: \r\nExtra: {EXTRA.get(name, '')}\r\n\r\n")
+                f"\r\nApplication: {APPS.get(name, '') if caller else 'AppQueue'}\r\nAppData: operators,t"
+                f"\r\nEventTime: {when}\r\nUniqueID: {uniqueid}"
+                f"\r\nLinkedID: {T0 + n}.{2 * n}\r\nPeer: \r\nExtra: {_extra(name, n)}\r\n\r\n")
     return "".join(out).encode("utf-8")
 
 
@@ -88,7 +101,8 @@ def timed(work: Callable[[], Any]) -> tuple[Any, float]:
 
 def ingest(db_url: str, events: list[CelEvent]) -> int:
     upgrade(db_url)
-    store = CallLogStore(Database(db_url), "bench")
+    store = CallLogStore(Database(db_url), "bench", Directory(operators={"op101": DeviceType.IP_PHONE},
+                                                              lines=frozenset({"02621022"})))
     built = 0
     for start in range(0, len(events), BATCH):
         built += len(store.ingest(events[start:start + BATCH], "ami"))
@@ -112,6 +126,8 @@ def main() -> None:
         url = args.db or f"sqlite:///{folder}/bench.db"
         built, ingest_s = timed(lambda: ingest(url, parsed))
     assert built == args.calls
+    check = build_call([e for e in parsed if e.linkedid == parsed[0].linkedid], Directory())
+    assert check.status is Status.ANSWERED and check.operator == "op101", check  # the stream is a real call
     print(f"{'stage':<44}{'events/s':>12}{'calls/s':>10}")
     for name, seconds in (("AMI read, panoramisk AMIProtocol (raw)", raw_s),
                           ("AMI read, callcenter Utf8AMIProtocol", ours_s),

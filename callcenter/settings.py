@@ -16,10 +16,8 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 class AmiSettings(BaseModel):
-    """How the listener reaches Asterisk's manager interface."""
+    """The listener's AMI session (Asterisk's address is the model's ``pbx.ami``)."""
 
-    host: str = "127.0.0.1"
-    port: int = 5038
     username: str = "callcenter"
     secret: str = "hotline-dev-ami"
     node: str = "sandbox"  # which Asterisk this listener serves; stored on every call
@@ -48,12 +46,16 @@ class ApiSettings(BaseModel):
     max_range_days: int = 366
 
 
-class IvrSettings(BaseModel):
-    """The FastAGI server the dialplan reaches with AGI(agi://host:port/...)."""
+class PbxSettings(BaseModel):
+    """Secrets and places for the Asterisk configuration rendered from the model (never in the repository)."""
 
-    host: str = "127.0.0.1"
-    port: int = 4573
-    config: Path = PROJECT_ROOT / "ivr/config.toml"  # lines, topics, menus, working hours
+    # Every endpoint's SIP password is derived from this key and the endpoint's id (`callcenter operators password`).
+    sip_secret: str = "hotline-dev-sip"
+    # The AMI user that reloads configuration (and, later, originates calls and manages queue members).
+    control_username: str = "callcenter-control"
+    control_secret: str = "hotline-dev-control"
+    # Where `callcenter asterisk reload` writes the rendered configuration (the sandbox's by default).
+    config_dir: Path = PROJECT_ROOT / ".sandbox/root/etc/asterisk"
 
 
 class RecordingsSettings(BaseModel):
@@ -77,10 +79,8 @@ class SandboxSettings(BaseModel):
 
     root: Path = PROJECT_ROOT / ".sandbox/root"
     suite: str = "sid"
-    sip_password: str = "hotline-dev-sip"  # every sandbox endpoint (operators and citizens)
-    admin_username: str = "sandbox"  # AMI user for tests and `callcenter simulate` (originate, setvar)
+    admin_username: str = "sandbox"  # AMI user for tests (kick sessions, set globals): sandbox only
     admin_secret: str = "hotline-dev-admin"
-    sip_port: int = 5060
 
 
 class Settings(BaseSettings):
@@ -90,9 +90,11 @@ class Settings(BaseSettings):
         env_prefix="CALLCENTER_", env_nested_delimiter="__", env_file=".env", extra="ignore"
     )
 
+    # The telephony model: lines, topics, operators, queues, addresses (see hotline.toml).
+    model_file: Path = PROJECT_ROOT / "hotline.toml"
     ami: AmiSettings = Field(default_factory=AmiSettings)
     db: DbSettings = Field(default_factory=DbSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
-    ivr: IvrSettings = Field(default_factory=IvrSettings)
+    pbx: PbxSettings = Field(default_factory=PbxSettings)
     recordings: RecordingsSettings = Field(default_factory=RecordingsSettings)
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)

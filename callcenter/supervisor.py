@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import subprocess
 import sys
 import time
 from types import FrameType
 
+from callcenter.settings import Settings
+
 log = logging.getLogger(__name__)
 
 
-def _spawn(command: str, db: str | None) -> subprocess.Popen[bytes]:
-    argv = [sys.executable, "-m", "callcenter"] + (["--db", db] if db else []) + [command]
-    return subprocess.Popen(argv)
+def _spawn(command: str, settings: Settings) -> subprocess.Popen[bytes]:
+    # The database URL may hold a password: it goes through the environment, never the command line (ps).
+    env = {**os.environ, "CALLCENTER_DB__URL": settings.db.url, "CALLCENTER_MODEL_FILE": str(settings.model_file)}
+    return subprocess.Popen([sys.executable, "-m", "callcenter", command], env=env)
 
 
-def supervise(commands: list[str], db: str | None = None, max_backoff: float = 30.0) -> int:
+def supervise(commands: list[str], settings: Settings, max_backoff: float = 30.0) -> int:
     """Run until SIGINT/SIGTERM; a part that dies is restarted after 1, 2, 4, ... seconds."""
     stopping = False
 
@@ -27,7 +31,7 @@ def supervise(commands: list[str], db: str | None = None, max_backoff: float = 3
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    procs = {name: _spawn(name, db) for name in commands}
+    procs = {name: _spawn(name, settings) for name in commands}
     backoff = dict.fromkeys(commands, 1.0)
     restart_at: dict[str, float] = {}
     while not stopping:
@@ -41,7 +45,7 @@ def supervise(commands: list[str], db: str | None = None, max_backoff: float = 3
                 backoff[name] = min(backoff[name] * 2, max_backoff)
         for name, when in list(restart_at.items()):
             if time.monotonic() >= when:
-                procs[name] = _spawn(name, db)
+                procs[name] = _spawn(name, settings)
                 del restart_at[name]
     for proc in procs.values():
         proc.terminate()

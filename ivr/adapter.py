@@ -17,10 +17,9 @@ from urllib.parse import quote, urlencode
 
 from asterisk.agi import AGIException
 
-from callcenter.calls.names import IVR_EVENT_PREFIX
+from callcenter.model.contract import IVR_EVENT_PREFIX, Spool
+from callcenter.model.hotline import LANGUAGES
 from ivr.channel import Hangup
-from ivr.config import LANGUAGES
-from recordings.spool import message_path
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -84,11 +83,13 @@ class AgiChannel:
         return str(self._call(self.agi.get_data, self._prompt(prompt), _ms(timeout), max(1, max_digits)))
 
     def message_path(self) -> str:
-        # The spool is the dialplan's RECORDINGS_SPOOL (as Asterisk sees it); the name follows recordings/spool.py.
+        # The spool is the dialplan's RECORDINGS_SPOOL (as Asterisk sees it); the name follows the spool contract.
         spool = self._call(self.agi.get_full_variable, "${RECORDINGS_SPOOL}").rstrip("/")
         linkedid = self._call(self.agi.get_full_variable, "${CHANNEL(linkedid)}")  # LINKEDID is no variable
         uniqueid = self.agi.env.get("agi_uniqueid", "")
-        path = message_path(spool, linkedid, uniqueid) if _SPOOL.match(spool) and ".." not in spool else ""
+        usable = _SPOOL.match(spool) and ".." not in spool and all(
+            Spool.ID_PATTERN.match(value) for value in (linkedid, uniqueid))
+        path = Spool.message(spool, linkedid, uniqueid) if usable else ""
         if not path:
             log.warning("no usable message path: spool=%r linkedid=%r uniqueid=%r", spool, linkedid, uniqueid)
         return path

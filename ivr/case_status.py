@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import logging
 
+from callcenter.model.contract import IvrEvent
 from ivr.cases import CaseLookup
-from ivr.channel import Channel, Event
+from ivr.channel import Channel
 from ivr.speech import digits
 from ivr.steps import Services, entry_problem, read_entry, report_bad_entry, say
 
@@ -20,7 +21,7 @@ MENU = "case"
 
 def case_status(channel: Channel, services: Services) -> None:
     """Ask for a case number until a well-formed one is keyed (or the retries are used up) and announce it."""
-    rules = services.config.case_number
+    rules = services.model.ivr.case_number
     for attempt in range(1, rules.retries + 2):
         entered = read_entry(channel, MENU, "case-enter", rules, attempt)
         problem = entry_problem(entered, rules)
@@ -37,12 +38,12 @@ def announce(channel: Channel, cases: CaseLookup, number: str) -> None:
         found = cases.lookup(number)
     except Exception:  # the cases store failing must not cost the caller the call
         log.exception("case lookup failed for %r", number)
-        channel.user_event(Event.CASE_LOOKUP, number=number, result="error")
+        channel.user_event(IvrEvent.CASE_LOOKUP, number=number, result="error")
         channel.play("case-unavailable")
         return
     if found is None:
-        channel.user_event(Event.CASE_LOOKUP, number=number, result="not_found")
+        channel.user_event(IvrEvent.CASE_LOOKUP, number=number, result="not_found")
         say(channel, ["case-number", *digits(number), "case-not-found"])
         return
-    channel.user_event(Event.CASE_LOOKUP, number=number, result="found", status=found.status)
+    channel.user_event(IvrEvent.CASE_LOOKUP, number=number, result="found", status=found.status)
     say(channel, ["case-number", *digits(number), "case-status-is", found.prompt])

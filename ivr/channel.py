@@ -3,19 +3,19 @@
 Flows talk to the caller only through :class:`Channel`; ``ivr/adapter.py`` implements it over pyst2's AGI and
 tests implement it with a scripted fake. What a flow reports goes out two ways:
 
-* channel variables (:class:`Var`) the dialplan reads after ``AGI()`` returns;
-* user events (:class:`Event`) raised with CELGenUserEvent. The adapter prefixes the name with ``IVR_`` and sends
+* channel variables (``IvrVar``) the dialplan reads after ``AGI()`` returns;
+* user events (``IvrEvent``) raised with CELGenUserEvent. The adapter prefixes the name with ``IVR_`` and sends
   the fields as a ``k=v&k=v`` payload with url-encoded values; the listener folds them into the call log
   (``ivr_path``, and ``topic`` from the ``topic=`` field of ``IVR_TOPIC``).
 
 Dialplan contract: after ``AGI()`` returns, ``IVR_OUTCOME`` is ``message`` or ``callback`` when the caller left a
 voice message or asked for a callback (the IVR has already said goodbye: hang up), and ``queue`` or empty
-otherwise (empty: the IVR failed, was unreachable or the caller hung up): go on to the queue.
+otherwise (empty: the IVR failed, was unreachable or the caller hung up): go on to the queue. The names are
+defined once in :mod:`callcenter.model.contract`.
 """
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Protocol
 
 
@@ -25,41 +25,6 @@ class Hangup(Exception):
     Nothing can be reported after a hangup (Asterisk refuses commands on a dead channel), so flows let this
     propagate to :func:`ivr.flows.run`, which ends the session quietly.
     """
-
-
-class Event(StrEnum):
-    """The IVR's user events (sent as ``IVR_<name>``) and the fields each one carries."""
-
-    START = "START"  # line, lang: the IVR took the call
-    AFTER_HOURS = "AFTER_HOURS"  # line: outside working hours or on a holiday
-    MENU = "MENU"  # menu, attempt: a menu is offered (main, after_hours, case, callback)
-    KEY = "KEY"  # menu, digit: a valid key was pressed
-    TIMEOUT = "TIMEOUT"  # menu, attempt: no input before the timeout
-    INVALID = "INVALID"  # menu, input: a key or an entry that is not valid there
-    TOPIC = "TOPIC"  # topic[, reason]: the chosen topic, or topic=unknown with the reason
-    CASE_LOOKUP = "CASE_LOOKUP"  # number, result (found, not_found, error)[, status]
-    MESSAGE = "MESSAGE"  # path: a voice message is being recorded to this file (Asterisk's path)
-    CALLBACK = "CALLBACK"  # number, source (entered, callerid): the caller asked to be called back
-    EXIT = "EXIT"  # outcome, reason: the IVR hands the call back to the dialplan
-
-
-class Var(StrEnum):
-    """Channel variables the IVR sets for the dialplan."""
-
-    LANG = "IVR_LANG"  # vi or en
-    TOPIC = "IVR_TOPIC"  # a topic code, or "unknown"
-    OUTCOME = "IVR_OUTCOME"  # an Outcome
-    MESSAGE = "IVR_MESSAGE"  # the voice message file, when OUTCOME is message
-    CALLBACK_NUMBER = "IVR_CALLBACK_NUMBER"  # the number to call back, when OUTCOME is callback
-
-
-class Outcome(StrEnum):
-    """How the IVR hands the call back (``IVR_OUTCOME``)."""
-
-    QUEUE = "queue"  # go on to the operators queue
-    MESSAGE = "message"  # a voice message was left: hang up
-    CALLBACK = "callback"  # a callback was requested: hang up
-    HANGUP = "hangup"  # never set as a variable: the caller left while in the IVR
 
 
 class Channel(Protocol):

@@ -13,12 +13,12 @@ import logging
 import socketserver
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
+from callcenter.model.addresses import Address
+from callcenter.model.hotline import HotlineModel
 from ivr.adapter import AgiChannel
 from ivr.agi import BoundedAgi, session
-from ivr.config import DEFAULT_PATH, load
 from ivr.flows import FLOWS, run
 from ivr.steps import Call, Services
 
@@ -62,9 +62,9 @@ class AgiHandler(socketserver.StreamRequestHandler):
         if flow is None:
             log.warning("AGI: unknown flow %r from %s; caller passes on", name, self.client_address)
             return
-        services = self.server.services
+        services = self.server.services()
         call = Call(line=args.get("line", ""), now=self.server.clock(), caller=agi.env.get("agi_callerid", ""))
-        outcome = run(flow, AgiChannel(agi, services.config.prompts.root), call, services)
+        outcome = run(flow, AgiChannel(agi, services.model.ivr.prompts), call, services)
         log.info("IVR %s: line %s, %s", agi.env.get("agi_uniqueid", "?"), call.line, outcome)
 
 
@@ -75,17 +75,19 @@ class FastAgiServer(socketserver.ForkingTCPServer):
     max_children = 400  # one process per call in the IVR; the default 40 would stall caller 41 in silence
     block_on_close = False  # each call's process ends on its own (EOF or a timeout); shutdown need not wait
 
-    def __init__(self, address: tuple[str, int], services: Services,
+    def __init__(self, address: tuple[str, int], services: Services | Callable[[], Services],
                  clock: Callable[[], datetime] = utc_now) -> None:
-        self.services = services
+        # Fixed services, or a provider that follows the model file (a line or topic changed while running).
+        self.services: Callable[[], Services] = services if callable(services) else (lambda: services)
         self.clock = clock
-        self.reply_timeout = services.config.message.max_seconds + REPLY_MARGIN
+        self.reply_timeout = self.services().model.ivr.message.max_seconds + REPLY_MARGIN
         super().__init__(address, AgiHandler)
 
 
-def serve(host: str, port: int, config_path: Path = DEFAULT_PATH) -> None:
-    """Serve FastAGI until interrupted; an invalid configuration stops here with a ConfigError."""
-    services = Services(config=load(config_path))
-    with FastAgiServer((host, port), services) as server:
-        log.info("IVR: FastAGI on %s:%d, %d lines from %s", host, port, len(services.config.lines), config_path)
+def serve(model: Callable[[], HotlineModel], address: Address | None = None) -> None:
+    """Serve FastAGI on the model's IVR address (or ``address``) until interrupted; each call uses the model as
+    it is when the call arrives."""
+    host, port = address or model().ivr.address
+    with FastAgiServer((host, port), lambda: Services(model=model())) as server:
+        log.info("IVR: FastAGI on %s:%d, %d lines", host, port, len(model().lines))
         server.serve_forever()

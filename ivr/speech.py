@@ -6,9 +6,8 @@ Vietnamese reads times on the 24-hour clock ("mười bảy giờ ba mươi"); E
 
 from __future__ import annotations
 
-from ivr.config import Schedule
+from callcenter.model.schedule import DAY_MINUTES, Interval, Schedule, week_groups
 from ivr.prompts.manifest import number
-from ivr.schedule import DAY_MINUTES, Interval, week_groups
 
 DIGITS = "0123456789"
 
@@ -54,6 +53,6 @@ def working_hours(schedule: Schedule | None, language: str) -> list[str]:
         spoken += [f"day-{first}", *(["through", f"day-{last}"] if last != first else [])]
         for index, opening in enumerate(openings):
             spoken += [*(["and"] if index else []), *interval(opening, language)]
-    if schedule.holidays:
+    if schedule.public_holidays or schedule.days_off:
         spoken.append("holidays-closed")
     return spoken

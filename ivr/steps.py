@@ -10,9 +10,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from callcenter.model.contract import IvrEvent, IvrOutcome, IvrVar
+from callcenter.model.hotline import HotlineModel
+from callcenter.model.ivr import EntryRules
 from ivr.cases import CaseLookup, NoCases
-from ivr.channel import Channel, Event, Outcome, Var
-from ivr.config import EntryRules, IvrConfig
+from ivr.channel import Channel
 
 ANY_KEY = "0123456789*#"
 MAX_ROUNDS = 10  # a menu is offered at most this often, whatever the caller keys (repeat, case lookups)
@@ -30,13 +32,13 @@ class Call:
 
 @dataclass(frozen=True)
 class Services:
-    """What flows use besides the channel: the configuration and the case lookup."""
+    """What flows use besides the channel: the telephony model and the case lookup."""
 
-    config: IvrConfig
+    model: HotlineModel
     cases: CaseLookup = field(default_factory=NoCases)
 
 
-Action = Callable[[], Outcome | None]  # None: offer the menu again
+Action = Callable[[], IvrOutcome | None]  # None: offer the menu again
 
 
 @dataclass(frozen=True)
@@ -65,11 +67,11 @@ def ask(channel: Channel, prompts: Sequence[str], timeout: float) -> str:
     return channel.wait_key(timeout)
 
 
-def run_menu(channel: Channel, menu: Menu) -> Outcome | None:
+def run_menu(channel: Channel, menu: Menu) -> IvrOutcome | None:
     """Offer ``menu`` until an action returns an outcome; None once no input or bad keys used up the retries."""
     failures = 0
     for round_ in range(1, MAX_ROUNDS + 1):
-        channel.user_event(Event.MENU, menu=menu.name, attempt=str(round_))
+        channel.user_event(IvrEvent.MENU, menu=menu.name, attempt=str(round_))
         key = ask(channel, menu.prompts, menu.timeout)
         action = menu.actions.get(key)
         if action is None:
@@ -78,7 +80,7 @@ def run_menu(channel: Channel, menu: Menu) -> Outcome | None:
             if failures > menu.retries:
                 return None
             continue
-        channel.user_event(Event.KEY, menu=menu.name, digit=key)
+        channel.user_event(IvrEvent.KEY, menu=menu.name, digit=key)
         outcome = action()
         if outcome is not None:
             return outcome
@@ -87,10 +89,10 @@ def run_menu(channel: Channel, menu: Menu) -> Outcome | None:
 
 def _report_bad_key(channel: Channel, menu: str, key: str, attempt: int) -> None:
     if key:
-        channel.user_event(Event.INVALID, menu=menu, input=key[:MAX_REPORTED])
+        channel.user_event(IvrEvent.INVALID, menu=menu, input=key[:MAX_REPORTED])
         channel.play("invalid")
     else:
-        channel.user_event(Event.TIMEOUT, menu=menu, attempt=str(attempt))
+        channel.user_event(IvrEvent.TIMEOUT, menu=menu, attempt=str(attempt))
         channel.play("no-input")
 
 
@@ -109,23 +111,23 @@ def entry_problem(entered: str, rules: EntryRules) -> str | None:
 
 def read_entry(channel: Channel, menu: str, prompt: str, rules: EntryRules, attempt: int) -> str:
     """Offer an entry (``#`` ends it); one key more than allowed is read so that too long input shows."""
-    channel.user_event(Event.MENU, menu=menu, attempt=str(attempt))
+    channel.user_event(IvrEvent.MENU, menu=menu, attempt=str(attempt))
     return channel.collect(prompt, max_digits=rules.max_length + 1, timeout=rules.timeout)
 
 
 def report_bad_entry(channel: Channel, menu: str, entered: str, problem: str, attempt: int) -> None:
     """Report a rejected entry: a timeout when nothing was keyed, else what was keyed and why it is refused."""
     if problem == "empty":
-        channel.user_event(Event.TIMEOUT, menu=menu, attempt=str(attempt))
+        channel.user_event(IvrEvent.TIMEOUT, menu=menu, attempt=str(attempt))
     else:
-        channel.user_event(Event.INVALID, menu=menu, input=entered[:MAX_REPORTED], problem=problem)
+        channel.user_event(IvrEvent.INVALID, menu=menu, input=entered[:MAX_REPORTED], problem=problem)
 
 
-def to_queue(channel: Channel, topic: str, reason: str) -> Outcome:
+def to_queue(channel: Channel, topic: str, reason: str) -> IvrOutcome:
     """Hand the caller to the operators queue with ``topic`` (``unknown`` says why in ``reason``)."""
-    channel.set_variable(Var.TOPIC, topic)
-    channel.set_variable(Var.OUTCOME, Outcome.QUEUE)
-    channel.user_event(Event.TOPIC, topic=topic, reason=reason)
-    channel.user_event(Event.EXIT, outcome=Outcome.QUEUE, reason=reason)
+    channel.set_variable(IvrVar.TOPIC, topic)
+    channel.set_variable(IvrVar.OUTCOME, IvrOutcome.QUEUE)
+    channel.user_event(IvrEvent.TOPIC, topic=topic, reason=reason)
+    channel.user_event(IvrEvent.EXIT, outcome=IvrOutcome.QUEUE, reason=reason)
     channel.play("to-operator")
-    return Outcome.QUEUE
+    return IvrOutcome.QUEUE

@@ -7,12 +7,20 @@ from pathlib import Path
 from typing import Any
 
 from callcenter.ami.events import CelEvent, from_file_line
+from callcenter.calls.channels import Directory
+from callcenter.model.contract import DeviceType
 
 FIXTURES = Path(__file__).parent / "fixtures"
 T0 = 1_795_000_000.0
+CALLER = "PJSIP/citizen1-1"
+# The operators and lines of the shipped model, as the builder sees them.
+DIRECTORY = Directory(operators={"op101": DeviceType.IP_PHONE, "op102": DeviceType.IP_PHONE,
+                                 "op103": DeviceType.IP_PHONE, "op201": DeviceType.SOFTPHONE,
+                                 "op202": DeviceType.SOFTPHONE},
+                      lines=frozenset({"02621022", "1900868647"}))
 
 
-def cel(event: str, at: float, uniqueid: str = "100.1", linkedid: str = "100.1", channel: str = "PJSIP/citizen1-1",
+def cel(event: str, at: float, uniqueid: str = "100.1", linkedid: str = "100.1", channel: str = CALLER,
         **fields: Any) -> CelEvent:
     """One CEL event ``at`` seconds after T0."""
     extra = fields.pop("extra", {})
@@ -27,17 +35,26 @@ def user(name: str, at: float, payload: str, **kw: Any) -> CelEvent:
 
 
 OP = {"uniqueid": "100.2", "channel": "PJSIP/op101-2", "cid_num": "101", "cid_name": "Operator 101"}
+BRIDGE = {"bridge_id": "b-1", "bridge_technology": "simple_bridge"}
+QUEUE = {"app": "Queue", "appdata": "operators,t,,,120"}
+
+
+def hangup(at: float, source: str = CALLER, cause: int = 16, **kw: Any) -> CelEvent:
+    """A HANGUP; ``source`` is who ended the call (Asterisk's hangupsource)."""
+    return cel("HANGUP", at, extra={"hangupcause": cause, "hangupsource": source, "dialstatus": ""}, **kw)
 
 
 def answered_stream(line: str = "02621022", talk: float = 30.0) -> list[CelEvent]:
-    """A caller reaching the queue and an IP-phone operator answering after 5 s, talking ``talk`` s."""
+    """Standard CEL (no user events): a caller reaching the queue and an IP-phone operator answering after 5 s,
+    talking ``talk`` s; the caller hangs up."""
     return [
-        cel("CHAN_START", 0, exten=line), user("HOTLINE", 0.01, f"line={line}"), cel("ANSWER", 0.02),
-        user("QUEUE_ENTER", 1.0, "queue=operators"), cel("CHAN_START", 1.1, **OP), cel("ANSWER", 6.0, **OP),
-        user("OPERATOR_ANSWER", 6.01, "endpoint=op101&device=ip_phone", **OP), cel("BRIDGE_ENTER", 6.02, **OP),
-        cel("BRIDGE_ENTER", 6.03), cel("BRIDGE_EXIT", 6.03 + talk), cel("BRIDGE_EXIT", 6.04 + talk, **OP),
-        cel("HANGUP", 6.05 + talk, extra={"hangupcause": 16}), cel("CHAN_END", 6.05 + talk),
-        cel("HANGUP", 6.06 + talk, **OP), cel("CHAN_END", 6.06 + talk, **OP), cel("LINKEDID_END", 6.07 + talk, **OP),
+        cel("CHAN_START", 0, exten=line), cel("ANSWER", 0.02, app="Answer"), cel("APP_START", 1.0, **QUEUE),
+        cel("STREAM_BEGIN", 1.0, **QUEUE), cel("CHAN_START", 1.1, **OP),
+        cel("ANSWER", 6.0, app="AppQueue", **OP), cel("BRIDGE_ENTER", 6.02, extra=BRIDGE, app="AppQueue", **OP),
+        cel("BRIDGE_ENTER", 6.03, extra=BRIDGE, **QUEUE), cel("BRIDGE_EXIT", 6.03 + talk, extra=BRIDGE, **QUEUE),
+        cel("BRIDGE_EXIT", 6.04 + talk, extra=BRIDGE, **OP), cel("APP_END", 6.04 + talk, **QUEUE),
+        hangup(6.05 + talk), cel("CHAN_END", 6.05 + talk), hangup(6.06 + talk, **OP),
+        cel("CHAN_END", 6.06 + talk, **OP), cel("LINKEDID_END", 6.07 + talk, **OP),
     ]
 
 

@@ -21,6 +21,7 @@ from panoramisk import Manager
 from panoramisk.message import Message
 
 from callcenter.ami.protocol import Utf8AMIProtocol
+from callcenter.model.addresses import Address
 from callcenter.settings import AmiSettings
 
 log = logging.getLogger(__name__)
@@ -38,14 +39,16 @@ class AmiLoginError(AmiError):
 class AmiConnection(Manager):  # type: ignore[misc]
     """One AMI session; the listener opens a new one after every loss."""
 
-    def __init__(self, settings: AmiSettings, events: str = "on") -> None:
-        super().__init__(host=settings.host, port=settings.port, username=settings.username,
-                         secret=settings.secret, events=events, protocol_factory=Utf8AMIProtocol,
+    def __init__(self, settings: AmiSettings, address: Address, events: str = "on",
+                 username: str | None = None, secret: str | None = None) -> None:
+        super().__init__(host=address.host, port=address.port, username=username or settings.username,
+                         secret=secret or settings.secret, events=events, protocol_factory=Utf8AMIProtocol,
                          ping_delay=10**9, reconnect_timeout=10**9, loop=asyncio.get_running_loop())
         # panoramisk registers its own FullyBooted coroutine (resending queued actions); we queue none.
         self.callbacks.clear()
         self.patterns.clear()
         self.settings = settings
+        self.address = address
         self.lost: asyncio.Future[object] = self.loop.create_future()
 
     def on(self, pattern: str, callback: EventCallback) -> None:
@@ -77,9 +80,9 @@ class AmiConnection(Manager):  # type: ignore[misc]
         """Connect and log in; raise ``AmiError``/``AmiLoginError`` with a clear message on failure."""
         try:
             transport, protocol = await asyncio.wait_for(self.loop.create_connection(
-                self.config["protocol_factory"], self.settings.host, self.settings.port), timeout)
+                self.config["protocol_factory"], self.address.host, self.address.port), timeout)
         except (TimeoutError, OSError) as exc:
-            raise AmiError(f"cannot reach AMI at {self.settings.host}:{self.settings.port}: {exc}") from exc
+            raise AmiError(f"cannot reach AMI at {self.address}: {exc}") from exc
         done: asyncio.Future[tuple[Any, Any]] = self.loop.create_future()
         done.set_result((transport, protocol))
         self.connection_made(done)
@@ -93,8 +96,8 @@ class AmiConnection(Manager):  # type: ignore[misc]
         response = login.result()
         if not response.success:
             self.close()
-            raise AmiLoginError(f"AMI login refused for user {self.settings.username!r}: "
-                                f"{response.get('Message', 'no reason given')} (check CALLCENTER_AMI__SECRET)")
+            raise AmiLoginError(f"AMI login refused for user {self.config['username']!r}: "
+                                f"{response.get('Message', 'no reason given')} (check its secret in the settings)")
 
     async def keepalive(self) -> None:
         """Ping forever; return (after closing the link) once a ping goes unanswered or the link is lost."""

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from sqlalchemy.orm import Session
 
 from callcenter.api.schemas import CallDetail, CallOut, CallPage, EventOut
-from callcenter.calls.names import Status
+from callcenter.model.contract import Status
 from callcenter.settings import ApiSettings
 from callcenter.store import queries
 

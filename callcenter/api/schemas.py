@@ -7,37 +7,16 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from callcenter.calls.record import CallRecord
 
-class CallOut(BaseModel):
-    """One call-log row."""
+
+class CallOut(CallRecord):
+    """One call-log row: every field of the call record, plus the store's id, node and legal hold."""
 
     model_config = ConfigDict(from_attributes=True)
 
     id: int
     node: str
-    linkedid: str
-    caller_number: str
-    caller_name: str
-    line: str
-    direction: str
-    queue: str
-    queue_result: str
-    operator: str
-    operator_device: str | None
-    operators: list[str]
-    status: str
-    started_at: datetime
-    answered_at: datetime | None
-    ended_at: datetime
-    ring_seconds: float | None
-    wait_seconds: float | None
-    talk_seconds: float | None
-    hangup_cause: int | None
-    transfers: int
-    ivr_path: list[str]
-    topic: str
-    after_hours: bool
-    callback_number: str
     legal_hold: bool
 
 

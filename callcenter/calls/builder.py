@@ -1,47 +1,40 @@
 """Build one call-log record from the CEL events of one linkedid. Pure: events in, record out.
 
-The caller's channel is the one whose uniqueid is the linkedid (it started the call); operators' channels are the
-others. User events raised by the dialplan (see names.py) say which line was dialled, when the caller joined the
-queue, which operator's phone answered and why the queue gave up.
+The log comes from standard CEL, so it is right for any dialplan (the project's own, or a PBX's that raises no
+user events):
+- the caller's channel is the one whose uniqueid is the linkedid; the line is the hotline number it dialled;
+- the queue: the first caller event whose application is ``Queue`` (APP_START when cel.conf lists Queue, else the
+  hold music's STREAM_BEGIN or the bridge), its name from the application data;
+- operators: the person channels (not Asterisk's Local helpers) connected to the caller through bridges and Local
+  channel pairs, in order, across blind and attended transfers (:mod:`callcenter.calls.conversation`); their
+  device comes from the telephony model (:class:`Directory`);
+- how it ended: the caller's HANGUP says who hung up (``hangupsource``): the caller (abandoned in the voice menu,
+  in the queue, or before either) or the PBX (missed).
+The project's user events add what only they know (the IVR's path and topic, after-hours outcomes, why the queue
+gave up) and win where both speak.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from callcenter.ami.events import CelEvent
-from callcenter.calls import names
-from callcenter.calls.names import DeviceType, Status
-
-
-@dataclass
-class CallRecord:
-    """One row of the call log, times as epoch seconds (UTC)."""
-
-    linkedid: str
-    started_at: float
-    ended_at: float
-    status: Status
-    caller_number: str = ""
-    caller_name: str = ""
-    line: str = ""
-    direction: str = "inbound"
-    queue: str = ""
-    queue_result: str = ""
-    operator: str = ""
-    operator_device: DeviceType | None = None
-    answered_at: float | None = None
-    ring_seconds: float | None = None
-    wait_seconds: float | None = None
-    talk_seconds: float | None = None
-    hangup_cause: int | None = None
-    transfers: int = 0
-    operators: list[str] = field(default_factory=list)
-    ivr_path: list[str] = field(default_factory=list)
-    topic: str = ""
-    after_hours: bool = False
-    callback_number: str = ""
+from callcenter.calls.channels import Directory, endpoint_of
+from callcenter.calls.conversation import Conversation, conversation
+from callcenter.calls.record import CallRecord
+from callcenter.model.contract import (
+    IVR_APPS,
+    IVR_EVENT_PREFIX,
+    QUEUE_APP,
+    QUEUE_MEMBER_APP,
+    Cel,
+    Direction,
+    IvrEvent,
+    Status,
+    UserEvent,
+)
 
 
 @dataclass
@@ -49,82 +42,61 @@ class _State:
     """What the handlers collect while walking the events in order."""
 
     record: CallRecord
-    caller_uniqueid: str
-    queue_entered_at: float | None = None
+    caller: str  # the caller channel's uniqueid (= the linkedid)
+    directory: Directory
+    queue_at: float | None = None
     caller_answered: bool = False
-    operator_started: dict[str, float] = field(default_factory=dict)
-    operator_answered: dict[str, float] = field(default_factory=dict)
+    in_ivr: bool = False
+    hangup_source: str = ""
+    caller_channel: str = ""
+    started: dict[str, float] = field(default_factory=dict)  # channel uniqueid -> CHAN_START
+    answered: dict[str, float] = field(default_factory=dict)  # channel uniqueid -> ANSWER
+    uniqueids: dict[str, str] = field(default_factory=dict)  # channel name -> uniqueid
+    first_operator: str = ""  # uniqueid of the first operator's channel
     bridged_at: float | None = None
     unbridged_at: float | None = None
-    ivr_started: bool = False
     voice_message: bool = False
     ivr_outcome: str = ""  # the last IVR_EXIT outcome
 
 
-def endpoint_of(channel: str) -> str:
-    """``PJSIP/op101-0000002a`` -> ``op101``."""
-    tech_and_name = channel.split("/", 1)[-1]
-    return tech_and_name.rsplit("-", 1)[0] if "-" in tech_and_name else tech_and_name
-
-
 def _is_caller(state: _State, event: CelEvent) -> bool:
-    return event.uniqueid == state.caller_uniqueid
+    return event.uniqueid == state.caller
+
+
+def _observe(state: _State, event: CelEvent) -> None:
+    """Every event: the application a channel runs says where the caller is (menu, queue)."""
+    if _is_caller(state, event):
+        if event.app == QUEUE_APP and state.queue_at is None:
+            state.queue_at = event.time
+            state.record.queue = event.appdata.split(",", 1)[0]
+        elif event.app in IVR_APPS:
+            state.in_ivr = True
+    elif event.app == QUEUE_MEMBER_APP and state.queue_at is None:  # no caller event showed the queue
+        state.queue_at = state.started.get(event.uniqueid, event.time)
 
 
 def _on_chan_start(state: _State, event: CelEvent) -> None:
-    if not _is_caller(state, event):
-        state.operator_started.setdefault(event.uniqueid, event.time)
+    state.started.setdefault(event.uniqueid, event.time)
+    state.uniqueids.setdefault(event.channel, event.uniqueid)
 
 
 def _on_answer(state: _State, event: CelEvent) -> None:
     if _is_caller(state, event):
         state.caller_answered = True
     else:
-        state.operator_answered.setdefault(event.uniqueid, event.time)
-        if not state.record.operator:
-            state.record.operator = endpoint_of(event.channel)
-
-
-def _on_bridge_enter(state: _State, event: CelEvent) -> None:
-    if _is_caller(state, event) and state.bridged_at is None:
-        state.bridged_at = event.time
-
-
-def _on_bridge_exit(state: _State, event: CelEvent) -> None:
-    if _is_caller(state, event):
-        state.unbridged_at = event.time
+        state.answered.setdefault(event.uniqueid, event.time)
 
 
 def _on_hangup(state: _State, event: CelEvent) -> None:
-    if _is_caller(state, event):
-        cause = event.extra.get("hangupcause")
-        state.record.hangup_cause = int(str(cause)) if str(cause).isdigit() else None
-        if state.bridged_at is not None and (state.unbridged_at is None or state.unbridged_at < state.bridged_at):
-            state.unbridged_at = event.time
+    if not _is_caller(state, event):
+        return
+    cause = event.extra.get("hangupcause")
+    state.record.hangup_cause = int(str(cause)) if str(cause).isdigit() else None
+    state.hangup_source = str(event.extra.get("hangupsource", ""))
 
 
 def _on_transfer(state: _State, event: CelEvent) -> None:
     state.record.transfers += 1
-
-
-def _on_hotline(state: _State, event: CelEvent) -> None:
-    state.record.line = event.user_fields.get("line", "") or state.record.line
-
-
-def _on_queue_enter(state: _State, event: CelEvent) -> None:
-    state.record.queue = event.user_fields.get("queue", "")
-    state.queue_entered_at = event.time
-
-
-def _on_operator_answer(state: _State, event: CelEvent) -> None:
-    fields = event.user_fields
-    endpoint = fields.get("endpoint") or endpoint_of(event.channel)
-    state.record.operators.append(endpoint)
-    if len(state.record.operators) == 1:
-        state.record.operator = endpoint
-        device = fields.get("device", "")
-        state.record.operator_device = DeviceType(device) if device in DeviceType._value2member_map_ else (
-            DeviceType.UNKNOWN)
 
 
 def _on_queue_result(state: _State, event: CelEvent) -> None:
@@ -133,49 +105,60 @@ def _on_queue_result(state: _State, event: CelEvent) -> None:
 
 def _on_ivr(state: _State, event: CelEvent) -> None:
     fields = event.user_fields
+    state.in_ivr = True
     state.record.ivr_path.append(f"{event.event}:{event.extra.get('extra', '')}")
     if fields.get("topic"):
         state.record.topic = fields["topic"]
-    if event.event == names.IVR_START:
-        state.ivr_started = True
-    elif event.event == names.IVR_AFTER_HOURS:
+    if event.event == IvrEvent.AFTER_HOURS.event_name:
         state.record.after_hours = True
-    elif event.event == names.IVR_MESSAGE:
+    elif event.event == IvrEvent.MESSAGE.event_name:
         state.voice_message = True
-    elif event.event == names.IVR_CALLBACK:
+    elif event.event == IvrEvent.CALLBACK.event_name:
         state.record.callback_number = fields.get("number", "")
-    elif event.event == names.IVR_EXIT:
+    elif event.event == IvrEvent.EXIT.event_name:
         state.ivr_outcome = fields.get("outcome", "")
 
 
 Handler = Callable[[_State, CelEvent], None]
 HANDLERS: dict[str, Handler] = {
-    names.CHAN_START: _on_chan_start,
-    names.ANSWER: _on_answer,
-    names.BRIDGE_ENTER: _on_bridge_enter,
-    names.BRIDGE_EXIT: _on_bridge_exit,
-    names.HANGUP: _on_hangup,
-    names.BLINDTRANSFER: _on_transfer,
-    names.ATTENDEDTRANSFER: _on_transfer,
-    names.HOTLINE: _on_hotline,
-    names.QUEUE_ENTER: _on_queue_enter,
-    names.OPERATOR_ANSWER: _on_operator_answer,
-    names.QUEUE_RESULT: _on_queue_result,
+    Cel.CHAN_START: _on_chan_start,
+    Cel.ANSWER: _on_answer,
+    Cel.HANGUP: _on_hangup,
+    Cel.BLINDTRANSFER: _on_transfer,
+    Cel.ATTENDEDTRANSFER: _on_transfer,
+    UserEvent.QUEUE_RESULT: _on_queue_result,
 }
 
 
 def _handler(event_name: str) -> Handler | None:
-    if event_name.startswith(names.IVR_EVENT_PREFIX):
+    if event_name.startswith(IVR_EVENT_PREFIX):
         return _on_ivr
     return HANDLERS.get(event_name)
 
 
 def _caller_event(events: list[CelEvent]) -> CelEvent:
     linkedid = events[0].linkedid
-    for event in events:
-        if event.uniqueid == linkedid:
-            return event
-    return events[0]
+    return next((event for event in events if event.uniqueid == linkedid), events[0])
+
+
+def _operators(state: _State, talk: Conversation) -> None:
+    """The operators, in the order they were connected to the caller, and when the caller was connected."""
+    record = state.record
+    for channel in talk.people:
+        endpoint = endpoint_of(channel)
+        if not record.operators or record.operators[-1] != endpoint:
+            record.operators.append(endpoint)
+    if talk.people:
+        record.operator = endpoint_of(talk.people[0])
+        record.operator_device = state.directory.device(record.operator)
+        state.first_operator = state.uniqueids.get(talk.people[0], "")
+    state.bridged_at = talk.connected_at
+    state.unbridged_at = talk.disconnected_at
+
+
+def _caller_left(state: _State) -> bool:
+    """Whether the caller hung up (rather than the PBX: the dialplan, a queue giving up)."""
+    return bool(state.caller_channel) and state.hangup_source == state.caller_channel
 
 
 def _status(state: _State) -> Status:
@@ -185,48 +168,65 @@ def _status(state: _State) -> Status:
         return Status.VOICE_MESSAGE
     if state.record.callback_number:
         return Status.CALLBACK_REQUESTED
-    if state.record.queue_result:
-        return Status.MISSED
-    if state.queue_entered_at is not None:
+    if state.record.queue_result or (state.caller_answered and not _caller_left(state)):
+        return Status.MISSED  # the queue gave up, or the PBX ended the call before anyone answered
+    if state.queue_at is not None:
         return Status.ABANDONED_QUEUE
-    if state.ivr_started:
+    if state.in_ivr:
         return Status.ABANDONED_IVR
     if state.caller_answered:
         return Status.ABANDONED_BEFORE_QUEUE
     return Status.FAILED
 
 
-def _finish(state: _State) -> CallRecord:
+def _when(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC)
+
+
+def _times(state: _State, ended: float) -> None:
+    """Answer, talk, ring and wait times (seconds, to the millisecond)."""
     record = state.record
-    record.status = _status(state)
-    if record.status is Status.ANSWERED:
-        assert state.bridged_at is not None
-        record.answered_at = state.bridged_at
-        end = state.unbridged_at if state.unbridged_at is not None else record.ended_at
+    if record.status is Status.ANSWERED and state.bridged_at is not None:
+        record.answered_at = _when(state.bridged_at)
+        end = state.unbridged_at if state.unbridged_at is not None else ended
         record.talk_seconds = round(max(0.0, end - state.bridged_at), 3)
-        first_op = min(state.operator_answered, key=state.operator_answered.__getitem__, default=None)
-        if first_op is not None and first_op in state.operator_started:
-            record.ring_seconds = round(state.operator_answered[first_op] - state.operator_started[first_op], 3)
-    if state.queue_entered_at is not None:
-        until = record.answered_at if record.answered_at is not None else record.ended_at
-        record.wait_seconds = round(max(0.0, until - state.queue_entered_at), 3)
-    if not record.line:
-        record.direction = "internal"
-    return record
+        first = state.first_operator
+        if first in state.answered and first in state.started:
+            record.ring_seconds = round(state.answered[first] - state.started[first], 3)
+    if state.queue_at is not None:
+        until = state.bridged_at if record.status is Status.ANSWERED and state.bridged_at is not None else ended
+        record.wait_seconds = round(max(0.0, until - state.queue_at), 3)
 
 
-def build_call(events: Iterable[CelEvent]) -> CallRecord:
-    """Fold the events of one linkedid (in journal order) into its call-log record."""
+def _line(first: CelEvent, events: list[CelEvent], directory: Directory) -> str:
+    """The hotline number the caller dialled: a model line among the caller's extensions, else the number the
+    call arrived on; none for an operator's own call."""
+    caller = [e.exten for e in events if e.uniqueid == first.uniqueid]
+    known = next((exten for exten in caller if exten in directory.lines), "")
+    if known or directory.is_operator(endpoint_of(first.channel)):
+        return known
+    return first.exten if first.exten.isdigit() else ""
+
+
+def build_call(events: Iterable[CelEvent], directory: Directory | None = None) -> CallRecord:
+    """Fold the events of one linkedid (any order: they are sorted by time) into its call-log record."""
     ordered = sorted(events, key=lambda e: e.time)
     if not ordered:
         raise ValueError("no events to build a call from")
+    directory = directory or Directory()
     first = _caller_event(ordered)
-    record = CallRecord(linkedid=first.linkedid, started_at=ordered[0].time, ended_at=ordered[-1].time,
+    record = CallRecord(linkedid=first.linkedid, started_at=_when(ordered[0].time), ended_at=_when(ordered[-1].time),
                         status=Status.FAILED, caller_number=first.cid_num, caller_name=first.cid_name,
-                        line=first.exten if first.exten.isdigit() else "")
-    state = _State(record=record, caller_uniqueid=first.uniqueid)
+                        line=_line(first, ordered, directory))
+    if directory.is_operator(endpoint_of(first.channel)):
+        record.direction = Direction.INTERNAL
+    state = _State(record=record, caller=first.uniqueid, caller_channel=first.channel, directory=directory)
     for event in ordered:
+        _observe(state, event)
         handler = _handler(event.event)
         if handler is not None:
             handler(state, event)
-    return _finish(state)
+    _operators(state, conversation(ordered, first.channel))
+    record.status = _status(state)
+    _times(state, ordered[-1].time)
+    return record

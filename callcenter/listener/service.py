@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -20,26 +20,38 @@ from panoramisk.message import Message
 from callcenter.ami.client import AmiConnection, AmiError, AmiLoginError
 from callcenter.ami.events import CelEvent, MalformedEvent, Ordinals, from_ami
 from callcenter.calls.builder import build_call
-from callcenter.calls.names import LINKEDID_END
+from callcenter.calls.channels import Directory
 from callcenter.listener.backfill import CelFileCursor
-from callcenter.settings import Settings
+from callcenter.model.addresses import Address
+from callcenter.model.contract import Cel
+from callcenter.settings import AmiSettings
 from callcenter.store import journal
 from callcenter.store.db import Database
 from callcenter.store.writer import upsert_call
-from recordings.retention import purge
-from recordings.worker import RecordingWorker
 
 log = logging.getLogger(__name__)
 BATCH = 500
 BACKFILL = object()  # queue marker: read the CEL file now, in order with the live events
 
 
+@dataclass(frozen=True)
+class Periodic:
+    """Work the listener runs in a thread every ``interval`` seconds besides the call log (recordings, retention);
+    a failure is logged and the work runs again next time."""
+
+    name: str
+    interval: float
+    work: Callable[[], object]
+
+
 class CallLogStore:
     """Synchronous store work for the listener (runs in a worker thread)."""
 
-    def __init__(self, db: Database, node: str) -> None:
+    def __init__(self, db: Database, node: str, directory: Directory | Callable[[], Directory]) -> None:
         self.db = db
         self.node = node
+        # A fixed directory, or one that follows the model file (operators added while the listener runs).
+        self._directory = directory if callable(directory) else (lambda: directory)
 
     def ingest(self, events: Sequence[CelEvent], source: str) -> list[str]:
         """Journal the events and (re)build every finished call they touched; return the built linkedids."""
@@ -59,8 +71,9 @@ class CallLogStore:
         built = []
         for linkedid in linkedids:
             try:
+                directory = self._directory()
                 with self.db.session() as session:
-                    record = build_call(journal.events_for(session, self.node, linkedid))
+                    record = build_call(journal.events_for(session, self.node, linkedid), directory)
                     upsert_call(session, self.node, record, datetime.now(UTC))
                 built.append(linkedid)
             except Exception:
@@ -69,16 +82,19 @@ class CallLogStore:
 
 
 class Listener:
-    """Keeps an AMI session up (with backoff), journals CEL, builds call logs, backfills after gaps."""
+    """Keeps an AMI session up (with backoff), journals CEL, builds call logs, backfills after gaps, and runs the
+    periodic jobs it is given. Built by the CLI (the composition root) from its parts."""
 
-    def __init__(self, settings: Settings, db: Database) -> None:
-        self.settings = settings
-        self.store = CallLogStore(db, settings.ami.node)
-        self.recordings = RecordingWorker(settings.recordings, db, settings.ami.node)
+    def __init__(self, ami: AmiSettings, address: Address, store: CallLogStore, cel_file: CelFileCursor,
+                 jobs: Sequence[Periodic] = ()) -> None:
+        self.ami = ami
+        self.address = address
+        self.store = store
+        self.jobs = jobs
         self.queue: asyncio.Queue[CelEvent | object] = asyncio.Queue()
         self.ordinals = Ordinals()
-        self.cel_file = CelFileCursor(settings.ami.cel_file)
-        self.tz = ZoneInfo(settings.ami.timezone)
+        self.cel_file = cel_file
+        self.tz = ZoneInfo(ami.timezone)
         self.connected = asyncio.Event()
         self.sessions = 0
         self.skipped = 0
@@ -95,7 +111,7 @@ class Listener:
         """Run until cancelled: the consumer, the periodic backfill and the session loop."""
         tasks = [asyncio.create_task(self._consume(), name="consume"),
                  asyncio.create_task(self._periodic_backfill(), name="backfill"),
-                 asyncio.create_task(self._recordings(), name="recordings")]
+                 *(asyncio.create_task(self._periodic(job), name=job.name) for job in self.jobs)]
         try:
             await self._sessions()
         finally:
@@ -104,11 +120,11 @@ class Listener:
             await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _sessions(self) -> None:
-        delay = self.settings.ami.reconnect_min
+        delay = self.ami.reconnect_min
         while True:
             try:
                 await self._one_session()
-                delay = self.settings.ami.reconnect_min
+                delay = self.ami.reconnect_min
             except AmiLoginError as exc:
                 log.error("%s", exc)
             except AmiError as exc:
@@ -117,15 +133,14 @@ class Listener:
             wait = delay * (0.8 + 0.4 * random.random())
             log.info("AMI: reconnecting in %.1f s", wait)
             await asyncio.sleep(wait)
-            delay = min(delay * 2, self.settings.ami.reconnect_max)
+            delay = min(delay * 2, self.ami.reconnect_max)
 
     async def _one_session(self) -> None:
-        connection = AmiConnection(self.settings.ami)
+        connection = AmiConnection(self.ami, self.address)
         connection.on("CEL", self.on_cel)
         await connection.open()
         self.sessions += 1
-        log.info("AMI: logged in to %s:%s as %s", self.settings.ami.host, self.settings.ami.port,
-                 self.settings.ami.username)
+        log.info("AMI: logged in to %s as %s", self.address, self.ami.username)
         self.connected.set()
         self.queue.put_nowait(BACKFILL)  # whatever happened while we were away
         keepalive = asyncio.create_task(connection.keepalive())
@@ -136,20 +151,15 @@ class Listener:
             connection.close()
         log.warning("AMI: connection lost")
 
-    async def _recordings(self) -> None:
-        """The recordings worker: scan the spool often, purge by retention now and then; never on the loop."""
-        settings = self.settings.recordings
-        last_purge = 0.0
+    async def _periodic(self, job: Periodic) -> None:
+        """Run a job now and then every ``interval`` seconds, in a thread (never on the event loop)."""
         while True:
-            await self._guarded(self.recordings.run_once)
-            if time.monotonic() - last_purge >= settings.purge_interval:
-                last_purge = time.monotonic()
-                await self._guarded(purge, self.store.db, settings)
-            await asyncio.sleep(settings.scan_interval)
+            await self._guarded(job.work)
+            await asyncio.sleep(job.interval)
 
     async def _periodic_backfill(self) -> None:
         while True:
-            await asyncio.sleep(self.settings.ami.backfill_interval)
+            await asyncio.sleep(self.ami.backfill_interval)
             self.queue.put_nowait(BACKFILL)
 
     async def _consume(self) -> None:
@@ -171,7 +181,7 @@ class Listener:
             await self._guarded(self.backfill)
         if batch:
             await self._guarded(self.store.ingest, batch, "ami")
-            if any(event.event == LINKEDID_END for event in batch):
+            if any(event.event == Cel.LINKEDID_END for event in batch):
                 # A call just ended: events AMI missed (e.g. during a reconnect) are in Asterisk's own file.
                 await self._guarded(self.backfill)
 
@@ -191,5 +201,5 @@ class Listener:
             raise
         built += self.store.build_missing()
         if built:
-            log.info("backfill: built %d call(s) from %s", len(built), self.settings.ami.cel_file)
+            log.info("backfill: built %d call(s) from %s", len(built), self.cel_file.path)
         return len(built)

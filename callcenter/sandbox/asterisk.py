@@ -8,13 +8,13 @@ import subprocess
 import time
 from pathlib import Path
 
+from callcenter.asterisk.install import install
+from callcenter.model.hotline import HotlineModel
 from callcenter.sandbox import port_in_use
-from callcenter.sandbox.render import write_secrets
 from callcenter.settings import PROJECT_ROOT, Settings
 
 log = logging.getLogger(__name__)
 
-CONF_SOURCE = PROJECT_ROOT / "asterisk-conf"
 PROMPTS = PROJECT_ROOT / "ivr/prompts"
 PROMPT_LANGUAGES = ("vi", "en")
 PACKAGES = "asterisk,asterisk-modules,asterisk-core-sounds-en-wav,asterisk-moh-opsound-wav,baresip-core"
@@ -49,12 +49,11 @@ def provision(root: Path, suite: str = "sid") -> None:
     partial.rename(root)
 
 
-def install_config(root: Path, settings: Settings) -> None:
-    """Replace the root's /etc/asterisk with asterisk-conf/ plus the generated secrets."""
+def install_config(root: Path, model: HotlineModel, settings: Settings) -> None:
+    """Replace the root's /etc/asterisk with asterisk-conf/ plus what the model renders (test citizens too)."""
     etc = root / "etc/asterisk"
     shutil.rmtree(etc, ignore_errors=True)
-    shutil.copytree(CONF_SOURCE, etc, ignore=shutil.ignore_patterns("*.example", "README*"))
-    write_secrets(etc, settings.ami, settings.sandbox)
+    install(etc, model, settings, sandbox=True, source=str(settings.model_file))
     for folder in RUNTIME_DIRS:
         (root / folder).mkdir(parents=True, exist_ok=True)
     install_prompts(root)
@@ -86,15 +85,15 @@ def is_running(root: Path) -> bool:
         return False
 
 
-def start(root: Path, settings: Settings, boot_timeout: float = 60) -> None:
+def start(root: Path, model: HotlineModel, settings: Settings, boot_timeout: float = 60) -> None:
     """Start Asterisk in the root (or reload it when it already runs) and wait until fully booted."""
-    install_config(root, settings)
+    install_config(root, model, settings)
     if is_running(root):
         cli(root, "core reload")
         log.info("sandbox Asterisk already running: configuration reloaded")
         return
-    if port_in_use(settings.ami.port):
-        raise SandboxError(f"port {settings.ami.port} is taken by another process (another checkout's sandbox? "
+    if port_in_use(model.pbx.ami.port):
+        raise SandboxError(f"port {model.pbx.ami.port} is taken by another process (another checkout's sandbox? "
                            "stop it with its `make asterisk-stop`)")
     logfile = (root / "var/log/asterisk/console.log").open("ab")
     subprocess.Popen(["chroot", str(root), "asterisk", "-f", "-n"], stdin=subprocess.DEVNULL,
@@ -123,8 +122,8 @@ def stop(root: Path, timeout: float = 20) -> None:
         time.sleep(0.2)
 
 
-def restart_clean(root: Path, settings: Settings) -> None:
+def restart_clean(root: Path, model: HotlineModel, settings: Settings) -> None:
     """Restart with an empty astdb: no phone registrations or queue state left from earlier runs."""
     stop(root)
     (root / "var/lib/asterisk/astdb.sqlite3").unlink(missing_ok=True)
-    start(root, settings)
+    start(root, model, settings)

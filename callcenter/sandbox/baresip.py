@@ -6,6 +6,7 @@ One baresip process per SIP account, each with its own config folder inside the 
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import shutil
@@ -207,6 +208,13 @@ class SipAgent:
     def hangup(self) -> None:
         """Hang up the current call."""
         self.command("hangup")
+
+    def hangup_quietly(self) -> None:
+        """Hang up if a call is up; an agent that already quit or has no call is fine."""
+        if self._sock is None:
+            return
+        with contextlib.suppress(AgentError, OSError):
+            self.command("hangup")
 
     def stop(self) -> None:
         """Quit baresip and remove its folder."""

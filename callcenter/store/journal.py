@@ -9,9 +9,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from callcenter.ami.events import CelEvent
-from callcenter.calls.names import LINKEDID_END
+from callcenter.model.contract import Cel
 from callcenter.store.db import insert_for
-from callcenter.store.models import Call, CelJournal
+from callcenter.store.models import CALL, Call, CelJournal
 
 CHUNK = 500  # rows per INSERT statement (SQLite caps bound parameters per statement)
 
@@ -38,7 +38,7 @@ def finished(session: Session, node: str, linkedids: Iterable[str]) -> list[str]
     done: list[str] = []
     for start in range(0, len(wanted), CHUNK):
         statement = select(CelJournal.linkedid).distinct().where(
-            CelJournal.node == node, CelJournal.event == LINKEDID_END,
+            CelJournal.node == node, CelJournal.event == Cel.LINKEDID_END,
             CelJournal.linkedid.in_(wanted[start:start + CHUNK]))
         done.extend(session.scalars(statement).all())
     return done
@@ -47,8 +47,8 @@ def finished(session: Session, node: str, linkedids: Iterable[str]) -> list[str]
 def finished_without_call(session: Session, node: str, limit: int = 10_000) -> list[str]:
     """Linkedids that ended (LINKEDID_END journaled) but have no call-log row yet."""
     statement = (select(CelJournal.linkedid).distinct()
-                 .outerjoin(Call, (Call.node == CelJournal.node) & (Call.linkedid == CelJournal.linkedid))
-                 .where(CelJournal.node == node, CelJournal.event == LINKEDID_END, Call.id.is_(None))
+                 .outerjoin(Call, (CALL.node == CelJournal.node) & (CALL.linkedid == CelJournal.linkedid))
+                 .where(CelJournal.node == node, CelJournal.event == Cel.LINKEDID_END, CALL.id.is_(None))
                  .limit(limit))
     return list(session.scalars(statement).all())
 

@@ -2,43 +2,29 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
-    DateTime,
+    Column,
     Float,
     ForeignKey,
     Index,
     Integer,
     String,
+    Table,
     Text,
     UniqueConstraint,
     false,
 )
-from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
-from sqlalchemy.types import TypeDecorator
 
-
-class UtcDateTime(TypeDecorator[datetime]):
-    """A timezone-aware UTC datetime on every backend (SQLite keeps no zone: it is put back on read)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            raise ValueError("naive datetime: store UTC-aware datetimes only")
-        return None if value is None else value.astimezone(UTC)
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+from callcenter.calls.record import CallRecord
+from callcenter.store.columns import columns
+from callcenter.store.types import UtcDateTime
 
 
 class Base(DeclarativeBase):
@@ -64,47 +50,39 @@ class CelJournal(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
 
 
+calls = Table(
+    "calls", Base.metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("node", String(64), nullable=False),
+    *columns(CallRecord),  # every built field, defined once in callcenter/calls/record.py
+    Column("legal_hold", Boolean, nullable=False, default=False, server_default=false()),
+    Column("built_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("node", "linkedid", name="uq_calls_node_linkedid"),
+    Index("ix_calls_started_at", "started_at"),
+    Index("ix_calls_caller_number", "caller_number"),
+    Index("ix_calls_line_started", "line", "started_at"),
+    Index("ix_calls_status_started", "status", "started_at"),
+    Index("ix_calls_operator_started", "operator", "started_at"),
+    Index("ix_calls_topic_started", "topic", "started_at"),
+)
+CALL = calls.c  # typed column access for queries: CALL.status == "answered"
+
+
 class Call(Base):
-    """One call-log row per (node, linkedid), upserted whenever the call is (re)built."""
+    """One call-log row per (node, linkedid), upserted whenever the call is (re)built; its columns are the
+    fields of :class:`~callcenter.calls.record.CallRecord` plus the store's own (id, node, legal hold, built_at)."""
 
-    __tablename__ = "calls"
-    __table_args__ = (UniqueConstraint("node", "linkedid", name="uq_calls_node_linkedid"),
-                      Index("ix_calls_started_at", "started_at"),
-                      Index("ix_calls_caller_number", "caller_number"),
-                      Index("ix_calls_line_started", "line", "started_at"),
-                      Index("ix_calls_status_started", "status", "started_at"),
-                      Index("ix_calls_operator_started", "operator", "started_at"),
-                      Index("ix_calls_topic_started", "topic", "started_at"))
-
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
-    node: Mapped[str] = mapped_column(String(64))
-    linkedid: Mapped[str] = mapped_column(String(64))
-    caller_number: Mapped[str] = mapped_column(String(64), default="")
-    caller_name: Mapped[str] = mapped_column(String(255), default="")
-    line: Mapped[str] = mapped_column(String(32), default="")
-    direction: Mapped[str] = mapped_column(String(16), default="inbound")
-    queue: Mapped[str] = mapped_column(String(64), default="")
-    queue_result: Mapped[str] = mapped_column(String(32), default="")
-    operator: Mapped[str] = mapped_column(String(64), default="")
-    operator_device: Mapped[str | None] = mapped_column(String(16), nullable=True)
-    operators: Mapped[list[str]] = mapped_column(JSON, default=list)
-    status: Mapped[str] = mapped_column(String(32))
-    started_at: Mapped[datetime] = mapped_column(UtcDateTime())
-    answered_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
-    ended_at: Mapped[datetime] = mapped_column(UtcDateTime())
-    ring_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
-    wait_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
-    talk_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
-    hangup_cause: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    transfers: Mapped[int] = mapped_column(Integer, default=0)
-    ivr_path: Mapped[list[str]] = mapped_column(JSON, default=list)
-    topic: Mapped[str] = mapped_column(String(64), default="")
-    after_hours: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
-    callback_number: Mapped[str] = mapped_column(String(32), default="", server_default="")
-    legal_hold: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
-    built_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    __table__ = calls
 
     recordings: Mapped[list[Recording]] = relationship(back_populates="call")
+
+    if TYPE_CHECKING:  # the derived columns: attribute access is checked by the tests, not by mypy
+        id: Mapped[int]
+        node: Mapped[str]
+        linkedid: Mapped[str]
+        legal_hold: Mapped[bool]
+
+        def __getattr__(self, name: str) -> Any: ...
 
 
 class Recording(Base):

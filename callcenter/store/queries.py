@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from callcenter.store.models import Call, CelJournal
+from callcenter.store.models import CALL, Call, CelJournal
 
 
 @dataclass(frozen=True)
@@ -27,26 +27,26 @@ class CallFilter:
 
 
 def _filtered(query: Select[Any], where: CallFilter) -> Select[Any]:
-    query = query.where(Call.started_at >= where.start, Call.started_at < where.end)
+    query = query.where(CALL.started_at >= where.start, CALL.started_at < where.end)
     if where.line:
-        query = query.where(Call.line == where.line)
+        query = query.where(CALL.line == where.line)
     if where.status:
-        query = query.where(Call.status == where.status)
+        query = query.where(CALL.status == where.status)
     if where.operator:
-        query = query.where(Call.operator == where.operator)
+        query = query.where(CALL.operator == where.operator)
     if where.number:
-        query = query.where(Call.caller_number.startswith(where.number, autoescape=True))
+        query = query.where(CALL.caller_number.startswith(where.number, autoescape=True))
     if where.topic:
-        query = query.where(Call.topic == where.topic)
+        query = query.where(CALL.topic == where.topic)
     if where.node:
-        query = query.where(Call.node == where.node)
+        query = query.where(CALL.node == where.node)
     return query
 
 
 def list_calls(session: Session, where: CallFilter, page: int, page_size: int) -> tuple[list[Call], int]:
     """One page of calls, newest first, and the total number matching."""
-    total = session.scalar(_filtered(select(func.count()).select_from(Call), where))  # type: ignore[arg-type]
-    query = _filtered(select(Call), where).order_by(Call.started_at.desc(), Call.id.desc())
+    total = session.scalar(_filtered(select(func.count()).select_from(Call), where))
+    query = _filtered(select(Call), where).order_by(CALL.started_at.desc(), CALL.id.desc())
     rows = session.scalars(query.offset((page - 1) * page_size).limit(page_size)).all()
     return list(rows), int(total or 0)
 

@@ -1,14 +1,15 @@
 """Every prompt the IVR can play: its name and what it says in Vietnamese and English.
 
-Fixed prompts are listed here; line greetings and topic labels come from the IVR configuration, so a new topic
+Fixed prompts are listed here; line greetings and topic labels come from the telephony model, so a new topic
 or line needs no code, only ``make prompts``. Names are file names: a studio recording ``vi/<name>.wav`` replaces
 the generated one.
 """
 
 from __future__ import annotations
 
-from ivr.config import IvrConfig, Texts
-from ivr.schedule import WEEKDAYS
+from callcenter.model.hotline import HotlineModel
+from callcenter.model.ivr import Texts
+from callcenter.model.schedule import WEEKDAYS
 
 NUMBERS = range(60)  # num-<n>: digits of case and phone numbers, hours and minutes
 
@@ -82,11 +83,11 @@ def number(value: int) -> str:
     return f"num-{value}"
 
 
-def manifest(config: IvrConfig) -> dict[str, Texts]:
+def manifest(model: HotlineModel) -> dict[str, Texts]:
     """Every prompt name with its texts: fixed, numbers, weekdays, and the configured greetings and topics."""
     prompts = dict(FIXED)
     prompts.update({number(n): _t(str(n), str(n)) for n in NUMBERS})
     prompts.update(DAYS)
-    prompts.update({topic.prompt: topic.label for topic in config.topics})
-    prompts.update({line.greeting_prompt: line.greeting for line in config.lines.values()})
+    prompts.update({topic.prompt: topic.label for topic in model.topics})
+    prompts.update({line.greeting_prompt: line.greeting for line in model.lines.values()})
     return prompts

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import signal
@@ -16,14 +15,19 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from callcenter.asterisk.secrets import sip_password
+from callcenter.model.hotline import load
 from callcenter.sandbox import asterisk, port_in_use
 from callcenter.sandbox.baresip import SipAgent
+from callcenter.sandbox.celwatch import CelWatch, CelWatchTimeout
 from callcenter.settings import PROJECT_ROOT, Settings
 from callcenter.store.db import Database
-from callcenter.store.models import Call
+from callcenter.store.models import CALL, Call
 
 SETTINGS = Settings()
+MODEL = load(SETTINGS.model_file)
 ROOT = SETTINGS.sandbox.root
+CEL = CelWatch(SETTINGS.ami.cel_file)
 
 
 @pytest.fixture(scope="session")
@@ -31,9 +35,8 @@ def sandbox() -> Path:
     """The running sandbox Asterisk, restarted once with no registrations left from earlier runs."""
     if os.geteuid() != 0:
         pytest.fail("the sandbox tests need root (chroot); run them with `make test` as root")
-    subprocess.run(["pkill", "-f", "baresip -f /tmp/ua/"], check=False)
     asterisk.provision(ROOT, SETTINGS.sandbox.suite)
-    asterisk.restart_clean(ROOT, SETTINGS)
+    asterisk.restart_clean(ROOT, MODEL, SETTINGS)
     return ROOT
 
 
@@ -59,7 +62,8 @@ def agents(sandbox: Path) -> Iterator[Callable[..., SipAgent]]:
     started: list[SipAgent] = []
 
     def start(user: str, **options: object) -> SipAgent:
-        agent = SipAgent(sandbox, user, SETTINGS.sandbox.sip_password, **options)  # type: ignore[arg-type]
+        password = sip_password(SETTINGS.pbx.sip_secret, user)
+        agent = SipAgent(sandbox, user, password, **options)  # type: ignore[arg-type]
         started.append(agent)
         return agent.start()
 
@@ -84,9 +88,9 @@ class ListenerProcess:
     proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> ListenerProcess:
-        env = {**os.environ, "CALLCENTER_AMI__RECONNECT_MIN": "0.5", **self.env}
+        env = {**os.environ, "CALLCENTER_AMI__RECONNECT_MIN": "0.5", "CALLCENTER_DB__URL": self.db_url, **self.env}
         with self.log.open("ab") as out:
-            self.proc = subprocess.Popen([sys.executable, "-m", "callcenter", "--db", self.db_url, "listen"],
+            self.proc = subprocess.Popen([sys.executable, "-m", "callcenter", "listen"],
                                          cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
         self.wait_log("AMI: logged in", count=self.text().count("AMI: logged in") + 1)
         return self
@@ -139,7 +143,7 @@ def wait_for_calls(db: Database, numbers: list[str], timeout: float = 30) -> dic
 
     def found() -> dict[str, Call] | None:
         with db.session() as session:
-            rows = session.scalars(select(Call).where(Call.caller_number.in_(numbers))).all()
+            rows = session.scalars(select(Call).where(CALL.caller_number.in_(numbers))).all()
         by_number = {row.caller_number: row for row in rows}
         assert len(by_number) == len(rows), f"duplicate call rows: {[r.caller_number for r in rows]}"
         return by_number if len(by_number) == len(numbers) else None
@@ -156,12 +160,12 @@ class IvrProcess:
     log: Path
     proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, config: Path | None = None) -> IvrProcess:
-        env = {**os.environ, **({"CALLCENTER_IVR__CONFIG": str(config)} if config else {})}
+    def start(self, model_file: Path | None = None) -> IvrProcess:
+        env = {**os.environ, **({"CALLCENTER_MODEL_FILE": str(model_file)} if model_file else {})}
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen([sys.executable, "-m", "callcenter", "ivr"], cwd=PROJECT_ROOT, env=env,
                                          stdout=out, stderr=subprocess.STDOUT)
-        wait_until(lambda: port_in_use(SETTINGS.ivr.port), 15, "the FastAGI server to listen")
+        wait_until(lambda: port_in_use(MODEL.ivr.address.port), 15, "the FastAGI server to listen")
         return self
 
     def stop(self) -> None:
@@ -173,27 +177,23 @@ class IvrProcess:
 @pytest.fixture
 def ivr(tmp_path: Path) -> Iterator[IvrProcess]:
     """An IVR server handle; the port must be free (no stray server) so "IVR down" really means down."""
-    assert not port_in_use(SETTINGS.ivr.port), f"something already listens on the IVR port {SETTINGS.ivr.port}"
+    port = MODEL.ivr.address.port
+    assert not port_in_use(port), f"something already listens on the IVR port {port}"
     process = IvrProcess(tmp_path / "ivr.log")
     yield process
     process.stop()
 
 
-def cel_events(number: str, event: str) -> list[dict[str, str]]:
-    """The CEL file's events of this caller number and name (e.g. IVR_MENU), in order."""
-    path = SETTINGS.ami.cel_file
-    if not path.exists():
-        return []
-    found = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if f'"{number}"' in line and f'"{event}"' in line:
-            record = json.loads(line)
-            if record.get("num") == number and record.get("eventtype") == event:
-                found.append(record)
-    return found
+def wait_cel(number: str, event: str, contains: str = "", count: int = 1, timeout: float = 60,
+             app: str = "", since: float = 0.0) -> None:
+    """Wait until the caller's channel has raised ``count`` events ``event`` (whose extra has ``contains``, whose
+    application is ``app``, since the epoch time ``since``), as Asterisk's own CEL file shows them."""
+    try:
+        CEL.wait(number, event, contains, count, timeout, app, since)
+    except CelWatchTimeout as exc:
+        pytest.fail(str(exc))
 
 
-def wait_cel(number: str, event: str, contains: str = "", count: int = 1, timeout: float = 60) -> None:
-    """Wait until the caller's channel has raised ``count`` events ``event`` (whose extra has ``contains``)."""
-    wait_until(lambda: len([e for e in cel_events(number, event) if contains in e.get("eventextra", "")]) >= count,
-               timeout, f"{event} {contains!r} x{count} from {number}", step=0.3)
+def wait_queue(number: str, count: int = 1, timeout: float = 60, since: float = 0.0) -> None:
+    """Wait until the caller has joined the queue ``count`` times (APP_START of Queue)."""
+    wait_cel(number, "APP_START", count=count, timeout=timeout, app="Queue", since=since)

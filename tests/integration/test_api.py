@@ -11,13 +11,13 @@ from fastapi.testclient import TestClient
 
 from callcenter.api.app import create_app
 from callcenter.calls.builder import build_call
-from callcenter.calls.names import Status
+from callcenter.model.contract import Status
 from callcenter.settings import Settings
 from callcenter.store import journal
 from callcenter.store.db import Database
 from callcenter.store.models import Call
 from callcenter.store.writer import upsert_call
-from tests.factories import T0, answered_stream
+from tests.factories import DIRECTORY, T0, answered_stream
 
 START = datetime.fromtimestamp(T0 - 3600, UTC).isoformat()
 END = datetime.fromtimestamp(T0 + 86400, UTC).isoformat()
@@ -30,7 +30,7 @@ def _seed(db: Database, count: int) -> None:
             events = [replace(e, linkedid=f"{n}.0", uniqueid=e.uniqueid.replace("100", str(n)), time=e.time + 60 * n,
                               cid_num=f"09{n:08d}") for e in answered_stream(line="1900868647" if n % 3 == 0
                                                                              else "02621022")]
-            record = build_call(events)
+            record = build_call(events, DIRECTORY)
             if n % 4 == 0:
                 record.status = Status.MISSED
             record.operator = "op102" if n % 2 else "op101"
@@ -85,7 +85,7 @@ def test_detail_has_the_timeline(client: TestClient, db: Database) -> None:
     call_id = _get(client)["items"][0]["id"]
     detail = client.get(f"/api/calls/{call_id}").json()
     assert detail["caller_name"] == "Nguyễn Thị Quỳnh Mai"
-    assert [e["event"] for e in detail["events"]][:3] == ["CHAN_START", "HOTLINE", "ANSWER"]
+    assert [e["event"] for e in detail["events"]][:3] == ["CHAN_START", "ANSWER", "APP_START"]
     assert detail["events"][-1]["event"] == "LINKEDID_END"
 
 
@@ -121,7 +121,7 @@ def test_very_long_caller_id_is_still_logged(db: Database) -> None:
     events = [replace(e, cid_name="Nguyễn " * 100, cid_num="9" * 100) if e.uniqueid == "100.1" else e
               for e in answered_stream()]
     with db.session() as session:
-        upsert_call(session, "sandbox", build_call(events), datetime.now(UTC))
+        upsert_call(session, "sandbox", build_call(events, DIRECTORY), datetime.now(UTC))
     with db.session() as session:
         call = session.get_one(Call, 1)
         assert len(call.caller_name) == 255 and call.caller_number == "9" * 64

@@ -14,18 +14,21 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+import tomlkit
 from sqlalchemy import select
 
+from callcenter.model.hotline import load
 from callcenter.sandbox.baresip import SipAgent
 from callcenter.store.db import Database
-from callcenter.store.models import Call, Recording
-from ivr.config import DEFAULT_PATH
+from callcenter.store.models import CALL, Recording
 from tests.integration.conftest import (
+    SETTINGS,
     IvrProcess,
     ListenerProcess,
     caller_number,
     wait_cel,
     wait_for_calls,
+    wait_queue,
     wait_until,
 )
 
@@ -33,36 +36,40 @@ pytestmark = [pytest.mark.sandbox, pytest.mark.parametrize("db_url", ["sqlite"],
 PROVINCE, CITY = "02621022", "1900868647"
 
 
-def _replace(text: str, old: str, new: str) -> str:
-    assert old in text, old
-    return text.replace(old, new, 1)
+def _model_copy(tmp_path: Path, name: str, change: Callable[[tomlkit.TOMLDocument], None]) -> Path:
+    document = tomlkit.parse(SETTINGS.model_file.read_text(encoding="utf-8"))
+    change(document)
+    path = tmp_path / name
+    path.write_text(tomlkit.dumps(document), encoding="utf-8")
+    load(path)  # still a valid model
+    return path
+
+
+def _shorter(document: tomlkit.TOMLDocument) -> None:
+    """Shorter menus and waits; the city line closed today and tomorrow (office days off)."""
+    today = datetime.now(ZoneInfo("Asia/Ho_Chi_Minh")).date()
+    document["ivr"]["menu"]["retries"] = 1  # type: ignore[index]
+    document["ivr"]["menu"]["timeout"] = 3.0  # type: ignore[index]
+    document["lines"][PROVINCE]["topics"] = ["environment", "urban_order", "traffic"]  # type: ignore[index]
+    document["lines"][CITY]["schedule"]["days_off"] = [today, today + timedelta(days=1)]  # type: ignore[index]
 
 
 @pytest.fixture
 def test_config(tmp_path: Path) -> Path:
-    """The shipped configuration with shorter menus and waits, and the city line closed today (a holiday).
+    """The shipped model with shorter menus and waits, and the city line closed today (an office day off).
 
     The provincial line offers three topics here, so a caller who keys nothing hears the menu twice in about a
     minute instead of two; every topic's key is tried on the city line (``open_config``)."""
-    text = DEFAULT_PATH.read_text(encoding="utf-8")
-    today = datetime.now(ZoneInfo("Asia/Ho_Chi_Minh")).date()
-    text = _replace(text, "retries = 2                    # after no input", "retries = 1                    #")
-    text = _replace(text, "timeout = 5.0                  # wait for a key after the menu", "timeout = 3.0")
-    text = _replace(text, 'topics = ["admin", "environment", "urban_order", "construction", "security", "traffic", '
-                          '"other"]', 'topics = ["environment", "urban_order", "traffic"]')
-    text = _replace(text, "holidays = [", f"holidays = [\n    {today}, {today + timedelta(days=1)},")
-    path = tmp_path / "ivr.toml"
-    path.write_text(text, encoding="utf-8")
-    return path
+    return _model_copy(tmp_path, "closed.toml", _shorter)
 
 
 @pytest.fixture
-def open_config(test_config: Path) -> Path:
+def open_config(tmp_path: Path) -> Path:
     """As ``test_config``, but the city line is open around the clock with its seven topics."""
-    text = test_config.read_text(encoding="utf-8")
-    path = test_config.with_name("ivr-open.toml")
-    path.write_text(text[:text.index('[lines."1900868647".schedule]')], encoding="utf-8")
-    return path
+    def change(document: tomlkit.TOMLDocument) -> None:
+        _shorter(document)
+        del document["lines"][CITY]["schedule"]  # type: ignore[union-attr]
+    return _model_copy(tmp_path, "open.toml", change)
 
 
 Script = Callable[[SipAgent, str], None]
@@ -112,8 +119,8 @@ def _invalid_then_valid(citizen: SipAgent, number: str) -> None:
 
 def _silence(citizen: SipAgent, number: str) -> None:
     wait_cel(number, "IVR_TOPIC", "topic=unknown", timeout=150)
-    wait_cel(number, "QUEUE_ENTER", timeout=30)  # the caller is not dropped: the queue takes the call
-    time.sleep(3)  # and an operator answers
+    wait_queue(number, timeout=30)  # the caller is not dropped: the queue takes the call
+    wait_cel(number, "BRIDGE_ENTER", timeout=30)  # and an operator answers
     citizen.hangup()
 
 
@@ -138,7 +145,7 @@ def _message(citizen: SipAgent, number: str) -> None:
     wait_cel(number, "IVR_MENU", "menu=after_hours", timeout=120)
     citizen.send_digit("1")
     wait_cel(number, "IVR_MESSAGE")
-    time.sleep(6)  # the message: 6 s of the caller's tone
+    time.sleep(6)  # not a wait for anything: the caller speaks (plays its tone) for 6 s, the message's length
     citizen.send_digit("#")
     citizen.wait_event("CALL_CLOSED", 30)  # the IVR thanks the caller and the dialplan hangs up
 
@@ -200,8 +207,8 @@ def test_after_hours_message_and_callback(db: Database, listener: ListenerProces
 
 
 def _talk_to_operator(citizen: SipAgent, number: str) -> None:
-    wait_cel(number, "QUEUE_ENTER")
-    time.sleep(3)
+    wait_queue(number)
+    wait_cel(number, "BRIDGE_ENTER", timeout=30)
     citizen.hangup()
 
 
@@ -212,4 +219,4 @@ def test_ivr_down_still_reaches_an_operator_even_with_no_prompts(
     call = wait_for_calls(db, list(numbers.values()))[numbers["down"]]
     assert call.status == "answered" and call.ivr_path == [] and call.topic == ""
     with db.session() as session:
-        assert session.scalar(select(Call.queue).where(Call.id == call.id)) == "operators"
+        assert session.scalar(select(CALL.queue).where(CALL.id == call.id)) == "operators"

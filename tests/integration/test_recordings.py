@@ -20,13 +20,13 @@ from callcenter.api.app import create_app
 from callcenter.calls.builder import build_call
 from callcenter.settings import PROJECT_ROOT, RecordingsSettings, Settings
 from callcenter.store.db import Database
-from callcenter.store.models import Call, Recording, RecordingAccess
+from callcenter.store.models import CALL, Call, Recording, RecordingAccess
 from callcenter.store.writer import upsert_call
 from recordings.retention import purge, sweep
 from recordings.spool import parse
 from recordings.transcode import sha256_of
 from recordings.worker import RecordingWorker
-from tests.factories import answered_stream, speech_like_wav
+from tests.factories import DIRECTORY, answered_stream, speech_like_wav
 
 LINKEDID = "1795952249.0"
 UNIQUEID = "1795952249.0"
@@ -53,10 +53,10 @@ def _rows(db: Database) -> list[Recording]:
 def _finish_call(db: Database, linkedid: str = LINKEDID, hold: bool = False) -> int:
     from dataclasses import replace
 
-    record = build_call([replace(e, linkedid=linkedid) for e in answered_stream()])
+    record = build_call([replace(e, linkedid=linkedid) for e in answered_stream()], DIRECTORY)
     with db.session() as session:
         upsert_call(session, "sandbox", record, datetime.now(UTC))
-        call = session.scalar(select(Call).where(Call.linkedid == linkedid))
+        call = session.scalar(select(Call).where(CALL.linkedid == linkedid))
         assert call is not None
         call.legal_hold = hold
         return call.id

@@ -17,11 +17,14 @@ from sqlalchemy import select
 from callcenter.ami.client import AmiConnection, AmiError, AmiLoginError
 from callcenter.ami.events import CelEvent
 from callcenter.ami.protocol import Utf8AMIProtocol
-from callcenter.listener.service import Listener
-from callcenter.settings import AmiSettings, DbSettings, Settings
+from callcenter.listener.backfill import CelFileCursor
+from callcenter.listener.service import CallLogStore, Listener
+from callcenter.model.addresses import Address
+from callcenter.settings import AmiSettings
 from callcenter.store.db import Database
 from callcenter.store.migrate import upgrade
 from callcenter.store.models import CelJournal
+from tests.factories import DIRECTORY
 from tests.unit.fake_ami import FakeAmi, cel
 
 pytestmark = pytest.mark.timeout(20)
@@ -41,7 +44,7 @@ async def ami() -> AsyncIterator[FakeAmi]:
 
 def ami_settings(server: FakeAmi, tmp_path: Path, **overrides: Any) -> AmiSettings:
     values: dict[str, Any] = {
-        "host": "127.0.0.1", "port": server.port, "username": "callcenter", "secret": SECRET,
+        "username": "callcenter", "secret": SECRET,
         "ping_interval": 0.2, "ping_timeout": 0.3, "reconnect_min": 0.05, "reconnect_max": 0.4,
         "cel_file": tmp_path / "no-such-dir" / "cel_callcenter.json", "backfill_interval": 60.0,
     }
@@ -49,9 +52,13 @@ def ami_settings(server: FakeAmi, tmp_path: Path, **overrides: Any) -> AmiSettin
     return AmiSettings(**values)
 
 
+def address(server: FakeAmi) -> Address:
+    return Address("127.0.0.1", server.port)
+
+
 @contextlib.asynccontextmanager
 async def connected(server: FakeAmi, tmp_path: Path, **overrides: Any) -> AsyncIterator[AmiConnection]:
-    connection = AmiConnection(ami_settings(server, tmp_path, **overrides))
+    connection = AmiConnection(ami_settings(server, tmp_path, **overrides), address(server))
     await connection.open(timeout=3)
     try:
         yield connection
@@ -80,8 +87,11 @@ def db(tmp_path: Path) -> Iterator[Database]:
     database.dispose()
 
 
-def listener_settings(server: FakeAmi, tmp_path: Path, db: Database, **overrides: Any) -> Settings:
-    return Settings(ami=ami_settings(server, tmp_path, **overrides), db=DbSettings(url=db.url))
+def make_listener(server: FakeAmi, tmp_path: Path, db: Database, **overrides: Any) -> Listener:
+    """A listener composed as the CLI composes it, over the fake server."""
+    settings = ami_settings(server, tmp_path, **overrides)
+    return Listener(settings, address(server), CallLogStore(db, settings.node, DIRECTORY),
+                    CelFileCursor(settings.cel_file))
 
 
 @contextlib.asynccontextmanager
@@ -105,7 +115,7 @@ async def test_name_split_inside_characters_over_tcp_arrives_intact(ami: FakeAmi
             reads.append(data)
             super().data_received(data)
 
-    connection = AmiConnection(ami_settings(ami, tmp_path))
+    connection = AmiConnection(ami_settings(ami, tmp_path), address(ami))
     connection.config["protocol_factory"] = Recording
     received: list[Message] = []
     connection.on("CEL", received.append)
@@ -136,7 +146,7 @@ async def test_name_split_inside_characters_over_tcp_arrives_intact(ami: FakeAmi
 
 async def test_malformed_input_keeps_the_connection_working(
         ami: FakeAmi, tmp_path: Path, db: Database, caplog: pytest.LogCaptureFixture) -> None:
-    listener = Listener(listener_settings(ami, tmp_path, db), db)
+    listener = make_listener(ami, tmp_path, db)
     async with connected(ami, tmp_path) as connection:
         received: list[Message] = []
         connection.on("CEL", listener.on_cel)
@@ -223,7 +233,7 @@ async def test_login_sends_username_and_secret(ami: FakeAmi, tmp_path: Path) -> 
 @pytest.mark.parametrize("hang_up", [True, False], ids=["server-hangs-up", "server-stays"])
 async def test_wrong_secret_raises_login_error_naming_the_user(ami: FakeAmi, tmp_path: Path, hang_up: bool) -> None:
     ami.close_on_auth_failure = hang_up
-    connection = AmiConnection(ami_settings(ami, tmp_path, secret="wrong", username="hotline-listener"))
+    connection = AmiConnection(ami_settings(ami, tmp_path, secret="wrong", username="hotline-listener"), address(ami))
     ami.username = "hotline-listener"
     started = time.monotonic()
     with pytest.raises(AmiLoginError) as info:
@@ -242,14 +252,14 @@ async def test_unreachable_server_raises_ami_error(tmp_path: Path) -> None:
     server = await FakeAmi().start()
     port = server.port
     await server.stop()
-    settings = AmiSettings(host="127.0.0.1", port=port, cel_file=tmp_path / "x.json")
+    settings = AmiSettings(cel_file=tmp_path / "x.json")
     with pytest.raises(AmiError, match=f"cannot reach AMI at 127.0.0.1:{port}"):
-        await AmiConnection(settings).open(timeout=2)
+        await AmiConnection(settings, Address("127.0.0.1", port)).open(timeout=2)
 
 
 async def test_server_hanging_up_during_login_fails_fast(ami: FakeAmi, tmp_path: Path) -> None:
     ami.answer_logins = False
-    connection = AmiConnection(ami_settings(ami, tmp_path))
+    connection = AmiConnection(ami_settings(ami, tmp_path), address(ami))
     with pytest.raises(AmiError):
         await asyncio.wait_for(connection.open(timeout=10), 1.0)
 
@@ -290,7 +300,7 @@ async def test_shutdown_event_marks_the_link_lost(ami: FakeAmi, tmp_path: Path) 
 
 async def test_listener_logs_in_again_after_the_server_hangs_up(
         ami: FakeAmi, tmp_path: Path, db: Database, caplog: pytest.LogCaptureFixture) -> None:
-    listener = Listener(listener_settings(ami, tmp_path, db), db)
+    listener = make_listener(ami, tmp_path, db)
     async with running(listener) as task:
         await until(lambda: listener.sessions == 1, what="first session")
         assert listener.connected.is_set()
@@ -306,7 +316,7 @@ async def test_listener_logs_in_again_after_the_server_hangs_up(
 
 async def test_listener_reconnects_when_pings_go_unanswered(ami: FakeAmi, tmp_path: Path, db: Database) -> None:
     ami.answer_pings = False
-    listener = Listener(listener_settings(ami, tmp_path, db, ping_interval=0.2, ping_timeout=0.3), db)
+    listener = make_listener(ami, tmp_path, db, ping_interval=0.2, ping_timeout=0.3)
     async with running(listener):
         await ami.wait_logins(2, timeout=4)
         await until(lambda: listener.sessions == 2, what="second session")
@@ -316,7 +326,7 @@ async def test_listener_reconnects_when_pings_go_unanswered(ami: FakeAmi, tmp_pa
 async def test_listener_keeps_retrying_a_refused_login_with_backoff(
         ami: FakeAmi, tmp_path: Path, db: Database, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="callcenter")
-    listener = Listener(listener_settings(ami, tmp_path, db, secret="wrong"), db)
+    listener = make_listener(ami, tmp_path, db, secret="wrong")
     async with running(listener) as task:
         await ami.wait_logins(4, timeout=4)
         assert not task.done()  # did not crash
@@ -341,7 +351,7 @@ def _journal_rows(db: Database) -> list[CelJournal]:
 
 
 async def test_cel_event_over_ami_is_journaled(ami: FakeAmi, tmp_path: Path, db: Database) -> None:
-    listener = Listener(listener_settings(ami, tmp_path, db), db)
+    listener = make_listener(ami, tmp_path, db)
     async with running(listener):
         await until(lambda: listener.sessions == 1, what="login")
         await ami.push(cel(), [100, 200])

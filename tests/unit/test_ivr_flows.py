@@ -9,13 +9,15 @@ from typing import Any
 
 import pytest
 
-from ivr.channel import Outcome
-from ivr.config import DEFAULT_PATH, IvrConfig, load, parse
+from callcenter.model.contract import IvrOutcome
+from callcenter.model.hotline import HotlineModel, load, parse
+from callcenter.settings import Settings
 from ivr.flows import hotline, passthrough, run
 from ivr.steps import MAX_ROUNDS, Call, Services
 from ivr.testing import HANG, FixedCases, ScriptedChannel, random_script
 
-CONFIG = load()
+MODEL_FILE = Settings().model_file
+CONFIG = load(MODEL_FILE)
 PROVINCE, CITY = "02621022", "1900868647"  # always open; office hours with holidays
 MONDAY_9 = datetime(2026, 11, 30, 2, 0, tzinfo=UTC)  # 09:00 in Ho Chi Minh City
 MONDAY_LUNCH = datetime(2026, 11, 30, 5, 0, tzinfo=UTC)  # 12:00
@@ -25,11 +27,11 @@ MESSAGE = "/var/spool/asterisk/monitor/1.2/msg-1.2.wav"
 
 
 def config_data() -> dict[str, Any]:
-    return tomllib.loads(DEFAULT_PATH.read_text(encoding="utf-8"))
+    return tomllib.loads(MODEL_FILE.read_text(encoding="utf-8"))
 
 
 def call(script: list[str], line: str = PROVINCE, now: datetime = MONDAY_9, caller: str = "0905123456",
-         services: Services | None = None, **channel: Any) -> tuple[Outcome, ScriptedChannel]:
+         services: Services | None = None, **channel: Any) -> tuple[IvrOutcome, ScriptedChannel]:
     fake = ScriptedChannel(script, **channel)
     outcome = run(hotline, fake, Call(line=line, now=now, caller=caller), services or Services(CONFIG))
     return outcome, fake
@@ -42,7 +44,7 @@ def names(fake: ScriptedChannel) -> list[str]:
 @pytest.mark.parametrize("topic", CONFIG.topics, ids=lambda t: t.code)
 def test_each_topic_goes_to_the_queue_with_its_code(topic: Any) -> None:
     outcome, fake = call([topic.digit])
-    assert outcome is Outcome.QUEUE
+    assert outcome is IvrOutcome.QUEUE
     assert fake.events == [("START", {"line": PROVINCE, "lang": "vi"}), ("MENU", {"menu": "main", "attempt": "1"}),
                            ("KEY", {"menu": "main", "digit": topic.digit}),
                            ("TOPIC", {"topic": topic.code, "reason": "key"}),
@@ -56,7 +58,7 @@ def test_menu_announces_every_topic_with_its_key_then_waits() -> None:
     menu = fake.played[1:fake.played.index("to-operator")]
     assert menu[:4] == ["menu-intro", "topic-admin", "press", "num-1"]
     assert menu[-6:] == ["menu-case-status", "press", "num-8", "menu-repeat", "press", "num-9"]
-    assert ("wait", CONFIG.menu.timeout) in fake.trace
+    assert ("wait", CONFIG.ivr.menu.timeout) in fake.trace
 
 
 def test_a_key_during_the_menu_cuts_it_short() -> None:
@@ -75,7 +77,7 @@ def test_invalid_key_then_valid_one() -> None:
 
 def test_silence_repeats_the_menu_twice_then_an_operator_with_unknown_topic() -> None:
     outcome, fake = call([])
-    assert outcome is Outcome.QUEUE
+    assert outcome is IvrOutcome.QUEUE
     assert names(fake) == ["START", "MENU", "TIMEOUT", "MENU", "TIMEOUT", "MENU", "TIMEOUT", "TOPIC", "EXIT"]
     assert fake.events[-2:] == [("TOPIC", {"topic": "unknown", "reason": "no_choice"}),
                                 ("EXIT", {"outcome": "queue", "reason": "no_choice"})]
@@ -86,7 +88,7 @@ def test_silence_repeats_the_menu_twice_then_an_operator_with_unknown_topic() ->
 @pytest.mark.parametrize("retries", [0, 4])
 def test_retries_are_configurable(retries: int) -> None:
     data = config_data()
-    data["menu"]["retries"] = retries
+    data["ivr"]["menu"]["retries"] = retries
     _, fake = call([], services=Services(parse(data)))
     assert names(fake).count("TIMEOUT") == retries + 1
 
@@ -94,7 +96,7 @@ def test_retries_are_configurable(retries: int) -> None:
 @pytest.mark.parametrize("garbage", ["#", "*", "a", "D", "12", "0", "٣", " ", "1" * 5000, "\x00", "%26topic%3Dx"])
 def test_odd_keys_are_invalid_and_never_raise(garbage: str) -> None:
     outcome, fake = call([garbage] * 3)
-    assert outcome is Outcome.QUEUE and fake.variables["IVR_TOPIC"] == "unknown"
+    assert outcome is IvrOutcome.QUEUE and fake.variables["IVR_TOPIC"] == "unknown"
     invalid = [fields for name, fields in fake.events if name == "INVALID"]
     assert len(invalid) == 3 and all(len(fields["input"]) <= 20 for fields in invalid)
 
@@ -106,15 +108,16 @@ def test_repeat_key_replays_the_menu_without_using_a_retry() -> None:
 
 def test_a_caller_who_only_presses_repeat_still_reaches_an_operator() -> None:
     outcome, fake = call(["9"] * 50)
-    assert outcome is Outcome.QUEUE and names(fake).count("MENU") == MAX_ROUNDS
+    assert outcome is IvrOutcome.QUEUE and names(fake).count("MENU") == MAX_ROUNDS
     assert fake.variables["IVR_TOPIC"] == "unknown"
 
 
 def test_case_status_not_found_then_back_to_the_menu() -> None:
     outcome, fake = call(["8", "12345", "1"])
-    assert outcome is Outcome.QUEUE and fake.variables["IVR_TOPIC"] == "admin"
+    assert outcome is IvrOutcome.QUEUE and fake.variables["IVR_TOPIC"] == "admin"
     assert ("CASE_LOOKUP", {"number": "12345", "result": "not_found"}) in fake.events
-    assert ("collect", "case-enter", CONFIG.case_number.max_length + 1, CONFIG.case_number.timeout) in fake.trace
+    rules = CONFIG.ivr.case_number
+    assert ("collect", "case-enter", rules.max_length + 1, rules.timeout) in fake.trace
     start = fake.played.index("case-number")
     assert fake.played[start:start + 7] == ["case-number", "num-1", "num-2", "num-3", "num-4", "num-5",
                                            "case-not-found"]
@@ -149,24 +152,24 @@ def test_a_failing_case_lookup_is_reported_and_the_call_goes_on() -> None:
     cases = FixedCases(error=RuntimeError("database down"))
     outcome, fake = call(["8", "12345", "5"], services=Services(CONFIG, cases))
     assert ("CASE_LOOKUP", {"number": "12345", "result": "error"}) in fake.events
-    assert "case-unavailable" in fake.played and outcome is Outcome.QUEUE
+    assert "case-unavailable" in fake.played and outcome is IvrOutcome.QUEUE
 
 
 def test_hang_up_mid_menu_stops_quietly() -> None:
     outcome, fake = call(["", HANG])
-    assert outcome is Outcome.HANGUP
+    assert outcome is IvrOutcome.HANGUP
     assert names(fake) == ["START", "MENU", "TIMEOUT", "MENU"]
     assert "IVR_OUTCOME" not in fake.variables and fake.trace[-1] == ("hangup",)
 
 
 def test_hang_up_during_the_greeting() -> None:
     outcome, fake = call(["1"], hang_on=f"greeting-{PROVINCE}")
-    assert outcome is Outcome.HANGUP and names(fake) == ["START"]
+    assert outcome is IvrOutcome.HANGUP and names(fake) == ["START"]
 
 
 def test_unknown_line_goes_straight_to_an_operator() -> None:
     outcome, fake = call(["1"], line="5555")
-    assert outcome is Outcome.QUEUE
+    assert outcome is IvrOutcome.QUEUE
     assert fake.events[-2:] == [("TOPIC", {"topic": "unknown", "reason": "unknown_line"}),
                                 ("EXIT", {"outcome": "queue", "reason": "unknown_line"})]
     assert fake.played == ["to-operator"]
@@ -188,11 +191,11 @@ def test_city_line_in_office_hours_offers_the_menu() -> None:
 @pytest.mark.parametrize("now", [MONDAY_LUNCH, SUNDAY, HOLIDAY_9], ids=["lunch", "sunday", "holiday"])
 def test_after_hours_message(now: datetime) -> None:
     outcome, fake = call(["1"], line=CITY, now=now)
-    assert outcome is Outcome.MESSAGE
+    assert outcome is IvrOutcome.MESSAGE
     assert names(fake) == ["START", "AFTER_HOURS", "MENU", "KEY", "MESSAGE", "EXIT"]
     assert fake.events[4:] == [("MESSAGE", {"path": MESSAGE}), ("EXIT", {"outcome": "message", "reason": "message"})]
     assert fake.variables == {"IVR_LANG": "vi", "IVR_MESSAGE": MESSAGE, "IVR_OUTCOME": "message"}
-    assert ("record", MESSAGE, CONFIG.message.max_seconds, CONFIG.message.silence_seconds) in fake.trace
+    assert ("record", MESSAGE, CONFIG.ivr.message.max_seconds, CONFIG.ivr.message.silence_seconds) in fake.trace
     assert fake.played[-2:] == ["message-instructions", "message-thanks"]
 
 
@@ -209,13 +212,13 @@ def test_after_hours_reads_the_working_hours() -> None:
 
 def test_after_hours_silence_asks_for_a_message() -> None:
     outcome, fake = call([], line=CITY, now=SUNDAY)
-    assert outcome is Outcome.MESSAGE
+    assert outcome is IvrOutcome.MESSAGE
     assert names(fake)[2:] == ["MENU", "TIMEOUT"] * 3 + ["MESSAGE", "EXIT"]
 
 
 def test_after_hours_callback_on_the_callers_own_number() -> None:
     outcome, fake = call(["2", ""], line=CITY, now=SUNDAY)
-    assert outcome is Outcome.CALLBACK
+    assert outcome is IvrOutcome.CALLBACK
     assert fake.events[-2:] == [("CALLBACK", {"number": "0905123456", "source": "callerid"}),
                                 ("EXIT", {"outcome": "callback", "reason": "callback"})]
     assert fake.variables["IVR_CALLBACK_NUMBER"] == "0905123456" and fake.variables["IVR_OUTCOME"] == "callback"
@@ -231,37 +234,37 @@ def test_after_hours_callback_on_a_keyed_number_after_a_bad_one() -> None:
 
 def test_callback_without_a_usable_number_falls_back_to_a_message() -> None:
     outcome, fake = call(["2", "", "", ""], line=CITY, now=SUNDAY, caller="citizen1")
-    assert outcome is Outcome.MESSAGE
+    assert outcome is IvrOutcome.MESSAGE
     assert names(fake)[-5:] == ["TIMEOUT", "MENU", "TIMEOUT", "MESSAGE", "EXIT"]
 
 
 def test_after_hours_case_status_then_callback() -> None:
     outcome, fake = call(["8", "4321", "2", ""], line=CITY, now=SUNDAY)
     assert ("CASE_LOOKUP", {"number": "4321", "result": "not_found"}) in fake.events
-    assert outcome is Outcome.CALLBACK
+    assert outcome is IvrOutcome.CALLBACK
 
 
 def test_no_message_path_sends_the_caller_to_the_queue() -> None:
     outcome, fake = call(["1"], line=CITY, now=SUNDAY, path="")
-    assert outcome is Outcome.QUEUE
+    assert outcome is IvrOutcome.QUEUE
     assert fake.events[-1] == ("EXIT", {"outcome": "queue", "reason": "message_unavailable"})
 
 
 def test_failed_recording_sends_the_caller_to_the_queue() -> None:
     outcome, fake = call(["1"], line=CITY, now=SUNDAY, record_ok=False)
-    assert outcome is Outcome.QUEUE and fake.variables["IVR_OUTCOME"] == "queue"
+    assert outcome is IvrOutcome.QUEUE and fake.variables["IVR_OUTCOME"] == "queue"
     assert names(fake)[-3:] == ["MESSAGE", "TOPIC", "EXIT"]
 
 
 def test_hang_up_while_recording_keeps_the_message_reported() -> None:
     outcome, fake = call(["1", HANG], line=CITY, now=SUNDAY)
-    assert outcome is Outcome.HANGUP
+    assert outcome is IvrOutcome.HANGUP
     assert names(fake)[-1] == "MESSAGE" and fake.variables["IVR_OUTCOME"] == "message"
 
 
 def test_passthrough() -> None:
     fake = ScriptedChannel()
-    assert passthrough(fake, Call(line=CITY, now=MONDAY_9), Services(CONFIG)) is Outcome.QUEUE
+    assert passthrough(fake, Call(line=CITY, now=MONDAY_9), Services(CONFIG)) is IvrOutcome.QUEUE
     assert fake.events == [("START", {"line": CITY})] and fake.variables == {"IVR_OUTCOME": "queue"}
 
 
@@ -272,14 +275,14 @@ def test_random_callers_always_end_in_a_handoff_and_hear_only_known_prompts(lang
     data = config_data()
     for line in data["lines"].values():
         line["language"] = language
-    config: IvrConfig = parse(data)
+    config: HotlineModel = parse(data)
     known = set(manifest(config))
     rng = random.Random(1022)
     for _ in range(400):
         line, now = rng.choice([PROVINCE, CITY]), rng.choice([MONDAY_9, MONDAY_LUNCH, SUNDAY, HOLIDAY_9])
         outcome, fake = call(random_script(rng), line=line, now=now, caller=rng.choice(["", "0905123456"]),
                              services=Services(config, FixedCases({"1234": "resolved"})))
-        assert outcome in (Outcome.QUEUE, Outcome.MESSAGE, Outcome.CALLBACK)
+        assert outcome in (IvrOutcome.QUEUE, IvrOutcome.MESSAGE, IvrOutcome.CALLBACK)
         assert fake.variables["IVR_OUTCOME"] == outcome
         assert fake.events[-1][0] == "EXIT"
         assert set(fake.played) <= known, set(fake.played) - known

@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from callcenter.model.hotline import LANGUAGES, load
+from callcenter.model.schedule import Schedule
+from callcenter.settings import Settings
 from ivr.cases import CASE_STATUSES, CaseStatus
-from ivr.config import LANGUAGES, Schedule, load
 from ivr.flows import hotline, run
 from ivr.prompts.__main__ import main
 from ivr.prompts.generate import INDEX, Job, decide, generate, missing_tools, read_index
@@ -20,7 +22,7 @@ from ivr.speech import working_hours
 from ivr.steps import Call, Services
 from ivr.testing import FixedCases, ScriptedChannel, random_script
 
-CONFIG = load()
+CONFIG = load(Settings().model_file)
 MONDAY_9 = datetime(2026, 11, 30, 2, 0, tzinfo=UTC)  # 09:00 in Ho Chi Minh City: both lines open
 SUNDAY = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)  # the city line is closed
 
@@ -111,14 +113,14 @@ def test_a_corrupt_index_is_ignored(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(bool(missing_tools()), reason="espeak-ng and sox are needed")
 def test_real_generation_gives_8khz_mono_16bit_wav(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    config = tmp_path / "config.toml"
-    config.write_text(Path("ivr/config.toml").read_text(encoding="utf-8"), encoding="utf-8")
-    assert main(["--out", str(tmp_path / "out"), "--config", str(config)]) == 0
+    config = tmp_path / "hotline.toml"
+    config.write_text(Settings().model_file.read_text(encoding="utf-8"), encoding="utf-8")
+    assert main(["--out", str(tmp_path / "out"), "--model", str(config)]) == 0
     first = capsys.readouterr().out
     assert "vi/greeting-02621022: new" in first
     with wave.open(str(tmp_path / "out/vi/greeting-02621022.wav")) as audio:
         assert (audio.getframerate(), audio.getnchannels(), audio.getsampwidth()) == (8000, 1, 2)
         assert audio.getnframes() > 8000  # seconds of speech, not an empty file
     assert len(list((tmp_path / "out").glob("*/*.wav"))) == 2 * len(manifest(CONFIG))
-    assert main(["--out", str(tmp_path / "out"), "--config", str(config)]) == 0
+    assert main(["--out", str(tmp_path / "out"), "--model", str(config)]) == 0
     assert capsys.readouterr().out.strip().endswith(f"{2 * len(manifest(CONFIG))} current")

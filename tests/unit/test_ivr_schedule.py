@@ -7,14 +7,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from ivr.config import Schedule
-from ivr.schedule import Interval, Weekday, parse_interval, week_groups
+from callcenter.model.schedule import Interval, Schedule, Weekday, parse_interval, week_groups
 from ivr.speech import digits, time_of_day, working_hours
 
 OFFICE = Schedule.model_validate({
     "hours": {day: ["07:30-11:30", "13:30-17:00"] for day in ("mon", "tue", "wed", "thu", "fri")}
     | {"sat": ["07:30-11:30"]},
-    "holidays": ["2026-01-01", "2026-09-02"],
+    "public_holidays": None,
+    "days_off": ["2026-01-01", "2026-09-02"],
 })
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
 
@@ -96,7 +96,7 @@ def test_times_are_spoken_per_language(minutes: int, vi: list[str], en: list[str
 
 
 def test_working_hours_readout() -> None:
-    spoken = working_hours(Schedule.model_validate({"hours": {"sun": ["00:00-24:00"]}, "holidays": [date(2026, 1, 1)]}),
+    spoken = working_hours(Schedule.model_validate({"hours": {"sun": ["00:00-24:00"]}, "days_off": [date(2026, 1, 1)]}),
                            "en")
     assert spoken == ["hours-intro", "day-sun", "all-day", "holidays-closed"]
     assert working_hours(None, "vi") == []

@@ -11,9 +11,10 @@ from datetime import UTC, datetime
 
 import pytest
 
+from callcenter.model.contract import IvrOutcome
+from callcenter.model.hotline import load
+from callcenter.settings import Settings
 from ivr import flows
-from ivr.channel import Outcome
-from ivr.config import load
 from ivr.server import FastAgiServer, route
 from ivr.steps import Services
 
@@ -32,7 +33,7 @@ def silent_caller(command: str) -> bytes:
 
 @pytest.fixture
 def server() -> Iterator[tuple[str, int]]:
-    agi = FastAgiServer(("127.0.0.1", 0), Services(load()), clock=lambda: MONDAY_9)
+    agi = FastAgiServer(("127.0.0.1", 0), Services(load(Settings().model_file)), clock=lambda: MONDAY_9)
     thread = threading.Thread(target=agi.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     yield agi.server_address  # type: ignore[misc]
@@ -125,7 +126,7 @@ def test_caller_hanging_up_mid_session_is_harmless(server: tuple[str, int]) -> N
 
 def test_a_crashing_flow_ends_only_its_own_session(server: tuple[str, int],
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    def broken(*args: object) -> Outcome:
+    def broken(*args: object) -> IvrOutcome:
         raise RuntimeError("bug")
 
     monkeypatch.setitem(flows.FLOWS, "broken", broken)  # the forked child sees the patched table

@@ -1,0 +1,42 @@
+"""Short AMI sessions with the control user: reload configuration now; originate and queue actions later.
+
+The listener's own user may only read events; changing what Asterisk does takes the control user
+(``CALLCENTER_PBX__CONTROL_USERNAME`` / ``__CONTROL_SECRET``), which the renderer writes into manager_model.conf.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from callcenter.ami.client import AmiConnection, AmiError
+from callcenter.model.addresses import Address
+from callcenter.settings import Settings
+
+# What `callcenter asterisk reload` reloads: endpoints, queues and the dialplan. None of these cuts a call.
+RELOAD_MODULES = ("res_pjsip.so", "app_queue.so", "pbx_config.so")
+
+
+async def send_actions(settings: Settings, address: Address, actions: Sequence[Mapping[str, str]],
+                       timeout: float = 15.0) -> list[Any]:
+    """Log in as the control user, send each action in turn, return the responses; AmiError on any failure."""
+    connection = AmiConnection(settings.ami, address, events="off", username=settings.pbx.control_username,
+                               secret=settings.pbx.control_secret)
+    await connection.open(timeout)
+    try:
+        responses = []
+        for action in actions:
+            response = await asyncio.wait_for(connection.send_action(dict(action)), timeout)
+            if not getattr(response, "success", False):
+                raise AmiError(f"AMI {action.get('Action')} {action.get('Module', '')} failed: "
+                               f"{response.get('Message', response)}")
+            responses.append(response)
+        return responses
+    finally:
+        connection.close()
+
+
+def reload_modules(settings: Settings, address: Address, modules: Sequence[str] = RELOAD_MODULES) -> None:
+    """Reload Asterisk modules through AMI (configuration re-read; running calls go on)."""
+    asyncio.run(send_actions(settings, address, [{"Action": "Reload", "Module": name} for name in modules]))

@@ -1,0 +1,118 @@
+"""Asterisk's configuration rendered from the model: what a deployment gets, what only the sandbox gets, and
+secrets that never land in a world-readable file."""
+
+from __future__ import annotations
+
+import stat
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from callcenter.asterisk.install import install
+from callcenter.asterisk.render import render
+from callcenter.asterisk.secrets import sip_password
+from callcenter.model.contract import Spool
+from callcenter.model.hotline import HotlineModel, load, parse
+from callcenter.settings import PbxSettings, Settings
+
+SETTINGS = Settings(pbx=PbxSettings(sip_secret="test-key", control_secret="ctl-secret"))
+MODEL = load(SETTINGS.model_file)
+
+
+def files(model: HotlineModel = MODEL, sandbox: bool = False) -> dict[str, str]:
+    return {name: rendered.text for name, rendered in render(model, SETTINGS, sandbox).items()}
+
+
+def test_every_operator_gets_an_endpoint_with_its_template_extension_and_own_password() -> None:
+    pjsip = files()["pjsip_model.conf"]
+    for op in MODEL.operators.values():
+        template = {"ip_phone": "operator-ipphone", "softphone": "operator-softphone"}[op.device.value]
+        assert f"[{op.id}]({template})\n" in pjsip
+        assert f'callerid = "{op.name}" <{op.extension}>' in pjsip
+        assert f"password = {sip_password('test-key', op.id)}\n" in pjsip
+    assert len({sip_password("test-key", op) for op in MODEL.operators}) == len(MODEL.operators)
+
+
+def test_transports_bind_the_models_sip_address() -> None:
+    raw = tomllib.loads(SETTINGS.model_file.read_text(encoding="utf-8"))
+    raw["pbx"]["sip"] = "192.0.2.10:5070"
+    pjsip = files(parse(raw))["pjsip_model.conf"]
+    assert pjsip.count("bind = 192.0.2.10:5070\n") == 2  # UDP and TCP
+
+
+def test_a_deployment_gets_no_test_citizens_no_plain_dialplan_and_no_sandbox_ami_user() -> None:
+    deployment, sandbox = files(sandbox=False), files(sandbox=True)
+    assert "citizen" not in deployment["pjsip_model.conf"]
+    assert "[citizen12](citizen)" in sandbox["pjsip_model.conf"]
+    assert MODEL.sandbox.plain_number not in deployment["extensions_model.conf"]
+    assert f"exten => {MODEL.sandbox.plain_number},1,Goto(plain-pbx" in sandbox["extensions_model.conf"]
+    assert f"[{SETTINGS.sandbox.admin_username}]" not in deployment["manager_model.conf"]
+    assert "write = all" in sandbox["manager_model.conf"]
+
+
+def test_queues_lines_directory_and_globals_follow_the_model() -> None:
+    out = files()
+    queue = MODEL.queues["operators"]
+    assert "[operators](queue-defaults)\nstrategy = leastrecent\ntimeout = 15\nwrapuptime = 0\n" in out[
+        "queues_model.conf"]
+    assert all(f"member => PJSIP/{m},0,{m},PJSIP/{m}\n" in out["queues_model.conf"] for m in queue.members)
+    ext = out["extensions_model.conf"]
+    for number in MODEL.lines:
+        assert f"exten => {number},1,Set(__HOTLINE_QUEUE=operators)" in ext
+    for op in MODEL.operators.values():
+        assert f"exten => {op.extension},1,Set(OPERATOR={op.id})" in ext
+        assert f"exten => {op.id},1,Goto(operator-directory,{op.extension},1)" in ext
+    assert f"IVR_URL = agi://{MODEL.ivr.address}\n" in ext
+    assert f"RECORDINGS_SPOOL = {MODEL.pbx.spool}\n" in ext
+    assert f"QUEUE_WAIT_operators = {queue.wait_seconds}\n" in ext
+
+
+def test_the_recording_path_is_the_spool_contracts() -> None:
+    wav = Spool.conversation("${RECORDINGS_SPOOL}", "${CHANNEL(linkedid)}", "${UNIQUEID}")
+    assert wav == "${RECORDINGS_SPOOL}/${CHANNEL(linkedid)}/${UNIQUEID}.wav"
+    assert f"MixMonitor({wav},b,/bin/touch {wav}{Spool.DONE_SUFFIX})" in files()["extensions_model.conf"]
+
+
+def test_ami_address_and_users_with_their_secrets() -> None:
+    manager = files()["manager_model.conf"]
+    assert manager.startswith("; generated") and "port = 5038\nbindaddr = 127.0.0.1\n" in manager
+    assert f"[{SETTINGS.ami.username}]\nsecret = {SETTINGS.ami.secret}\n" in manager
+    assert f"[{SETTINGS.pbx.control_username}]\nsecret = ctl-secret\n" in manager
+    listener = manager.split(f"[{SETTINGS.ami.username}]")[1].split("\n[")[0]
+    assert "write = reporting" in listener and "originate" not in listener  # the listener only reads
+
+
+def test_install_writes_a_complete_folder_and_only_the_owner_reads_secrets(tmp_path: Path) -> None:
+    written = install(tmp_path, MODEL, SETTINGS, sandbox=False)
+    for name in ("pjsip.conf", "extensions.conf", "queues.conf", "manager.conf", "cel.conf", "pjsip_model.conf",
+                 "extensions_model.conf", "queues_model.conf", "manager_model.conf"):
+        assert name in written and (tmp_path / name).is_file()
+    assert "extensions_sandbox.conf" not in written
+    for name in ("pjsip_model.conf", "manager_model.conf"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "extensions.conf").stat().st_mode) == 0o644
+    assert not list(tmp_path.glob(".*"))  # no temporary files left behind
+    hand_written = (tmp_path / "pjsip.conf").read_text(encoding="utf-8")
+    assert "#include pjsip_model.conf" in hand_written and "password =" not in hand_written
+
+
+def test_the_hand_written_files_hold_no_list_of_operators_lines_or_secrets() -> None:
+    source = Path(__file__).resolve().parents[2] / "asterisk-conf"
+    text = "\n".join(path.read_text(encoding="utf-8") for path in source.rglob("*.conf"))
+    for fact in [*MODEL.lines, *MODEL.operators, "hotline-dev", "127.0.0.1:4573", "5060"]:
+        assert fact not in text, fact
+
+
+def test_sip_passwords_are_stable_distinct_and_config_safe() -> None:
+    assert sip_password("k", "op101") == sip_password("k", "op101")
+    assert sip_password("k", "op101") != sip_password("k2", "op101") != sip_password("k", "op102")
+    assert all(c.isalnum() or c in "-_" for c in sip_password("k", "op101"))
+
+
+@pytest.mark.parametrize("device", ["browser"])
+def test_a_browser_operator_gets_the_webrtc_template(device: str) -> None:
+    raw: dict[str, Any] = tomllib.loads(SETTINGS.model_file.read_text(encoding="utf-8"))
+    raw["operators"]["op202"]["device"] = device
+    assert "[op202](operator-browser)" in files(parse(raw))["pjsip_model.conf"]
