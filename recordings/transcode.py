@@ -10,6 +10,8 @@ from pathlib import Path
 
 from pydub import AudioSegment
 
+from recordings.files import create_private
+
 FORMATS = {"opus": ("ogg", "libopus", ".ogg", "audio/ogg"), "mp3": ("mp3", "libmp3lame", ".mp3", "audio/mpeg")}
 DURATION_TOLERANCE = 0.5  # seconds
 
@@ -38,7 +40,7 @@ def media_type(fmt: str) -> str:
 
 
 def transcode(source: Path, target: Path, fmt: str, bitrate: str) -> float:
-    """Write ``source`` (WAV) compressed to ``target``; return the source duration in seconds.
+    """Write ``source`` (WAV) compressed to a new file ``target``, 0600; return the source duration in seconds.
 
     pydub holds the decoded audio (16-bit PCM: 8 kHz mono is 0.96 MB a minute) and nothing more; ffmpeg streams.
     """
@@ -46,7 +48,7 @@ def transcode(source: Path, target: Path, fmt: str, bitrate: str) -> float:
     try:
         audio = AudioSegment.from_wav(str(source))
         # Our own handle: pydub leaves a path it opened open when ffmpeg fails (an fd leak per failure).
-        with target.open("wb") as out:
+        with create_private(target) as out:
             audio.export(out, format=container, codec=codec, bitrate=bitrate,
                          parameters=["-application", "voip"] if fmt == "opus" else [])
     except Exception as exc:  # pydub raises its own CouldntEncodeError, wave errors, OSError (disk full)

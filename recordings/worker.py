@@ -2,9 +2,10 @@
 
 Crash safety: the row is created once (unique per node + source path) and *claimed* before any work, by a
 compare-and-swap on its status (``processing``, with the claimant and a lease), so two workers never transcode the
-same WAV. The copy is written to ``<final>.<pid>.part`` and renamed into place only after it verifies; the row is
-marked stored; only then is the WAV deleted. A restart redoes at most the unfinished step: a claim whose process is
-gone (same host) or whose lease ran out is taken over, a stored row just lets the WAV go.
+same WAV. The copy is written to ``<final>.<pid>.part``, verified, synced to disk and renamed into place, and the
+folder is synced; the row is marked stored (a durable commit); only then is the WAV deleted. A restart redoes at
+most the unfinished step: a claim whose process is gone (same host) or whose lease ran out is taken over, a stored
+row just lets the WAV go.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from sqlalchemy import select, update
 from callcenter.settings import RecordingsSettings
 from callcenter.store.db import Database, insert_for
 from callcenter.store.models import Call, Recording
+from recordings.files import make_private_dirs, publish
 from recordings.spool import SpoolFile, closed_files
 from recordings.transcode import Stored, TranscodeError, extension, repair_header, transcode, verify
 
@@ -70,12 +72,12 @@ class RecordingWorker:
         target = self.target_for(found)
         partial = target.with_name(f"{target.name}.{os.getpid()}.part")
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
+            make_private_dirs(self.settings.store, target.parent)
             for stale in target.parent.glob(f"{target.name}.*.part"):  # left by a worker that died; ours now
                 stale.unlink(missing_ok=True)
             repair_header(found.path)  # a WAV from a crashed Asterisk was never given its sizes
             stored = verify(partial, transcode(found.path, partial, self.settings.format, self.settings.bitrate))
-            os.replace(partial, target)
+            publish(partial, target)
         except (TranscodeError, OSError) as exc:
             partial.unlink(missing_ok=True)
             self._fail(row.id, exc, now)

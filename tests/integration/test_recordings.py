@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from pydub import AudioSegment
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from callcenter.api.app import create_app
 from callcenter.calls.builder import build_call
@@ -337,3 +338,112 @@ def test_recording_stored_before_its_call_is_attached_when_the_call_is_built(
     assert _rows(db)[0].call_id is None
     call_id = _finish_call(db)
     assert _rows(db)[0].call_id == call_id
+
+
+# --- Reliability (issue "Reliability", items 1-7) ---------------------------------------------------------------
+
+def _store_files(settings: RecordingsSettings) -> list[Path]:
+    return sorted(p for p in settings.store.rglob("*") if p.is_file()) if settings.store.exists() else []
+
+
+def _fd_path(fd: int) -> str:
+    return os.readlink(f"/proc/self/fd/{fd}")
+
+
+def test_copy_folder_and_row_are_durable_before_the_wav_is_deleted(
+        db: Database, settings: RecordingsSettings, monkeypatch: pytest.MonkeyPatch) -> None:
+    wav = Path(os.path.realpath(_wav(settings, 3.0)))
+    steps: list[tuple[str, str]] = []
+    status_when_deleted: list[str | None] = []
+    real_fsync, real_replace, real_unlink = os.fsync, os.replace, os.unlink
+
+    def fsync(fd: int) -> None:
+        real_fsync(fd)
+        steps.append(("fsync", _fd_path(fd)))
+
+    def replace(src: str | Path, dst: str | Path, **kw: int) -> None:
+        real_replace(src, dst, **kw)
+        steps.append(("replace", os.path.realpath(dst)))
+
+    def unlink(path: str | Path, *, dir_fd: int | None = None) -> None:
+        full = os.path.join(_fd_path(dir_fd), path) if dir_fd is not None else os.path.realpath(path)
+        if full == str(wav):
+            steps.append(("unlink", full))
+            with db.session() as session:
+                status_when_deleted.append(session.scalar(select(Recording.status)))
+        real_unlink(path, dir_fd=dir_fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    monkeypatch.setattr(os, "unlink", unlink)
+    event.listen(db.engine, "commit", lambda _connection: steps.append(("commit", "")))
+    assert RecordingWorker(settings, db, "sandbox").run_once() == {"stored": 1}
+    target = os.path.realpath(settings.store / (_rows(db)[0].path or ""))
+    order = [steps.index(("fsync", f"{target}.{os.getpid()}.part")), steps.index(("replace", target)),
+             steps.index(("fsync", os.path.dirname(target)))]
+    order.append(next(i for i, step in enumerate(steps) if step[0] == "commit" and i > order[-1]))
+    order.append(steps.index(("unlink", str(wav))))
+    assert order == sorted(order), steps  # file fsync -> rename -> folder fsync -> commit -> WAV deleted
+    assert status_when_deleted == ["stored"]
+    if db.engine.dialect.name == "sqlite":
+        with db.engine.connect() as connection:
+            assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL: a commit is on disk
+
+
+KILL_IN_WINDOW = """
+import os, signal, sys
+from pathlib import Path
+from callcenter.settings import RecordingsSettings
+from callcenter.store.db import Database
+from recordings.worker import RecordingWorker
+
+point, url, spool, store = sys.argv[1:]
+real_replace, real_unlink = os.replace, os.unlink
+
+def replace(src, dst, **kw):
+    real_replace(src, dst, **kw)
+    if point == "renamed" and str(dst).endswith(".ogg"):
+        os.kill(os.getpid(), signal.SIGKILL)  # the copy is in place, the row does not say so yet
+
+def unlink(path, **kw):
+    if point == "committed" and str(path).endswith((".wav", ".done")):
+        os.kill(os.getpid(), signal.SIGKILL)  # the row says stored, nothing in the spool is deleted yet
+    real_unlink(path, **kw)
+
+os.replace, os.unlink = replace, unlink
+RecordingWorker(RecordingsSettings(spool=Path(spool), store=Path(store)), Database(url), "sandbox").run_once()
+"""
+
+
+@pytest.mark.parametrize(("point", "status", "rerun"), [("renamed", "processing", "stored"),
+                                                        ("committed", "stored", "cleaned")])
+def test_worker_killed_between_rename_and_wav_deletion_finishes_exactly_once(
+        db: Database, settings: RecordingsSettings, point: str, status: str, rerun: str) -> None:
+    wav = _wav(settings, 3.0)
+    killed = subprocess.run([sys.executable, "-c", KILL_IN_WINDOW, point, db.url, str(settings.spool),
+                             str(settings.store)], cwd=PROJECT_ROOT, check=False)
+    assert killed.returncode == -signal.SIGKILL
+    assert wav.exists() and [r.status for r in _rows(db)] == [status]
+    assert [p.suffix for p in _store_files(settings)] == [".ogg"]
+    assert RecordingWorker(settings, db, "sandbox").run_once() == {rerun: 1}
+    [row] = _rows(db)
+    assert row.status == "stored" and _store_files(settings) == [settings.store / (row.path or "")]
+    assert sha256_of(settings.store / (row.path or "")) == row.sha256 and not wav.exists()
+
+
+@pytest.fixture
+def usual_umask() -> Iterator[None]:
+    """The common 022 umask, under which files are world-readable unless created with explicit modes."""
+    old = os.umask(0o022)
+    yield
+    os.umask(old)
+
+
+@pytest.mark.usefixtures("usual_umask")
+def test_store_folders_and_files_are_private(db: Database, settings: RecordingsSettings) -> None:
+    _wav(settings, 2.0)
+    assert RecordingWorker(settings, db, "sandbox").run_once() == {"stored": 1}
+    modes = {p: stat.S_IMODE(p.stat().st_mode) for p in [settings.store, *settings.store.rglob("*")]}
+    assert {p: m for p, m in modes.items() if m != (0o700 if p.is_dir() else 0o600)} == {}
+    assert len(modes) == 5  # the store, YYYY, MM, DD and the file
+
