@@ -6,6 +6,9 @@ same WAV. The copy is written to ``<final>.<pid>.part``, verified, synced to dis
 folder is synced; the row is marked stored (a durable commit); only then is the WAV deleted. A restart redoes at
 most the unfinished step: a claim whose process is gone (same host) or whose lease ran out is taken over, a stored
 row just lets the WAV go.
+
+A WAV with no audio at all (MixMonitor's 44-byte header for a caller who hung up before an operator answered) is
+recorded ``empty``, attached to its call, and deleted: nothing to store, nothing to retry.
 """
 
 from __future__ import annotations
@@ -18,13 +21,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from callcenter.settings import RecordingsSettings
 from callcenter.store.db import Database, insert_for
 from callcenter.store.models import Call, Recording
 from recordings.files import make_private_dirs, publish
 from recordings.spool import SpoolFile, closed_files
-from recordings.transcode import Stored, TranscodeError, extension, repair_header, transcode, verify
+from recordings.transcode import Stored, TranscodeError, audio_bytes, extension, repair_header, transcode, verify
 
 log = logging.getLogger(__name__)
 LEASE = timedelta(minutes=15)  # a claim older than this is taken over even from another host
@@ -51,8 +55,10 @@ class RecordingWorker:
 
     def _call_finished(self, linkedid: str) -> bool:
         with self.db.session() as session:
-            query = select(Call.id).where(Call.node == self.node, Call.linkedid == linkedid)
-            return session.scalar(query) is not None
+            return self._call_id(session, linkedid) is not None
+
+    def _call_id(self, session: Session, linkedid: str) -> int | None:
+        return session.scalar(select(Call.id).where(Call.node == self.node, Call.linkedid == linkedid))
 
     def target_for(self, found: SpoolFile) -> Path:
         """``<store>/<YYYY>/<MM>/<DD>/<linkedid>-<uniqueid>[-msg].<ext>``, dated by the channel's start (UTC)."""
@@ -62,31 +68,48 @@ class RecordingWorker:
         return self.settings.store / f"{day:%Y/%m/%d}" / name
 
     def process(self, found: SpoolFile, now: datetime) -> str:
-        """Store one WAV: 'stored', 'error', 'waiting' (not due, or another worker has it) or 'cleaned'."""
+        """Store one WAV: 'stored', 'empty' (no audio), 'error', 'waiting' (not due, or another worker has it) or
+        'cleaned'."""
         row = self._row(found, now)
         if row.status in ("stored", "purged"):
             _remove_source(found)
             return "cleaned"
         if not self._take(row, now):
             return "waiting"
+        try:
+            result = self._store(found)
+        except (TranscodeError, OSError) as exc:
+            self._fail(row.id, exc, now)
+            return "error"
+        if result is None:
+            self._empty(row.id, found)
+            _remove_source(found)
+            return "empty"
+        self._stored(row.id, found, *result)
+        _remove_source(found)
+        log.info("recording %s stored: %s (%.1f s, %d bytes)", found.path.name, result[0].name,
+                 result[1].duration_seconds, result[1].size_bytes)
+        return "stored"
+
+    def _store(self, found: SpoolFile) -> tuple[Path, Stored] | None:
+        """Put a verified copy durably in the store (see the module docstring); None when the WAV has no audio."""
         target = self.target_for(found)
         partial = target.with_name(f"{target.name}.{os.getpid()}.part")
         try:
-            make_private_dirs(self.settings.store, target.parent)
-            for stale in target.parent.glob(f"{target.name}.*.part"):  # left by a worker that died; ours now
-                stale.unlink(missing_ok=True)
-            repair_header(found.path)  # a WAV from a crashed Asterisk was never given its sizes
-            stored = verify(partial, transcode(found.path, partial, self.settings.format, self.settings.bitrate))
+            with found.path.open("r+b") as wav:
+                repair_header(wav)  # a WAV from a crashed Asterisk was never given its sizes
+                if audio_bytes(wav) == 0:
+                    return None
+                make_private_dirs(self.settings.store, target.parent)
+                for stale in target.parent.glob(f"{target.name}.*.part"):  # left by a worker that died; ours now
+                    stale.unlink(missing_ok=True)
+                seconds = transcode(wav, partial, self.settings.format, self.settings.bitrate)
+            stored = verify(partial, seconds)
             publish(partial, target)
-        except (TranscodeError, OSError) as exc:
+        except BaseException:
             partial.unlink(missing_ok=True)
-            self._fail(row.id, exc, now)
-            return "error"
-        self._stored(row.id, found, target, stored)
-        _remove_source(found)
-        log.info("recording %s stored: %s (%.1f s, %d bytes)", found.path.name, target.name,
-                 stored.duration_seconds, stored.size_bytes)
-        return "stored"
+            raise
+        return target, stored
 
     def _row(self, found: SpoolFile, now: datetime) -> Recording:
         """The WAV's row, created on first sight (concurrent creators agree through the unique key)."""
@@ -134,14 +157,21 @@ class RecordingWorker:
         with self.db.session() as session:
             # Not conditional on our claim: the copy is verified and in place, whoever holds the row now.
             row = session.get_one(Recording, row_id)
-            row.call_id = session.scalar(select(Call.id).where(Call.node == self.node,
-                                                               Call.linkedid == found.linkedid))
+            row.call_id = self._call_id(session, found.linkedid)
             row.path = str(target.relative_to(self.settings.store))
             row.format, row.status, row.error, row.next_attempt_at = self.settings.format, "stored", None, None
             row.claimed_by = ""
             row.duration_seconds, row.size_bytes, row.sha256 = (stored.duration_seconds, stored.size_bytes,
                                                                 stored.sha256)
 
+    def _empty(self, row_id: int, found: SpoolFile) -> None:
+        with self.db.session() as session:
+            row = session.get_one(Recording, row_id)
+            row.call_id = self._call_id(session, found.linkedid)
+            row.status, row.error, row.next_attempt_at, row.claimed_by = "empty", None, None, ""
+            row.path = row.format = row.sha256 = None
+            row.duration_seconds, row.size_bytes = 0.0, None
+        log.info("recording %s has no audio (never bridged to an operator): recorded empty", found.path)
 
 def _dead_here(claimant: str) -> bool:
     """True when the claim was made by a process on this host that no longer runs."""

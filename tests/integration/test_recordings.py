@@ -8,6 +8,7 @@ import stat
 import subprocess
 import sys
 import time
+import wave
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -446,4 +447,39 @@ def test_store_folders_and_files_are_private(db: Database, settings: RecordingsS
     modes = {p: stat.S_IMODE(p.stat().st_mode) for p in [settings.store, *settings.store.rglob("*")]}
     assert {p: m for p, m in modes.items() if m != (0o700 if p.is_dir() else 0o600)} == {}
     assert len(modes) == 5  # the store, YYYY, MM, DD and the file
+
+
+def _header_only_wav(path: Path) -> Path:
+    """What MixMonitor leaves for a caller who hung up before an operator answered: a header and no audio."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(8000)
+    return path
+
+
+@pytest.mark.parametrize("closed", [True, False])
+def test_a_wav_without_audio_is_recorded_empty_and_never_retried(db: Database, settings: RecordingsSettings,
+                                                                 closed: bool) -> None:
+    wav = _header_only_wav(settings.spool / LINKEDID / f"{UNIQUEID}.wav")
+    assert wav.stat().st_size == 44
+    if closed:
+        wav.with_name(wav.name + ".done").touch()
+    else:  # Asterisk crashed: no marker, and the sizes were never written
+        wav.write_bytes(wav.read_bytes()[:4] + bytes(4) + wav.read_bytes()[8:40] + bytes(4))
+        os.utime(wav, (time.time() - 5 * 3600, time.time() - 5 * 3600))
+    call_id = _finish_call(db)
+    worker = RecordingWorker(settings, db, "sandbox")
+    assert worker.run_once() == {"empty": 1}
+    [row] = _rows(db)
+    assert (row.status, row.call_id, row.path, row.error, row.next_attempt_at) == ("empty", call_id, None, None, None)
+    assert not (settings.spool / LINKEDID).exists() and _store_files(settings) == []
+    assert worker.run_once() == {}
+    app_settings = Settings()
+    app_settings.recordings = settings
+    client = TestClient(create_app(app_settings, db))
+    [listed] = client.get(f"/api/calls/{call_id}/recordings").json()
+    assert (listed["status"], listed["audio_url"]) == ("empty", None)
+    assert client.get(f"/api/recordings/{row.id}/audio").status_code >= 400
 
