@@ -4,8 +4,8 @@ Crash safety: the row is created once (unique per node + source path) and *claim
 compare-and-swap on its status (``processing``, with the claimant and a lease), so two workers never transcode the
 same WAV. The copy is written to ``<final>.<pid>.part``, verified, synced to disk and renamed into place, and the
 folder is synced; the row is marked stored (a durable commit); only then is the WAV deleted. A restart redoes at
-most the unfinished step: a claim whose process is gone (same host) or whose lease ran out is taken over, a stored
-row just lets the WAV go.
+most the unfinished step: a claim whose process is gone (same host) or whose lease ran out is taken over; a stored
+row lets the WAV go only when its copy is in the store with the row's sha256, otherwise the WAV is stored again.
 
 A WAV with no audio at all (MixMonitor's 44-byte header for a caller who hung up before an operator answered) is
 recorded ``empty``, attached to its call, and deleted: nothing to store, nothing to retry.
@@ -27,8 +27,17 @@ from callcenter.settings import RecordingsSettings
 from callcenter.store.db import Database, insert_for
 from callcenter.store.models import Call, Recording
 from recordings.files import make_private_dirs, publish
-from recordings.spool import SpoolFile, closed_files
-from recordings.transcode import Stored, TranscodeError, audio_bytes, extension, repair_header, transcode, verify
+from recordings.spool import SpoolFile, closed_files, inside
+from recordings.transcode import (
+    Stored,
+    TranscodeError,
+    audio_bytes,
+    extension,
+    repair_header,
+    sha256_of,
+    transcode,
+    verify,
+)
 
 log = logging.getLogger(__name__)
 LEASE = timedelta(minutes=15)  # a claim older than this is taken over even from another host
@@ -69,9 +78,9 @@ class RecordingWorker:
 
     def process(self, found: SpoolFile, now: datetime) -> str:
         """Store one WAV: 'stored', 'empty' (no audio), 'error', 'waiting' (not due, or another worker has it) or
-        'cleaned'."""
+        'cleaned' (already stored, copy verified)."""
         row = self._row(found, now)
-        if row.status in ("stored", "purged"):
+        if row.status == "purged" or (row.status == "stored" and self._copy_intact(row, found)):
             _remove_source(found)
             return "cleaned"
         if not self._take(row, now):
@@ -110,6 +119,18 @@ class RecordingWorker:
             partial.unlink(missing_ok=True)
             raise
         return target, stored
+
+    def _copy_intact(self, row: Recording, found: SpoolFile) -> bool:
+        """Whether the row's copy is in the store with the row's sha256: only then may its WAV go."""
+        path = inside(self.settings.store, row.path) if row.path else None
+        try:
+            intact = path is not None and path.is_file() and sha256_of(path) == row.sha256
+        except OSError:
+            intact = False
+        if not intact:
+            log.warning("recording %s: row %d says stored, but its copy %s is missing or differs: storing the WAV "
+                        "again", found.path, row.id, row.path)
+        return intact
 
     def _row(self, found: SpoolFile, now: datetime) -> Recording:
         """The WAV's row, created on first sight (concurrent creators agree through the unique key)."""

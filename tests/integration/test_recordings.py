@@ -483,3 +483,25 @@ def test_a_wav_without_audio_is_recorded_empty_and_never_retried(db: Database, s
     assert (listed["status"], listed["audio_url"]) == ("empty", None)
     assert client.get(f"/api/recordings/{row.id}/audio").status_code >= 400
 
+
+@pytest.mark.parametrize("damage", ["missing", "different"])
+def test_stored_row_whose_copy_is_gone_stores_the_wav_again(db: Database, settings: RecordingsSettings,
+                                                             damage: str, caplog: pytest.LogCaptureFixture) -> None:
+    wav = _wav(settings, 3.0)
+    audio = wav.read_bytes()
+    worker = RecordingWorker(settings, db, "sandbox")
+    assert worker.run_once() == {"stored": 1}
+    [row] = _rows(db)
+    copy = settings.store / (row.path or "")
+    if damage == "missing":
+        copy.unlink()  # a lost disk, or a database restored from a backup the store does not match
+    else:
+        copy.write_bytes(b"OggS" + bytes(200))
+    wav.parent.mkdir()
+    wav.write_bytes(audio)  # the WAV is still (or again) in the spool
+    wav.with_name(wav.name + ".done").touch()
+    assert worker.run_once() == {"stored": 1}
+    [again] = _rows(db)
+    assert again.status == "stored" and sha256_of(copy) == again.sha256 and not wav.exists()
+    assert any(str(wav) in r.getMessage() and "again" in r.getMessage() for r in caplog.records)
+
