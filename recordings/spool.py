@@ -12,11 +12,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 DONE_SUFFIX = ".done"
 MESSAGE_PREFIX = "msg-"
-ID_PATTERN = re.compile(r"^[0-9]+\.[0-9]+$")  # Asterisk's uniqueid/linkedid shape: epoch.sequence
+ID_PATTERN = re.compile(r"^([0-9]+)\.[0-9]+$")  # Asterisk's uniqueid/linkedid shape: epoch.sequence
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,7 @@ class SpoolFile:
     linkedid: str
     uniqueid: str
     kind: str  # "conversation" or "message"
+    recorded_at: datetime  # when the channel started (the uniqueid's epoch), UTC
 
     @property
     def marker(self) -> Path:
@@ -34,19 +36,31 @@ class SpoolFile:
         return self.path.with_name(self.path.name + DONE_SUFFIX)
 
 
+def started_at(asterisk_id: str) -> datetime | None:
+    """When the channel of a uniqueid/linkedid started (UTC), or None for an id off the contract."""
+    match = ID_PATTERN.match(asterisk_id)
+    if match is None:
+        return None
+    try:
+        return datetime.fromtimestamp(int(match[1]), UTC)
+    except (ValueError, OverflowError, OSError):  # an epoch past year 9999 (or beyond the C library's range)
+        return None
+
+
 def parse(path: Path) -> SpoolFile | None:
     """The spool file at ``path``, or None for anything that does not follow the naming contract."""
     stem, linkedid = path.stem, path.parent.name
     kind = "message" if stem.startswith(MESSAGE_PREFIX) else "conversation"
     uniqueid = stem.removeprefix(MESSAGE_PREFIX)
-    if path.suffix != ".wav" or not ID_PATTERN.match(linkedid) or not ID_PATTERN.match(uniqueid):
+    recorded_at = started_at(uniqueid)
+    if path.suffix != ".wav" or recorded_at is None or started_at(linkedid) is None:
         return None
-    return SpoolFile(path=path, linkedid=linkedid, uniqueid=uniqueid, kind=kind)
+    return SpoolFile(path=path, linkedid=linkedid, uniqueid=uniqueid, kind=kind, recorded_at=recorded_at)
 
 
 def message_path(spool: str, linkedid: str, uniqueid: str) -> str:
     """Where the IVR records a voice message (as Asterisk sees the spool), or "" for ids off the contract."""
-    if not (ID_PATTERN.match(linkedid) and ID_PATTERN.match(uniqueid)):
+    if started_at(linkedid) is None or started_at(uniqueid) is None:
         return ""
     return f"{spool.rstrip('/')}/{linkedid}/{MESSAGE_PREFIX}{uniqueid}.wav"
 

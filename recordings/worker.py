@@ -8,7 +8,8 @@ most the unfinished step: a claim whose process is gone (same host) or whose lea
 row lets the WAV go only when its copy is in the store with the row's sha256, otherwise the WAV is stored again.
 
 A WAV with no audio at all (MixMonitor's 44-byte header for a caller who hung up before an operator answered) is
-recorded ``empty``, attached to its call, and deleted: nothing to store, nothing to retry.
+recorded ``empty``, attached to its call, and deleted: nothing to store, nothing to retry. One file's failure is
+logged with its path and never stops the others.
 """
 
 from __future__ import annotations
@@ -58,9 +59,17 @@ class RecordingWorker:
         outcomes: dict[str, int] = {}
         for found in closed_files(self.settings.spool, self._call_finished, self.settings.settle_seconds,
                                   now.timestamp(), self.settings.orphan_seconds):
-            outcome = self.process(found, now)
+            outcome = self._one(found, now)
             outcomes[outcome] = outcomes.get(outcome, 0) + 1
         return outcomes
+
+    def _one(self, found: SpoolFile, now: datetime) -> str:
+        """``process`` one WAV, any surprise confined to it (logged with its path; the next scan tries again)."""
+        try:
+            return self.process(found, now)
+        except Exception:  # a bug or a database hiccup on one file must not stop every later recording
+            log.exception("recording %s: unexpected failure, skipped", found.path)
+            return "error"
 
     def _call_finished(self, linkedid: str) -> bool:
         with self.db.session() as session:
@@ -71,10 +80,9 @@ class RecordingWorker:
 
     def target_for(self, found: SpoolFile) -> Path:
         """``<store>/<YYYY>/<MM>/<DD>/<linkedid>-<uniqueid>[-msg].<ext>``, dated by the channel's start (UTC)."""
-        day = datetime.fromtimestamp(float(found.uniqueid), UTC)
         suffix = "-msg" if found.kind == "message" else ""
         name = f"{found.linkedid}-{found.uniqueid}{suffix}{extension(self.settings.format)}"
-        return self.settings.store / f"{day:%Y/%m/%d}" / name
+        return self.settings.store / f"{found.recorded_at:%Y/%m/%d}" / name
 
     def process(self, found: SpoolFile, now: datetime) -> str:
         """Store one WAV: 'stored', 'empty' (no audio), 'error', 'waiting' (not due, or another worker has it) or
@@ -136,7 +144,7 @@ class RecordingWorker:
         """The WAV's row, created on first sight (concurrent creators agree through the unique key)."""
         values = {"node": self.node, "linkedid": found.linkedid, "uniqueid": found.uniqueid, "kind": found.kind,
                   "source_path": str(found.path), "status": "pending", "attempts": 0, "claimed_by": "",
-                  "created_at": now, "recorded_at": datetime.fromtimestamp(float(found.uniqueid), UTC)}
+                  "created_at": now, "recorded_at": found.recorded_at}
         with self.db.session() as session:
             statement = insert_for(session, Recording).values(values)
             session.execute(statement.on_conflict_do_nothing(index_elements=["node", "source_path"]))

@@ -25,7 +25,7 @@ from callcenter.store.db import Database
 from callcenter.store.models import Call, Recording, RecordingAccess
 from callcenter.store.writer import upsert_call
 from recordings.retention import purge, sweep
-from recordings.spool import parse
+from recordings.spool import SpoolFile, parse
 from recordings.transcode import sha256_of
 from recordings.worker import RecordingWorker
 from tests.factories import answered_stream, speech_like_wav
@@ -504,4 +504,31 @@ def test_stored_row_whose_copy_is_gone_stores_the_wav_again(db: Database, settin
     [again] = _rows(db)
     assert again.status == "stored" and sha256_of(copy) == again.sha256 and not wav.exists()
     assert any(str(wav) in r.getMessage() and "again" in r.getMessage() for r in caplog.records)
+
+
+def test_a_call_folder_with_an_out_of_range_id_does_not_stop_the_others(
+        db: Database, settings: RecordingsSettings) -> None:
+    bad = _wav(settings, 1.0, linkedid="10000000000000.1", uniqueid="10000000000000.1")  # sorts first; year 318857
+    good = _wav(settings, 2.0)
+    worker = RecordingWorker(settings, db, "sandbox")
+    assert worker.run_once() == {"stored": 1}
+    assert worker.run_once() == {}
+    assert bad.exists() and not good.exists() and [r.linkedid for r in _rows(db)] == [LINKEDID]
+
+
+def test_an_unexpected_failure_is_logged_with_its_path_and_the_next_wav_is_stored(
+        db: Database, settings: RecordingsSettings, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    first = _wav(settings, 1.0, linkedid="1795952249.0", uniqueid="1795952249.0")
+    _wav(settings, 1.0, linkedid="1795952249.1", uniqueid="1795952249.1")
+    real = RecordingWorker.process
+
+    def process(self: RecordingWorker, found: SpoolFile, now: datetime) -> str:
+        if found.path == first:
+            raise RuntimeError("something nobody foresaw")
+        return real(self, found, now)
+
+    monkeypatch.setattr(RecordingWorker, "process", process)
+    assert RecordingWorker(settings, db, "sandbox").run_once() == {"error": 1, "stored": 1}
+    assert any(str(first) in r.getMessage() and r.exc_info for r in caplog.records)
 
