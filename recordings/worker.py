@@ -28,7 +28,7 @@ from callcenter.settings import RecordingsSettings
 from callcenter.store.db import Database, insert_for
 from callcenter.store.models import Call, Recording
 from recordings.files import make_private_dirs, publish
-from recordings.spool import SpoolFile, closed_files, inside
+from recordings.spool import Misfit, SpoolFile, inside, is_closed, scan
 from recordings.transcode import (
     Stored,
     TranscodeError,
@@ -52,15 +52,19 @@ class RecordingWorker:
         self.db = db
         self.node = node
         self.me = f"{socket.gethostname()}:{os.getpid()}"
+        self._reported: set[Path] = set()  # misfits already logged, so each is logged once and not every scan
 
     def run_once(self) -> dict[str, int]:
         """Process every closed WAV that is due; return counts per outcome."""
         now = datetime.now(UTC)
+        found = scan(self.settings.spool)
+        self._report(found.misfits)
         outcomes: dict[str, int] = {}
-        for found in closed_files(self.settings.spool, self._call_finished, self.settings.settle_seconds,
-                                  now.timestamp(), self.settings.orphan_seconds):
-            outcome = self._one(found, now)
-            outcomes[outcome] = outcomes.get(outcome, 0) + 1
+        for wav in found.wavs:
+            if is_closed(wav, self._call_finished, self.settings.settle_seconds, now.timestamp(),
+                         self.settings.orphan_seconds):
+                outcome = self._one(wav, now)
+                outcomes[outcome] = outcomes.get(outcome, 0) + 1
         return outcomes
 
     def _one(self, found: SpoolFile, now: datetime) -> str:
@@ -70,6 +74,13 @@ class RecordingWorker:
         except Exception:  # a bug or a database hiccup on one file must not stop every later recording
             log.exception("recording %s: unexpected failure, skipped", found.path)
             return "error"
+
+    def _report(self, misfits: list[Misfit]) -> None:
+        for misfit in misfits:
+            if misfit.path not in self._reported:
+                log.warning("spool: %s: %s; left alone (listed by `callcenter recordings sweep`)",
+                            misfit.path, misfit.reason)
+        self._reported = {misfit.path for misfit in misfits}
 
     def _call_finished(self, linkedid: str) -> bool:
         with self.db.session() as session:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import signal
 import stat
@@ -24,6 +25,7 @@ from callcenter.settings import PROJECT_ROOT, RecordingsSettings, Settings
 from callcenter.store.db import Database
 from callcenter.store.models import Call, Recording, RecordingAccess
 from callcenter.store.writer import upsert_call
+from recordings import cli as recordings_cli
 from recordings.retention import purge, sweep
 from recordings.spool import SpoolFile, parse
 from recordings.transcode import sha256_of
@@ -507,13 +509,14 @@ def test_stored_row_whose_copy_is_gone_stores_the_wav_again(db: Database, settin
 
 
 def test_a_call_folder_with_an_out_of_range_id_does_not_stop_the_others(
-        db: Database, settings: RecordingsSettings) -> None:
+        db: Database, settings: RecordingsSettings, caplog: pytest.LogCaptureFixture) -> None:
     bad = _wav(settings, 1.0, linkedid="10000000000000.1", uniqueid="10000000000000.1")  # sorts first; year 318857
     good = _wav(settings, 2.0)
     worker = RecordingWorker(settings, db, "sandbox")
     assert worker.run_once() == {"stored": 1}
     assert worker.run_once() == {}
     assert bad.exists() and not good.exists() and [r.linkedid for r in _rows(db)] == [LINKEDID]
+    assert any(str(bad) in r.getMessage() for r in caplog.records)
 
 
 def test_an_unexpected_failure_is_logged_with_its_path_and_the_next_wav_is_stored(
@@ -531,4 +534,46 @@ def test_an_unexpected_failure_is_logged_with_its_path_and_the_next_wav_is_store
     monkeypatch.setattr(RecordingWorker, "process", process)
     assert RecordingWorker(settings, db, "sandbox").run_once() == {"error": 1, "stored": 1}
     assert any(str(first) in r.getMessage() and r.exc_info for r in caplog.records)
+
+
+def test_ids_with_an_asterisk_systemname_are_stored(db: Database, settings: RecordingsSettings) -> None:
+    linkedid = "pbx1-1795952249.0"
+    _wav(settings, 2.0, linkedid=linkedid, uniqueid=linkedid)
+    _wav(settings, 2.0, linkedid=linkedid, name="msg-pbx1-1795952249.3.wav")
+    call_id = _finish_call(db, linkedid)
+    assert RecordingWorker(settings, db, "sandbox").run_once() == {"stored": 2}
+    rows = _rows(db)
+    assert sorted(r.path or "" for r in rows) == [f"2026/11/29/{linkedid}-{linkedid}.ogg",
+                                                  f"2026/11/29/{linkedid}-pbx1-1795952249.3-msg.ogg"]
+    assert {(r.status, r.call_id) for r in rows} == {("stored", call_id)}
+    assert {f"{r.recorded_at:%Y-%m-%d}" for r in rows} == {"2026-11-29"}
+
+
+def test_off_contract_spool_files_are_reported_once_swept_and_purged_after_retention(
+        db: Database, settings: RecordingsSettings, caplog: pytest.LogCaptureFixture,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    audio = speech_like_wav(settings.spool.parent / "audio.wav", 1.0).read_bytes()
+    held = "1700000100.5"
+    odd = [settings.spool / LINKEDID / f"{UNIQUEID}.WAV", settings.spool / LINKEDID / f"{UNIQUEID}.wav49",
+           settings.spool / "stray.wav", settings.spool / held / f"{held}.WAV"]
+    fresh = settings.spool / "1795952249.7" / "1795952249.7.WAV"
+    long_ago = time.time() - 400 * 86400
+    for path in [*odd, fresh]:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(audio)
+        if path != fresh:
+            os.utime(path, (long_ago, long_ago))
+    _finish_call(db, held, hold=True)
+    worker = RecordingWorker(settings, db, "sandbox")
+    assert worker.run_once() == {} and worker.run_once() == {}
+    for path in [*odd, fresh]:
+        assert len([r for r in caplog.records if str(path) in r.getMessage()]) == 1, path  # once, not every scan
+    app_settings = Settings()
+    app_settings.recordings = settings
+    assert recordings_cli.run(argparse.Namespace(action="sweep"), app_settings, db) == 1
+    printed = capsys.readouterr().out
+    assert all(str(path) in printed for path in [*odd, fresh])
+    purge(db, settings, datetime.now(UTC))
+    assert [p.exists() for p in odd] == [False, False, False, True]  # the last one's call is on legal hold
+    assert fresh.exists() and not (settings.spool / LINKEDID).exists()
 
