@@ -1,4 +1,4 @@
-"""File operations the recordings worker relies on: private modes and durable renames.
+"""File operations the recordings worker relies on: private modes, durable renames, no links followed.
 
 Who creates what, and with which permissions:
 
@@ -11,12 +11,16 @@ Who creates what, and with which permissions:
   them. To keep other local users out, run Asterisk with a umask of 027 (a systemd drop-in ``UMask=0027``) and/or
   make ``/var/log/asterisk/cel-custom/`` and the spool folder 0750, owned by asterisk with the callcenter user in
   their group: a closed folder protects whatever mode the files inside get.
+
+Below the spool root (which the administrator configures and may be a link), nothing is followed: the worker
+reads, repairs and deletes spool files through ``O_NOFOLLOW`` opens relative to the folder it walked, so a link
+planted (or swapped in after a scan) cannot send it outside the spool.
 """
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import BinaryIO
 
 PRIVATE_FOLDER = 0o700
@@ -60,3 +64,38 @@ def fsync_dir(folder: Path) -> None:
     finally:
         os.close(fd)
 
+
+def _folder_fd(root: Path, relative: PurePath) -> int:
+    """An open descriptor of ``relative``'s folder under ``root``, reached without following any link."""
+    if not relative.parts or relative.is_absolute() or ".." in relative.parts:
+        raise ValueError(f"{relative} is not a path below {root}")
+    folder = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for part in relative.parts[:-1]:
+            inner = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=folder)
+            os.close(folder)
+            folder = inner
+    except BaseException:
+        os.close(folder)
+        raise
+    return folder
+
+
+def open_under(root: Path, relative: PurePath, flags: int) -> int:
+    """Open ``root / relative`` (an existing file) following no link below ``root``; the caller closes it."""
+    folder = _folder_fd(root, relative)
+    try:
+        return os.open(relative.name, flags | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=folder)
+    finally:
+        os.close(folder)
+
+
+def unlink_under(root: Path, relative: PurePath) -> None:
+    """Delete ``root / relative`` if it is there (a link itself, never its target), following no link."""
+    folder = _folder_fd(root, relative)
+    try:
+        os.unlink(relative.name, dir_fd=folder)
+    except FileNotFoundError:
+        pass
+    finally:
+        os.close(folder)

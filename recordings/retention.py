@@ -13,7 +13,7 @@ from sqlalchemy import select
 from callcenter.settings import RecordingsSettings
 from callcenter.store.db import Database
 from callcenter.store.models import Call, Recording
-from recordings.spool import Misfit, inside, remove_file, scan
+from recordings.spool import Misfit, inside, remove, remove_file, scan
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ def purge(db: Database, settings: RecordingsSettings, now: datetime | None = Non
             Recording.linkedid.not_in(held.scalar_subquery()))).all()
         for row in rows:
             _delete(settings.store, row.path)
-            _delete(settings.spool, row.source_path)
+            _delete_wav(settings.spool, row.source_path)
             row.status, row.deleted_at = "purged", now
         held_anywhere = set(session.scalars(select(Call.linkedid).where(Call.legal_hold.is_(True))))
     if rows:
@@ -49,6 +49,14 @@ def _delete(root: Path, relative: str | None) -> None:
         path.unlink(missing_ok=True)
     elif relative:
         log.error("retention: refused to delete %r: outside %s", relative, root)
+
+
+def _delete_wav(spool: Path, source: str) -> None:
+    """Delete a row's WAV and marker, only below the spool and never through a link."""
+    try:
+        remove(spool, Path(source))
+    except (ValueError, OSError) as exc:  # outside the spool, or a link where a call folder should be
+        log.error("retention: refused to delete %r: %s", source, exc)
 
 
 def _purge_misfits(settings: RecordingsSettings, cutoff: datetime, held: set[str]) -> None:

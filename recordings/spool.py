@@ -17,10 +17,15 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-from collections.abc import Callable
+import stat
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path, PurePath
+from typing import BinaryIO
+
+from recordings.files import open_under, unlink_under
 
 DONE_SUFFIX = ".done"
 MESSAGE_PREFIX = "msg-"
@@ -156,9 +161,29 @@ def is_closed(found: SpoolFile, call_finished: Callable[[str], bool], settle_sec
     return idle >= orphan_seconds or (idle >= settle_seconds and call_finished(found.linkedid))
 
 
+@contextmanager
+def open_wav(spool: Path, path: Path) -> Iterator[BinaryIO]:
+    """A spool WAV opened for reading and header repair, reached through no link; OSError if it is no file."""
+    with os.fdopen(open_under(spool, path.relative_to(spool), os.O_RDWR), "r+b") as wav:
+        if not stat.S_ISREG(os.fstat(wav.fileno()).st_mode):
+            raise OSError(f"{path} is not a regular file")
+        yield wav
+
+
+def remove(spool: Path, path: Path) -> None:
+    """Delete a spool WAV with its marker, and its call folder once empty, following no link.
+
+    The marker goes first: a crash in between leaves a WAV that the next scans find again (by its call log or its
+    age) and let go by its row, never a marker without its WAV."""
+    relative = path.relative_to(spool)
+    unlink_under(spool, relative.with_name(relative.name + DONE_SUFFIX))
+    remove_file(spool, path)
+
+
 def remove_file(spool: Path, path: Path) -> None:
-    """Delete one spool file, and its call folder once empty."""
-    path.unlink(missing_ok=True)
-    if path.parent != spool:
-        with contextlib.suppress(OSError):  # other files of the call are still there
-            path.parent.rmdir()
+    """Delete one spool file (never through a link), and its call folder once empty."""
+    relative = PurePath(path.relative_to(spool))
+    unlink_under(spool, relative)
+    if len(relative.parts) > 1:
+        with contextlib.suppress(OSError):  # other files of the call are still there (rmdir follows no link)
+            os.rmdir(path.parent)

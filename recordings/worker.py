@@ -14,7 +14,6 @@ logged with its path and never stops the others.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import socket
@@ -28,7 +27,7 @@ from callcenter.settings import RecordingsSettings
 from callcenter.store.db import Database, insert_for
 from callcenter.store.models import Call, Recording
 from recordings.files import make_private_dirs, publish
-from recordings.spool import Misfit, SpoolFile, inside, is_closed, scan
+from recordings.spool import Misfit, SpoolFile, inside, is_closed, open_wav, remove, scan
 from recordings.transcode import (
     Stored,
     TranscodeError,
@@ -100,31 +99,28 @@ class RecordingWorker:
         'cleaned' (already stored, copy verified)."""
         row = self._row(found, now)
         if row.status == "purged" or (row.status == "stored" and self._copy_intact(row, found)):
-            _remove_source(found)
-            return "cleaned"
+            return self._let_go(found, "cleaned")
         if not self._take(row, now):
             return "waiting"
         try:
             result = self._store(found)
-        except (TranscodeError, OSError) as exc:
+        except (TranscodeError, OSError, ValueError) as exc:
             self._fail(row.id, exc, now)
             return "error"
         if result is None:
             self._empty(row.id, found)
-            _remove_source(found)
-            return "empty"
+            return self._let_go(found, "empty")
         self._stored(row.id, found, *result)
-        _remove_source(found)
         log.info("recording %s stored: %s (%.1f s, %d bytes)", found.path.name, result[0].name,
                  result[1].duration_seconds, result[1].size_bytes)
-        return "stored"
+        return self._let_go(found, "stored")
 
     def _store(self, found: SpoolFile) -> tuple[Path, Stored] | None:
         """Put a verified copy durably in the store (see the module docstring); None when the WAV has no audio."""
         target = self.target_for(found)
         partial = target.with_name(f"{target.name}.{os.getpid()}.part")
         try:
-            with found.path.open("r+b") as wav:
+            with open_wav(self.settings.spool, found.path) as wav:  # no link followed, even one swapped in
                 repair_header(wav)  # a WAV from a crashed Asterisk was never given its sizes
                 if audio_bytes(wav) == 0:
                     return None
@@ -150,6 +146,14 @@ class RecordingWorker:
             log.warning("recording %s: row %d says stored, but its copy %s is missing or differs: storing the WAV "
                         "again", found.path, row.id, row.path)
         return intact
+
+    def _let_go(self, found: SpoolFile, outcome: str) -> str:
+        """Delete the WAV (its copy and row are durable, or it held no audio); return ``outcome``."""
+        try:
+            remove(self.settings.spool, found.path)
+        except (OSError, ValueError) as exc:
+            log.error("recording %s: %s, but deleting the WAV failed: %s", found.path, outcome, exc)
+        return outcome
 
     def _row(self, found: SpoolFile, now: datetime) -> Recording:
         """The WAV's row, created on first sight (concurrent creators agree through the unique key)."""
@@ -226,10 +230,3 @@ def _dead_here(claimant: str) -> bool:
         return False
     return False
 
-
-def _remove_source(found: SpoolFile) -> None:
-    """Delete the WAV (its copy is verified and recorded), its marker and the call's folder once empty."""
-    found.path.unlink(missing_ok=True)
-    found.marker.unlink(missing_ok=True)
-    with contextlib.suppress(OSError):  # other recordings of the call are still there
-        found.path.parent.rmdir()

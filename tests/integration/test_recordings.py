@@ -577,3 +577,44 @@ def test_off_contract_spool_files_are_reported_once_swept_and_purged_after_reten
     assert [p.exists() for p in odd] == [False, False, False, True]  # the last one's call is on legal hold
     assert fresh.exists() and not (settings.spool / LINKEDID).exists()
 
+
+def test_a_linked_call_folder_is_not_followed(db: Database, settings: RecordingsSettings, tmp_path: Path,
+                                              caplog: pytest.LogCaptureFixture) -> None:
+    elsewhere = speech_like_wav(tmp_path / "elsewhere" / f"{UNIQUEID}.wav", 2.0)
+    elsewhere.with_name(elsewhere.name + ".done").touch()
+    settings.spool.mkdir(parents=True)
+    (settings.spool / LINKEDID).symlink_to(elsewhere.parent, target_is_directory=True)
+    _wav(settings, 2.0, linkedid="1795952249.1", uniqueid="1795952249.1")
+    assert RecordingWorker(settings, db, "sandbox").run_once() == {"stored": 1}
+    assert elsewhere.exists() and [r.linkedid for r in _rows(db)] == ["1795952249.1"]
+    link = str(settings.spool / LINKEDID)
+    assert any(link in r.getMessage() and "link" in r.getMessage() for r in caplog.records)
+    assert any(link in line and "link" in line for line in sweep(db, settings).lines())
+
+
+def test_a_linked_wav_is_neither_imported_nor_repaired(db: Database, settings: RecordingsSettings,
+                                                       tmp_path: Path) -> None:
+    outside = speech_like_wav(tmp_path / "private" / "other.wav", 4.0)
+    data = bytearray(outside.read_bytes())
+    data[4:8] = (0).to_bytes(4, "little")  # sizes a header repair would rewrite
+    outside.write_bytes(bytes(data))
+    link = settings.spool / LINKEDID / f"{UNIQUEID}.wav"
+    link.parent.mkdir(parents=True)
+    link.symlink_to(outside)
+    link.with_name(link.name + ".done").touch()
+    assert RecordingWorker(settings, db, "sandbox").run_once() == {}
+    assert outside.read_bytes() == bytes(data) and _rows(db) == [] and _store_files(settings) == []
+    assert link.is_symlink()
+
+
+def test_a_call_folder_swapped_for_a_link_after_the_scan_is_not_followed(
+        db: Database, settings: RecordingsSettings, tmp_path: Path) -> None:
+    wav = _wav(settings, 2.0)
+    found = parse(wav)  # what the scan saw
+    assert found is not None
+    elsewhere = tmp_path / "elsewhere"
+    wav.parent.rename(elsewhere)
+    wav.parent.symlink_to(elsewhere, target_is_directory=True)
+    assert RecordingWorker(settings, db, "sandbox").process(found, datetime.now(UTC)) == "error"
+    assert (elsewhere / wav.name).exists() and _store_files(settings) == []
+
