@@ -30,7 +30,7 @@ PRIVATE_FILE = 0o600
 def make_private_dirs(root: Path, folder: Path) -> None:
     """Create ``root`` and ``folder`` below it, each missing level 0700 and made durable in its parent."""
     if not root.is_dir():
-        root.mkdir(mode=PRIVATE_FOLDER, parents=True)
+        root.mkdir(mode=PRIVATE_FOLDER, parents=True, exist_ok=True)  # another worker may be at it too
     current = root
     for part in folder.relative_to(root).parts:
         current = current / part
