@@ -24,7 +24,7 @@ def run(args: argparse.Namespace, settings: Settings, db: Database) -> int:
     if args.action == "sweep":
         report = sweep(db, settings.recordings)
         print("\n".join(report.lines()))
-        return 1 if report.files_without_rows or report.rows_without_files else 0
+        return 1 if report.needs_attention() else 0
     return _hold(db, args.call_id, args.action == "hold")
 
 

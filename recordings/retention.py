@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import stat
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,7 +13,7 @@ from sqlalchemy import select
 from callcenter.settings import RecordingsSettings
 from callcenter.store.db import Database
 from callcenter.store.models import Call, Recording
-from recordings.spool import inside
+from recordings.spool import Misfit, inside, remove, remove_file, scan
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +22,8 @@ def purge(db: Database, settings: RecordingsSettings, now: datetime | None = Non
     """Delete recordings older than ``retention_days`` unless their call is on legal hold; return how many.
 
     Stored copies go, and so do WAVs that never made it (still pending or in error): confidential audio is not
-    kept past retention because a transcode kept failing. Rows stay, marked purged."""
+    kept past retention because a transcode kept failing. Rows stay, marked purged. Spool files off the naming
+    contract go too once that old (by their time of change), except in the folder of a call on legal hold."""
     now = now or datetime.now(UTC)
     cutoff = now - timedelta(days=settings.retention_days)
     held = select(Call.linkedid).where(Call.legal_hold.is_(True), Call.node == Recording.node)
@@ -31,10 +33,12 @@ def purge(db: Database, settings: RecordingsSettings, now: datetime | None = Non
             Recording.linkedid.not_in(held.scalar_subquery()))).all()
         for row in rows:
             _delete(settings.store, row.path)
-            _delete(settings.spool, row.source_path)
+            _delete_wav(settings.spool, row.source_path)
             row.status, row.deleted_at = "purged", now
+        held_anywhere = set(session.scalars(select(Call.linkedid).where(Call.legal_hold.is_(True))))
     if rows:
         log.info("retention: purged %d recording(s) older than %d days", len(rows), settings.retention_days)
+    _purge_misfits(settings, cutoff, held_anywhere)
     return len(rows)
 
 
@@ -47,23 +51,59 @@ def _delete(root: Path, relative: str | None) -> None:
         log.error("retention: refused to delete %r: outside %s", relative, root)
 
 
+def _delete_wav(spool: Path, source: str) -> None:
+    """Delete a row's WAV and marker, only below the spool and never through a link."""
+    try:
+        remove(spool, Path(source))
+    except (ValueError, OSError) as exc:  # outside the spool, or a link where a call folder should be
+        log.error("retention: refused to delete %r: %s", source, exc)
+
+
+def _purge_misfits(settings: RecordingsSettings, cutoff: datetime, held: set[str]) -> None:
+    """Delete regular spool files off the contract changed before ``cutoff`` (links and folders stay)."""
+    for misfit in scan(settings.spool).misfits:
+        if misfit.path.parent.name in held or not _file_older_than(misfit.path, cutoff):
+            continue
+        try:
+            remove_file(settings.spool, misfit.path)
+        except (ValueError, OSError) as exc:
+            log.error("retention: could not delete %s: %s", misfit.path, exc)
+            continue
+        log.warning("retention: deleted %s (%s), older than %d days", misfit.path, misfit.reason,
+                    settings.retention_days)
+
+
+def _file_older_than(path: Path, cutoff: datetime) -> bool:
+    try:
+        info = path.lstat()
+    except OSError:
+        return False
+    return stat.S_ISREG(info.st_mode) and info.st_mtime < cutoff.timestamp()
+
+
 @dataclass
 class SweepReport:
-    """Files in the store that no row knows, and stored rows whose file is gone."""
+    """Files in the store that no row knows, stored rows whose file is gone, and spool entries off the contract."""
 
     files_without_rows: list[Path] = field(default_factory=list)
     rows_without_files: list[int] = field(default_factory=list)
+    spool_misfits: list[Misfit] = field(default_factory=list)
 
     def lines(self) -> list[str]:
         """Human-readable report lines."""
         out = [f"file without row: {path}" for path in self.files_without_rows]
         out += [f"row without file: recording {row_id}" for row_id in self.rows_without_files]
+        out += [f"off the spool contract: {misfit.path} ({misfit.reason})" for misfit in self.spool_misfits]
         return out or ["store and database agree"]
+
+    def needs_attention(self) -> bool:
+        """Whether anything was found."""
+        return bool(self.files_without_rows or self.rows_without_files or self.spool_misfits)
 
 
 def sweep(db: Database, settings: RecordingsSettings) -> SweepReport:
-    """Compare the store folder with the stored rows (nothing is changed)."""
-    report = SweepReport()
+    """Compare the store folder with the stored rows, and list the spool's misfits (nothing is changed)."""
+    report = SweepReport(spool_misfits=scan(settings.spool).misfits)
     with db.session() as session:
         known = {row.path: row.id for row in session.scalars(select(Recording).where(Recording.status == "stored"))}
     on_disk = {str(p.relative_to(settings.store)) for p in settings.store.rglob("*") if p.is_file()} if (

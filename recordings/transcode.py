@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from pydub import AudioSegment
+
+from recordings.files import create_private
 
 FORMATS = {"opus": ("ogg", "libopus", ".ogg", "audio/ogg"), "mp3": ("mp3", "libmp3lame", ".mp3", "audio/mpeg")}
 DURATION_TOLERANCE = 0.5  # seconds
@@ -37,20 +41,21 @@ def media_type(fmt: str) -> str:
     return FORMATS[fmt][3]
 
 
-def transcode(source: Path, target: Path, fmt: str, bitrate: str) -> float:
-    """Write ``source`` (WAV) compressed to ``target``; return the source duration in seconds.
+def transcode(source: Path | BinaryIO, target: Path, fmt: str, bitrate: str) -> float:
+    """Write ``source`` (a WAV, by path or open file) compressed to a new file ``target``, 0600; return the source
+    duration in seconds.
 
     pydub holds the decoded audio (16-bit PCM: 8 kHz mono is 0.96 MB a minute) and nothing more; ffmpeg streams.
     """
     container, codec, _, _ = FORMATS[fmt]
     try:
-        audio = AudioSegment.from_wav(str(source))
+        audio = AudioSegment.from_wav(source)
         # Our own handle: pydub leaves a path it opened open when ffmpeg fails (an fd leak per failure).
-        with target.open("wb") as out:
+        with create_private(target) as out:
             audio.export(out, format=container, codec=codec, bitrate=bitrate,
                          parameters=["-application", "voip"] if fmt == "opus" else [])
     except Exception as exc:  # pydub raises its own CouldntEncodeError, wave errors, OSError (disk full)
-        raise TranscodeError(f"transcoding {source.name} failed: {exc}") from exc
+        raise TranscodeError(f"transcoding to {target.name} failed: {exc}") from exc
     return len(audio) / 1000.0
 
 
@@ -85,26 +90,43 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def repair_header(path: Path) -> bool:
-    """Give a WAV the RIFF and data sizes its length implies, when they are wrong (Asterisk writes them on close,
-    so a file left by a crash says 0). Returns True when the header was rewritten."""
-    size = path.stat().st_size
-    with path.open("r+b") as wav:
-        head = wav.read(12)
-        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
-            return False  # not a WAV at all: transcoding will say so
-        offset = 12
-        while offset + 8 <= size:
-            wav.seek(offset)
-            chunk, length = wav.read(4), int.from_bytes(wav.read(4), "little")
-            if chunk == b"data":
-                actual = size - offset - 8
-                if length == actual and int.from_bytes(head[4:8], "little") == size - 8:
-                    return False
-                wav.seek(4)
-                wav.write((size - 8).to_bytes(4, "little"))
-                wav.seek(offset + 4)
-                wav.write(actual.to_bytes(4, "little"))
-                return True
-            offset += 8 + length + (length & 1)
-    return False
+def repair_header(wav: BinaryIO) -> bool:
+    """Give an open WAV the RIFF and data sizes its length implies, when they are wrong (Asterisk writes them on
+    close, so a file left by a crash says 0). Returns True when the header was rewritten."""
+    found, size = _data_chunk(wav), os.fstat(wav.fileno()).st_size
+    if found is None:
+        return False  # not a WAV at all, or no data chunk: transcoding will say so
+    offset, length = found
+    actual = size - offset - 8
+    wav.seek(4)
+    if length == actual and int.from_bytes(wav.read(4), "little") == size - 8:
+        return False
+    wav.seek(4)
+    wav.write((size - 8).to_bytes(4, "little"))
+    wav.seek(offset + 4)
+    wav.write(actual.to_bytes(4, "little"))
+    wav.flush()
+    return True
+
+
+def audio_bytes(wav: BinaryIO) -> int | None:
+    """How many bytes of audio an open WAV's data chunk declares (0: a header and nothing else), None if unknown."""
+    found = _data_chunk(wav)
+    return None if found is None else found[1]
+
+
+def _data_chunk(wav: BinaryIO) -> tuple[int, int] | None:
+    """Offset and declared length of the data chunk, or None when this is no RIFF/WAVE file or it has none."""
+    size = os.fstat(wav.fileno()).st_size
+    wav.seek(0)
+    head = wav.read(12)
+    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return None
+    offset = 12
+    while offset + 8 <= size:
+        wav.seek(offset)
+        chunk, length = wav.read(4), int.from_bytes(wav.read(4), "little")
+        if chunk == b"data":
+            return offset, length
+        offset += 8 + length + (length & 1)
+    return None

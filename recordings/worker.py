@@ -2,14 +2,18 @@
 
 Crash safety: the row is created once (unique per node + source path) and *claimed* before any work, by a
 compare-and-swap on its status (``processing``, with the claimant and a lease), so two workers never transcode the
-same WAV. The copy is written to ``<final>.<pid>.part`` and renamed into place only after it verifies; the row is
-marked stored; only then is the WAV deleted. A restart redoes at most the unfinished step: a claim whose process is
-gone (same host) or whose lease ran out is taken over, a stored row just lets the WAV go.
+same WAV. The copy is written to ``<final>.<pid>.part``, verified, synced to disk and renamed into place, and the
+folder is synced; the row is marked stored (a durable commit); only then is the WAV deleted. A restart redoes at
+most the unfinished step: a claim whose process is gone (same host) or whose lease ran out is taken over; a stored
+row lets the WAV go only when its copy is in the store with the row's sha256, otherwise the WAV is stored again.
+
+A WAV with no audio at all (MixMonitor's 44-byte header for a caller who hung up before an operator answered) is
+recorded ``empty``, attached to its call, and deleted: nothing to store, nothing to retry. One file's failure is
+logged with its path and never stops the others.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import socket
@@ -17,12 +21,23 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from callcenter.settings import RecordingsSettings
 from callcenter.store.db import Database, insert_for
 from callcenter.store.models import Call, Recording
-from recordings.spool import SpoolFile, closed_files
-from recordings.transcode import Stored, TranscodeError, extension, repair_header, transcode, verify
+from recordings.files import make_private_dirs, publish
+from recordings.spool import Misfit, SpoolFile, inside, is_closed, open_wav, remove, scan
+from recordings.transcode import (
+    Stored,
+    TranscodeError,
+    audio_bytes,
+    extension,
+    repair_header,
+    sha256_of,
+    transcode,
+    verify,
+)
 
 log = logging.getLogger(__name__)
 LEASE = timedelta(minutes=15)  # a claim older than this is taken over even from another host
@@ -36,61 +51,115 @@ class RecordingWorker:
         self.db = db
         self.node = node
         self.me = f"{socket.gethostname()}:{os.getpid()}"
+        self._reported: set[Path] = set()  # misfits already logged, so each is logged once and not every scan
 
     def run_once(self) -> dict[str, int]:
         """Process every closed WAV that is due; return counts per outcome."""
         now = datetime.now(UTC)
+        found = scan(self.settings.spool)
+        self._report(found.misfits)
         outcomes: dict[str, int] = {}
-        for found in closed_files(self.settings.spool, self._call_finished, self.settings.settle_seconds,
-                                  now.timestamp(), self.settings.orphan_seconds):
-            outcome = self.process(found, now)
-            outcomes[outcome] = outcomes.get(outcome, 0) + 1
+        for wav in found.wavs:
+            if is_closed(wav, self._call_finished, self.settings.settle_seconds, now.timestamp(),
+                         self.settings.orphan_seconds):
+                outcome = self._one(wav, now)
+                outcomes[outcome] = outcomes.get(outcome, 0) + 1
         return outcomes
+
+    def _one(self, found: SpoolFile, now: datetime) -> str:
+        """``process`` one WAV, any surprise confined to it (logged with its path; the next scan tries again)."""
+        try:
+            return self.process(found, now)
+        except Exception:  # a bug or a database hiccup on one file must not stop every later recording
+            log.exception("recording %s: unexpected failure, skipped", found.path)
+            return "error"
+
+    def _report(self, misfits: list[Misfit]) -> None:
+        for misfit in misfits:
+            if misfit.path not in self._reported:
+                log.warning("spool: %s: %s; left alone (listed by `callcenter recordings sweep`)",
+                            misfit.path, misfit.reason)
+        self._reported = {misfit.path for misfit in misfits}
 
     def _call_finished(self, linkedid: str) -> bool:
         with self.db.session() as session:
-            query = select(Call.id).where(Call.node == self.node, Call.linkedid == linkedid)
-            return session.scalar(query) is not None
+            return self._call_id(session, linkedid) is not None
+
+    def _call_id(self, session: Session, linkedid: str) -> int | None:
+        return session.scalar(select(Call.id).where(Call.node == self.node, Call.linkedid == linkedid))
 
     def target_for(self, found: SpoolFile) -> Path:
         """``<store>/<YYYY>/<MM>/<DD>/<linkedid>-<uniqueid>[-msg].<ext>``, dated by the channel's start (UTC)."""
-        day = datetime.fromtimestamp(float(found.uniqueid), UTC)
         suffix = "-msg" if found.kind == "message" else ""
         name = f"{found.linkedid}-{found.uniqueid}{suffix}{extension(self.settings.format)}"
-        return self.settings.store / f"{day:%Y/%m/%d}" / name
+        return self.settings.store / f"{found.recorded_at:%Y/%m/%d}" / name
 
     def process(self, found: SpoolFile, now: datetime) -> str:
-        """Store one WAV: 'stored', 'error', 'waiting' (not due, or another worker has it) or 'cleaned'."""
+        """Store one WAV: 'stored', 'empty' (no audio), 'error', 'waiting' (not due, or another worker has it) or
+        'cleaned' (already stored, copy verified)."""
         row = self._row(found, now)
-        if row.status in ("stored", "purged"):
-            _remove_source(found)
-            return "cleaned"
+        if row.status == "purged" or (row.status == "stored" and self._copy_intact(row, found)):
+            return self._let_go(found, "cleaned")
         if not self._take(row, now):
             return "waiting"
+        try:
+            result = self._store(found)
+        except (TranscodeError, OSError, ValueError) as exc:
+            self._fail(row.id, exc, now)
+            return "error"
+        if result is None:
+            self._empty(row.id, found)
+            return self._let_go(found, "empty")
+        self._stored(row.id, found, *result)
+        log.info("recording %s stored: %s (%.1f s, %d bytes)", found.path.name, result[0].name,
+                 result[1].duration_seconds, result[1].size_bytes)
+        return self._let_go(found, "stored")
+
+    def _store(self, found: SpoolFile) -> tuple[Path, Stored] | None:
+        """Put a verified copy durably in the store (see the module docstring); None when the WAV has no audio."""
         target = self.target_for(found)
         partial = target.with_name(f"{target.name}.{os.getpid()}.part")
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            for stale in target.parent.glob(f"{target.name}.*.part"):  # left by a worker that died; ours now
-                stale.unlink(missing_ok=True)
-            repair_header(found.path)  # a WAV from a crashed Asterisk was never given its sizes
-            stored = verify(partial, transcode(found.path, partial, self.settings.format, self.settings.bitrate))
-            os.replace(partial, target)
-        except (TranscodeError, OSError) as exc:
+            with open_wav(self.settings.spool, found.path) as wav:  # no link followed, even one swapped in
+                repair_header(wav)  # a WAV from a crashed Asterisk was never given its sizes
+                if audio_bytes(wav) == 0:
+                    return None
+                make_private_dirs(self.settings.store, target.parent)
+                for stale in target.parent.glob(f"{target.name}.*.part"):  # left by a worker that died; ours now
+                    stale.unlink(missing_ok=True)
+                seconds = transcode(wav, partial, self.settings.format, self.settings.bitrate)
+            stored = verify(partial, seconds)
+            publish(partial, target)
+        except BaseException:
             partial.unlink(missing_ok=True)
-            self._fail(row.id, exc, now)
-            return "error"
-        self._stored(row.id, found, target, stored)
-        _remove_source(found)
-        log.info("recording %s stored: %s (%.1f s, %d bytes)", found.path.name, target.name,
-                 stored.duration_seconds, stored.size_bytes)
-        return "stored"
+            raise
+        return target, stored
+
+    def _copy_intact(self, row: Recording, found: SpoolFile) -> bool:
+        """Whether the row's copy is in the store with the row's sha256: only then may its WAV go."""
+        path = inside(self.settings.store, row.path) if row.path else None
+        try:
+            intact = path is not None and path.is_file() and sha256_of(path) == row.sha256
+        except OSError:
+            intact = False
+        if not intact:
+            log.warning("recording %s: row %d says stored, but its copy %s is missing or differs: storing the WAV "
+                        "again", found.path, row.id, row.path)
+        return intact
+
+    def _let_go(self, found: SpoolFile, outcome: str) -> str:
+        """Delete the WAV (its copy and row are durable, or it held no audio); return ``outcome``."""
+        try:
+            remove(self.settings.spool, found.path)
+        except (OSError, ValueError) as exc:
+            log.error("recording %s: %s, but deleting the WAV failed: %s", found.path, outcome, exc)
+        return outcome
 
     def _row(self, found: SpoolFile, now: datetime) -> Recording:
         """The WAV's row, created on first sight (concurrent creators agree through the unique key)."""
         values = {"node": self.node, "linkedid": found.linkedid, "uniqueid": found.uniqueid, "kind": found.kind,
                   "source_path": str(found.path), "status": "pending", "attempts": 0, "claimed_by": "",
-                  "created_at": now, "recorded_at": datetime.fromtimestamp(float(found.uniqueid), UTC)}
+                  "created_at": now, "recorded_at": found.recorded_at}
         with self.db.session() as session:
             statement = insert_for(session, Recording).values(values)
             session.execute(statement.on_conflict_do_nothing(index_elements=["node", "source_path"]))
@@ -132,14 +201,21 @@ class RecordingWorker:
         with self.db.session() as session:
             # Not conditional on our claim: the copy is verified and in place, whoever holds the row now.
             row = session.get_one(Recording, row_id)
-            row.call_id = session.scalar(select(Call.id).where(Call.node == self.node,
-                                                               Call.linkedid == found.linkedid))
+            row.call_id = self._call_id(session, found.linkedid)
             row.path = str(target.relative_to(self.settings.store))
             row.format, row.status, row.error, row.next_attempt_at = self.settings.format, "stored", None, None
             row.claimed_by = ""
             row.duration_seconds, row.size_bytes, row.sha256 = (stored.duration_seconds, stored.size_bytes,
                                                                 stored.sha256)
 
+    def _empty(self, row_id: int, found: SpoolFile) -> None:
+        with self.db.session() as session:
+            row = session.get_one(Recording, row_id)
+            row.call_id = self._call_id(session, found.linkedid)
+            row.status, row.error, row.next_attempt_at, row.claimed_by = "empty", None, None, ""
+            row.path = row.format = row.sha256 = None
+            row.duration_seconds, row.size_bytes = 0.0, None
+        log.info("recording %s has no audio (never bridged to an operator): recorded empty", found.path)
 
 def _dead_here(claimant: str) -> bool:
     """True when the claim was made by a process on this host that no longer runs."""
@@ -154,10 +230,3 @@ def _dead_here(claimant: str) -> bool:
         return False
     return False
 
-
-def _remove_source(found: SpoolFile) -> None:
-    """Delete the WAV (its copy is verified and recorded), its marker and the call's folder once empty."""
-    found.path.unlink(missing_ok=True)
-    found.marker.unlink(missing_ok=True)
-    with contextlib.suppress(OSError):  # other recordings of the call are still there
-        found.path.parent.rmdir()

@@ -1,7 +1,10 @@
-"""Engine and session factory; SQLite gets WAL and a busy timeout, PostgreSQL is used as is."""
+"""Engine and session factory; SQLite gets WAL, synced commits, a busy timeout and a private file (0600, and 0700
+for a folder it needs); PostgreSQL is used as is. (Who creates which file with which mode: recordings/files.py.)"""
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,18 +19,29 @@ from sqlalchemy.orm import Session, sessionmaker
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")  # readers (the API) never block the listener's writes
-    cursor.execute("PRAGMA synchronous=NORMAL")
+    # FULL: a commit is on disk when it returns (NORMAL may lose the last commits on power loss), so a recording
+    # marked stored stays stored once its WAV is deleted; WAL keeps the cost to one sync per commit.
+    cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+def _private_file(path: Path) -> None:
+    """Create a missing SQLite file 0600 (its folder 0700) before SQLite would make it world-readable under the usual
+    umask; SQLite gives its -wal and -shm files the same mode. An existing file keeps the mode it has."""
+    if not path.parent.is_dir():
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):  # O_EXCL: an existing file needs no write access from us here
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))  # empty = a new database
 
 
 def make_engine(url: str) -> Engine:
     """Create the engine for a database URL (``sqlite:///path`` or ``postgresql+psycopg://...``)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        if parsed.database and parsed.database != ":memory:" and not parsed.database.startswith("file:"):
+            _private_file(Path(parsed.database))
         engine = create_engine(url, connect_args={"check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine

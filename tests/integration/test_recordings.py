@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
+import wave
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,7 +17,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from pydub import AudioSegment
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from callcenter.api.app import create_app
 from callcenter.calls.builder import build_call
@@ -22,8 +25,9 @@ from callcenter.settings import PROJECT_ROOT, RecordingsSettings, Settings
 from callcenter.store.db import Database
 from callcenter.store.models import CALL, Call, Recording, RecordingAccess
 from callcenter.store.writer import upsert_call
+from recordings import cli as recordings_cli
 from recordings.retention import purge, sweep
-from recordings.spool import parse
+from recordings.spool import SpoolFile, parse
 from recordings.transcode import sha256_of
 from recordings.worker import RecordingWorker
 from tests.factories import DIRECTORY, answered_stream, speech_like_wav
@@ -337,3 +341,280 @@ def test_recording_stored_before_its_call_is_attached_when_the_call_is_built(
     assert _rows(db)[0].call_id is None
     call_id = _finish_call(db)
     assert _rows(db)[0].call_id == call_id
+
+
+# --- Reliability (issue "Reliability", items 1-7) ---------------------------------------------------------------
+
+def _store_files(settings: RecordingsSettings) -> list[Path]:
+    return sorted(p for p in settings.store.rglob("*") if p.is_file()) if settings.store.exists() else []
+
+
+def _fd_path(fd: int) -> str:
+    return os.readlink(f"/proc/self/fd/{fd}")
+
+
+def test_copy_folder_and_row_are_durable_before_the_wav_is_deleted(
+        db: Database, settings: RecordingsSettings, monkeypatch: pytest.MonkeyPatch) -> None:
+    wav = Path(os.path.realpath(_wav(settings, 3.0)))
+    steps: list[tuple[str, str]] = []
+    status_when_deleted: list[str | None] = []
+    real_fsync, real_replace, real_unlink = os.fsync, os.replace, os.unlink
+
+    def fsync(fd: int) -> None:
+        real_fsync(fd)
+        steps.append(("fsync", _fd_path(fd)))
+
+    def replace(src: str | Path, dst: str | Path, **kw: int) -> None:
+        real_replace(src, dst, **kw)
+        steps.append(("replace", os.path.realpath(dst)))
+
+    def unlink(path: str | Path, *, dir_fd: int | None = None) -> None:
+        full = os.path.join(_fd_path(dir_fd), path) if dir_fd is not None else os.path.realpath(path)
+        if full == str(wav):
+            steps.append(("unlink", full))
+            with db.session() as session:
+                status_when_deleted.append(session.scalar(select(Recording.status)))
+        real_unlink(path, dir_fd=dir_fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    monkeypatch.setattr(os, "unlink", unlink)
+    event.listen(db.engine, "commit", lambda _connection: steps.append(("commit", "")))
+    assert RecordingWorker(settings, db, "sandbox").run_once() == {"stored": 1}
+    target = os.path.realpath(settings.store / (_rows(db)[0].path or ""))
+    order = [steps.index(("fsync", f"{target}.{os.getpid()}.part")), steps.index(("replace", target)),
+             steps.index(("fsync", os.path.dirname(target)))]
+    order.append(next(i for i, step in enumerate(steps) if step[0] == "commit" and i > order[-1]))
+    order.append(steps.index(("unlink", str(wav))))
+    assert order == sorted(order), steps  # file fsync -> rename -> folder fsync -> commit -> WAV deleted
+    assert status_when_deleted == ["stored"]
+    if db.engine.dialect.name == "sqlite":
+        with db.engine.connect() as connection:
+            assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL: a commit is on disk
+
+
+KILL_IN_WINDOW = """
+import os, signal, sys
+from pathlib import Path
+from callcenter.settings import RecordingsSettings
+from callcenter.store.db import Database
+from recordings.worker import RecordingWorker
+
+point, url, spool, store = sys.argv[1:]
+real_replace, real_unlink = os.replace, os.unlink
+
+def replace(src, dst, **kw):
+    real_replace(src, dst, **kw)
+    if point == "renamed" and str(dst).endswith(".ogg"):
+        os.kill(os.getpid(), signal.SIGKILL)  # the copy is in place, the row does not say so yet
+
+def unlink(path, **kw):
+    if point == "committed" and str(path).endswith((".wav", ".done")):
+        os.kill(os.getpid(), signal.SIGKILL)  # the row says stored, nothing in the spool is deleted yet
+    real_unlink(path, **kw)
+
+os.replace, os.unlink = replace, unlink
+RecordingWorker(RecordingsSettings(spool=Path(spool), store=Path(store)), Database(url), "sandbox").run_once()
+"""
+
+
+@pytest.mark.parametrize(("point", "status", "rerun"), [("renamed", "processing", "stored"),
+                                                        ("committed", "stored", "cleaned")])
+def test_worker_killed_between_rename_and_wav_deletion_finishes_exactly_once(
+        db: Database, settings: RecordingsSettings, point: str, status: str, rerun: str) -> None:
+    wav = _wav(settings, 3.0)
+    killed = subprocess.run([sys.executable, "-c", KILL_IN_WINDOW, point, db.url, str(settings.spool),
+                             str(settings.store)], cwd=PROJECT_ROOT, check=False)
+    assert killed.returncode == -signal.SIGKILL
+    assert wav.exists() and [r.status for r in _rows(db)] == [status]
+    assert [p.suffix for p in _store_files(settings)] == [".ogg"]
+    assert RecordingWorker(settings, db, "sandbox").run_once() == {rerun: 1}
+    [row] = _rows(db)
+    assert row.status == "stored" and _store_files(settings) == [settings.store / (row.path or "")]
+    assert sha256_of(settings.store / (row.path or "")) == row.sha256 and not wav.exists()
+
+
+@pytest.fixture
+def usual_umask() -> Iterator[None]:
+    """The common 022 umask, under which files are world-readable unless created with explicit modes."""
+    old = os.umask(0o022)
+    yield
+    os.umask(old)
+
+
+@pytest.mark.usefixtures("usual_umask")
+def test_store_folders_and_files_are_private(db: Database, settings: RecordingsSettings) -> None:
+    _wav(settings, 2.0)
+    assert RecordingWorker(settings, db, "sandbox").run_once() == {"stored": 1}
+    modes = {p: stat.S_IMODE(p.stat().st_mode) for p in [settings.store, *settings.store.rglob("*")]}
+    assert {p: m for p, m in modes.items() if m != (0o700 if p.is_dir() else 0o600)} == {}
+    assert len(modes) == 5  # the store, YYYY, MM, DD and the file
+
+
+def _header_only_wav(path: Path) -> Path:
+    """What MixMonitor leaves for a caller who hung up before an operator answered: a header and no audio."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(8000)
+    return path
+
+
+@pytest.mark.parametrize("closed", [True, False])
+def test_a_wav_without_audio_is_recorded_empty_and_never_retried(db: Database, settings: RecordingsSettings,
+                                                                 closed: bool) -> None:
+    wav = _header_only_wav(settings.spool / LINKEDID / f"{UNIQUEID}.wav")
+    assert wav.stat().st_size == 44
+    if closed:
+        wav.with_name(wav.name + ".done").touch()
+    else:  # Asterisk crashed: no marker, and the sizes were never written
+        wav.write_bytes(wav.read_bytes()[:4] + bytes(4) + wav.read_bytes()[8:40] + bytes(4))
+        os.utime(wav, (time.time() - 5 * 3600, time.time() - 5 * 3600))
+    call_id = _finish_call(db)
+    worker = RecordingWorker(settings, db, "sandbox")
+    assert worker.run_once() == {"empty": 1}
+    [row] = _rows(db)
+    assert (row.status, row.call_id, row.path, row.error, row.next_attempt_at) == ("empty", call_id, None, None, None)
+    assert not (settings.spool / LINKEDID).exists() and _store_files(settings) == []
+    assert worker.run_once() == {}
+    app_settings = Settings()
+    app_settings.recordings = settings
+    client = TestClient(create_app(app_settings, db))
+    [listed] = client.get(f"/api/calls/{call_id}/recordings").json()
+    assert (listed["status"], listed["audio_url"]) == ("empty", None)
+    assert client.get(f"/api/recordings/{row.id}/audio").status_code >= 400
+
+
+@pytest.mark.parametrize("damage", ["missing", "different"])
+def test_stored_row_whose_copy_is_gone_stores_the_wav_again(db: Database, settings: RecordingsSettings,
+                                                             damage: str, caplog: pytest.LogCaptureFixture) -> None:
+    wav = _wav(settings, 3.0)
+    audio = wav.read_bytes()
+    worker = RecordingWorker(settings, db, "sandbox")
+    assert worker.run_once() == {"stored": 1}
+    [row] = _rows(db)
+    copy = settings.store / (row.path or "")
+    if damage == "missing":
+        copy.unlink()  # a lost disk, or a database restored from a backup the store does not match
+    else:
+        copy.write_bytes(b"OggS" + bytes(200))
+    wav.parent.mkdir()
+    wav.write_bytes(audio)  # the WAV is still (or again) in the spool
+    wav.with_name(wav.name + ".done").touch()
+    assert worker.run_once() == {"stored": 1}
+    [again] = _rows(db)
+    assert again.status == "stored" and sha256_of(copy) == again.sha256 and not wav.exists()
+    assert any(str(wav) in r.getMessage() and "again" in r.getMessage() for r in caplog.records)
+
+
+def test_a_call_folder_with_an_out_of_range_id_does_not_stop_the_others(
+        db: Database, settings: RecordingsSettings, caplog: pytest.LogCaptureFixture) -> None:
+    bad = _wav(settings, 1.0, linkedid="10000000000000.1", uniqueid="10000000000000.1")  # sorts first; year 318857
+    good = _wav(settings, 2.0)
+    worker = RecordingWorker(settings, db, "sandbox")
+    assert worker.run_once() == {"stored": 1}
+    assert worker.run_once() == {}
+    assert bad.exists() and not good.exists() and [r.linkedid for r in _rows(db)] == [LINKEDID]
+    assert any(str(bad) in r.getMessage() for r in caplog.records)
+
+
+def test_an_unexpected_failure_is_logged_with_its_path_and_the_next_wav_is_stored(
+        db: Database, settings: RecordingsSettings, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    first = _wav(settings, 1.0, linkedid="1795952249.0", uniqueid="1795952249.0")
+    _wav(settings, 1.0, linkedid="1795952249.1", uniqueid="1795952249.1")
+    real = RecordingWorker.process
+
+    def process(self: RecordingWorker, found: SpoolFile, now: datetime) -> str:
+        if found.path == first:
+            raise RuntimeError("something nobody foresaw")
+        return real(self, found, now)
+
+    monkeypatch.setattr(RecordingWorker, "process", process)
+    assert RecordingWorker(settings, db, "sandbox").run_once() == {"error": 1, "stored": 1}
+    assert any(str(first) in r.getMessage() and r.exc_info for r in caplog.records)
+
+
+def test_ids_with_an_asterisk_systemname_are_stored(db: Database, settings: RecordingsSettings) -> None:
+    linkedid = "pbx1-1795952249.0"
+    _wav(settings, 2.0, linkedid=linkedid, uniqueid=linkedid)
+    _wav(settings, 2.0, linkedid=linkedid, name="msg-pbx1-1795952249.3.wav")
+    call_id = _finish_call(db, linkedid)
+    assert RecordingWorker(settings, db, "sandbox").run_once() == {"stored": 2}
+    rows = _rows(db)
+    assert sorted(r.path or "" for r in rows) == [f"2026/11/29/{linkedid}-{linkedid}.ogg",
+                                                  f"2026/11/29/{linkedid}-pbx1-1795952249.3-msg.ogg"]
+    assert {(r.status, r.call_id) for r in rows} == {("stored", call_id)}
+    assert {f"{r.recorded_at:%Y-%m-%d}" for r in rows} == {"2026-11-29"}
+
+
+def test_off_contract_spool_files_are_reported_once_swept_and_purged_after_retention(
+        db: Database, settings: RecordingsSettings, caplog: pytest.LogCaptureFixture,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    audio = speech_like_wav(settings.spool.parent / "audio.wav", 1.0).read_bytes()
+    held = "1700000100.5"
+    odd = [settings.spool / LINKEDID / f"{UNIQUEID}.WAV", settings.spool / LINKEDID / f"{UNIQUEID}.wav49",
+           settings.spool / "stray.wav", settings.spool / held / f"{held}.WAV"]
+    fresh = settings.spool / "1795952249.7" / "1795952249.7.WAV"
+    long_ago = time.time() - 400 * 86400
+    for path in [*odd, fresh]:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(audio)
+        if path != fresh:
+            os.utime(path, (long_ago, long_ago))
+    _finish_call(db, held, hold=True)
+    worker = RecordingWorker(settings, db, "sandbox")
+    assert worker.run_once() == {} and worker.run_once() == {}
+    for path in [*odd, fresh]:
+        assert len([r for r in caplog.records if str(path) in r.getMessage()]) == 1, path  # once, not every scan
+    app_settings = Settings()
+    app_settings.recordings = settings
+    assert recordings_cli.run(argparse.Namespace(action="sweep"), app_settings, db) == 1
+    printed = capsys.readouterr().out
+    assert all(str(path) in printed for path in [*odd, fresh])
+    purge(db, settings, datetime.now(UTC))
+    assert [p.exists() for p in odd] == [False, False, False, True]  # the last one's call is on legal hold
+    assert fresh.exists() and not (settings.spool / LINKEDID).exists()
+
+
+def test_a_linked_call_folder_is_not_followed(db: Database, settings: RecordingsSettings, tmp_path: Path,
+                                              caplog: pytest.LogCaptureFixture) -> None:
+    elsewhere = speech_like_wav(tmp_path / "elsewhere" / f"{UNIQUEID}.wav", 2.0)
+    elsewhere.with_name(elsewhere.name + ".done").touch()
+    settings.spool.mkdir(parents=True)
+    (settings.spool / LINKEDID).symlink_to(elsewhere.parent, target_is_directory=True)
+    _wav(settings, 2.0, linkedid="1795952249.1", uniqueid="1795952249.1")
+    assert RecordingWorker(settings, db, "sandbox").run_once() == {"stored": 1}
+    assert elsewhere.exists() and [r.linkedid for r in _rows(db)] == ["1795952249.1"]
+    link = str(settings.spool / LINKEDID)
+    assert any(link in r.getMessage() and "link" in r.getMessage() for r in caplog.records)
+    assert any(link in line and "link" in line for line in sweep(db, settings).lines())
+
+
+def test_a_linked_wav_is_neither_imported_nor_repaired(db: Database, settings: RecordingsSettings,
+                                                       tmp_path: Path) -> None:
+    outside = speech_like_wav(tmp_path / "private" / "other.wav", 4.0)
+    data = bytearray(outside.read_bytes())
+    data[4:8] = (0).to_bytes(4, "little")  # sizes a header repair would rewrite
+    outside.write_bytes(bytes(data))
+    link = settings.spool / LINKEDID / f"{UNIQUEID}.wav"
+    link.parent.mkdir(parents=True)
+    link.symlink_to(outside)
+    link.with_name(link.name + ".done").touch()
+    assert RecordingWorker(settings, db, "sandbox").run_once() == {}
+    assert outside.read_bytes() == bytes(data) and _rows(db) == [] and _store_files(settings) == []
+    assert link.is_symlink()
+
+
+def test_a_call_folder_swapped_for_a_link_after_the_scan_is_not_followed(
+        db: Database, settings: RecordingsSettings, tmp_path: Path) -> None:
+    wav = _wav(settings, 2.0)
+    found = parse(wav)  # what the scan saw
+    assert found is not None
+    elsewhere = tmp_path / "elsewhere"
+    wav.parent.rename(elsewhere)
+    wav.parent.symlink_to(elsewhere, target_is_directory=True)
+    assert RecordingWorker(settings, db, "sandbox").process(found, datetime.now(UTC)) == "error"
+    assert (elsewhere / wav.name).exists() and _store_files(settings) == []
+
