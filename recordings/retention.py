@@ -10,12 +10,15 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from callcenter.model.contract import RecordingStatus
 from callcenter.settings import RecordingsSettings
 from callcenter.store.db import Database
 from callcenter.store.models import Call, Recording
 from recordings.spool import Misfit, inside, remove, remove_file, scan
 
 log = logging.getLogger(__name__)
+# Rows whose audio may still exist somewhere (the store, or a WAV in the spool) and must go at retention.
+KEPT_AUDIO = (RecordingStatus.STORED, RecordingStatus.PENDING, RecordingStatus.ERROR)
 
 
 def purge(db: Database, settings: RecordingsSettings, now: datetime | None = None) -> int:
@@ -29,12 +32,12 @@ def purge(db: Database, settings: RecordingsSettings, now: datetime | None = Non
     held = select(Call.linkedid).where(Call.legal_hold.is_(True), Call.node == Recording.node)
     with db.session() as session:
         rows = session.scalars(select(Recording).where(
-            Recording.status.in_(("stored", "pending", "error")), Recording.recorded_at < cutoff,
+            Recording.status.in_(KEPT_AUDIO), Recording.recorded_at < cutoff,
             Recording.linkedid.not_in(held.scalar_subquery()))).all()
         for row in rows:
             _delete(settings.store, row.path)
             _delete_wav(settings.spool, row.source_path)
-            row.status, row.deleted_at = "purged", now
+            row.status, row.deleted_at = RecordingStatus.PURGED, now
         held_anywhere = set(session.scalars(select(Call.linkedid).where(Call.legal_hold.is_(True))))
     if rows:
         log.info("retention: purged %d recording(s) older than %d days", len(rows), settings.retention_days)
@@ -105,7 +108,8 @@ def sweep(db: Database, settings: RecordingsSettings) -> SweepReport:
     """Compare the store folder with the stored rows, and list the spool's misfits (nothing is changed)."""
     report = SweepReport(spool_misfits=scan(settings.spool).misfits)
     with db.session() as session:
-        known = {row.path: row.id for row in session.scalars(select(Recording).where(Recording.status == "stored"))}
+        stored = session.scalars(select(Recording).where(Recording.status == RecordingStatus.STORED))
+        known = {row.path: row.id for row in stored}
     on_disk = {str(p.relative_to(settings.store)) for p in settings.store.rglob("*") if p.is_file()} if (
         settings.store.is_dir()) else set()
     report.files_without_rows = sorted(settings.store / p for p in on_disk - set(known))

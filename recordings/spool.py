@@ -1,5 +1,6 @@
 """The MixMonitor spool: ``<spool>/<linkedid>/<uniqueid>.wav`` (conversations) and ``msg-<uniqueid>.wav``
-(voice messages left in the IVR). The contract is defined here once; asterisk-conf/extensions.conf follows it.
+(voice messages left in the IVR). The layout is the contract's (``callcenter.model.contract.Spool``), which the
+rendered dialplan follows too.
 
 An id is Asterisk's ``<epoch>.<sequence>``, or ``<systemname>-<epoch>.<sequence>`` when asterisk.conf sets a
 ``systemname``. Anything else in the spool (another extension such as ``.WAV`` or ``.wav49``, a file outside a call
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import stat
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -25,12 +25,12 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePath
 from typing import BinaryIO
 
+from callcenter.model.contract import RecordingKind, Spool
 from recordings.files import open_under, unlink_under
 
-DONE_SUFFIX = ".done"
-MESSAGE_PREFIX = "msg-"
-# The systemname part has no dot, so no id can be "." or ".." or reach out of its folder.
-ID_PATTERN = re.compile(r"^(?:[A-Za-z0-9][A-Za-z0-9_-]*-)?([0-9]+)\.[0-9]+$")
+DONE_SUFFIX = Spool.DONE_SUFFIX
+MESSAGE_PREFIX = Spool.MESSAGE_PREFIX
+ID_PATTERN = Spool.ID_PATTERN
 
 LINK = "symbolic link, not followed"
 STRAY = "not in a call folder"
@@ -46,7 +46,7 @@ class SpoolFile:
     path: Path
     linkedid: str
     uniqueid: str
-    kind: str  # "conversation" or "message"
+    kind: RecordingKind
     recorded_at: datetime  # when the channel started (the uniqueid's epoch), UTC
 
     @property
@@ -85,19 +85,12 @@ def started_at(asterisk_id: str) -> datetime | None:
 def parse(path: Path) -> SpoolFile | None:
     """The spool file at ``path``, or None for anything that does not follow the naming contract."""
     stem, linkedid = path.stem, path.parent.name
-    kind = "message" if stem.startswith(MESSAGE_PREFIX) else "conversation"
+    kind = RecordingKind.MESSAGE if stem.startswith(MESSAGE_PREFIX) else RecordingKind.CONVERSATION
     uniqueid = stem.removeprefix(MESSAGE_PREFIX)
     recorded_at = started_at(uniqueid)
     if path.suffix != ".wav" or recorded_at is None or started_at(linkedid) is None:
         return None
     return SpoolFile(path=path, linkedid=linkedid, uniqueid=uniqueid, kind=kind, recorded_at=recorded_at)
-
-
-def message_path(spool: str, linkedid: str, uniqueid: str) -> str:
-    """Where the IVR records a voice message (as Asterisk sees the spool), or "" for ids off the contract."""
-    if started_at(linkedid) is None or started_at(uniqueid) is None:
-        return ""
-    return f"{spool.rstrip('/')}/{linkedid}/{MESSAGE_PREFIX}{uniqueid}.wav"
 
 
 def inside(root: Path, relative: str | Path) -> Path | None:

@@ -23,6 +23,7 @@ from pathlib import Path
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from callcenter.model.contract import RecordingKind, RecordingStatus
 from callcenter.settings import RecordingsSettings
 from callcenter.store.db import Database, insert_for
 from callcenter.store.models import Call, Recording
@@ -63,7 +64,7 @@ class RecordingWorker:
             if is_closed(wav, self._call_finished, self.settings.settle_seconds, now.timestamp(),
                          self.settings.orphan_seconds):
                 outcome = self._one(wav, now)
-                outcomes[outcome] = outcomes.get(outcome, 0) + 1
+                outcomes[str(outcome)] = outcomes.get(str(outcome), 0) + 1
         return outcomes
 
     def _one(self, found: SpoolFile, now: datetime) -> str:
@@ -90,7 +91,7 @@ class RecordingWorker:
 
     def target_for(self, found: SpoolFile) -> Path:
         """``<store>/<YYYY>/<MM>/<DD>/<linkedid>-<uniqueid>[-msg].<ext>``, dated by the channel's start (UTC)."""
-        suffix = "-msg" if found.kind == "message" else ""
+        suffix = "-msg" if found.kind is RecordingKind.MESSAGE else ""
         name = f"{found.linkedid}-{found.uniqueid}{suffix}{extension(self.settings.format)}"
         return self.settings.store / f"{found.recorded_at:%Y/%m/%d}" / name
 
@@ -98,7 +99,8 @@ class RecordingWorker:
         """Store one WAV: 'stored', 'empty' (no audio), 'error', 'waiting' (not due, or another worker has it) or
         'cleaned' (already stored, copy verified)."""
         row = self._row(found, now)
-        if row.status == "purged" or (row.status == "stored" and self._copy_intact(row, found)):
+        intact = row.status == RecordingStatus.STORED and self._copy_intact(row, found)
+        if row.status == RecordingStatus.PURGED or intact:
             return self._let_go(found, "cleaned")
         if not self._take(row, now):
             return "waiting"
@@ -109,11 +111,11 @@ class RecordingWorker:
             return "error"
         if result is None:
             self._empty(row.id, found)
-            return self._let_go(found, "empty")
+            return self._let_go(found, RecordingStatus.EMPTY)
         self._stored(row.id, found, *result)
         log.info("recording %s stored: %s (%.1f s, %d bytes)", found.path.name, result[0].name,
                  result[1].duration_seconds, result[1].size_bytes)
-        return self._let_go(found, "stored")
+        return self._let_go(found, RecordingStatus.STORED)
 
     def _store(self, found: SpoolFile) -> tuple[Path, Stored] | None:
         """Put a verified copy durably in the store (see the module docstring); None when the WAV has no audio."""
@@ -158,7 +160,7 @@ class RecordingWorker:
     def _row(self, found: SpoolFile, now: datetime) -> Recording:
         """The WAV's row, created on first sight (concurrent creators agree through the unique key)."""
         values = {"node": self.node, "linkedid": found.linkedid, "uniqueid": found.uniqueid, "kind": found.kind,
-                  "source_path": str(found.path), "status": "pending", "attempts": 0, "claimed_by": "",
+                  "source_path": str(found.path), "status": RecordingStatus.PENDING, "attempts": 0, "claimed_by": "",
                   "created_at": now, "recorded_at": found.recorded_at}
         with self.db.session() as session:
             statement = insert_for(session, Recording).values(values)
@@ -171,19 +173,20 @@ class RecordingWorker:
     def _take(self, row: Recording, now: datetime) -> bool:
         """Claim the row for this process, or say it is not ours to work on now."""
         due = row.next_attempt_at is None or row.next_attempt_at <= now
-        if row.status == "processing" and not (due or _dead_here(row.claimed_by)):
+        if row.status == RecordingStatus.PROCESSING and not (due or _dead_here(row.claimed_by)):
             return False
-        if row.status == "error" and not due:
+        if row.status == RecordingStatus.ERROR and not due:
             return False
         with self.db.session() as session:
             claimed = session.execute(
                 update(Recording).where(Recording.id == row.id, Recording.status == row.status,
                                         Recording.claimed_by == row.claimed_by)
-                .values(status="processing", claimed_by=self.me, next_attempt_at=now + LEASE))
+                .values(status=RecordingStatus.PROCESSING, claimed_by=self.me, next_attempt_at=now + LEASE))
             return bool(claimed.rowcount)  # type: ignore[attr-defined]
 
     def _mine(self, row_id: int) -> object:
-        return (Recording.id == row_id) & (Recording.status == "processing") & (Recording.claimed_by == self.me)
+        processing = Recording.status == RecordingStatus.PROCESSING
+        return (Recording.id == row_id) & processing & (Recording.claimed_by == self.me)
 
     def _fail(self, row_id: int, error: Exception, now: datetime) -> None:
         with self.db.session() as session:
@@ -192,7 +195,7 @@ class RecordingWorker:
                 return  # another worker took it over meanwhile: its outcome stands
             row.attempts += 1
             delay = min(self.settings.retry_min * 2 ** (row.attempts - 1), self.settings.retry_max)
-            row.status, row.error, row.claimed_by = "error", str(error)[:2000], ""
+            row.status, row.error, row.claimed_by = RecordingStatus.ERROR, str(error)[:2000], ""
             row.next_attempt_at = now + timedelta(seconds=delay)
         log.error("recording %s failed (attempt %d, WAV kept, retry in %.0f s): %s", row.source_path, row.attempts,
                   delay, error)
@@ -203,7 +206,8 @@ class RecordingWorker:
             row = session.get_one(Recording, row_id)
             row.call_id = self._call_id(session, found.linkedid)
             row.path = str(target.relative_to(self.settings.store))
-            row.format, row.status, row.error, row.next_attempt_at = self.settings.format, "stored", None, None
+            row.format, row.status = self.settings.format, RecordingStatus.STORED
+            row.error, row.next_attempt_at = None, None
             row.claimed_by = ""
             row.duration_seconds, row.size_bytes, row.sha256 = (stored.duration_seconds, stored.size_bytes,
                                                                 stored.sha256)
@@ -212,7 +216,7 @@ class RecordingWorker:
         with self.db.session() as session:
             row = session.get_one(Recording, row_id)
             row.call_id = self._call_id(session, found.linkedid)
-            row.status, row.error, row.next_attempt_at, row.claimed_by = "empty", None, None, ""
+            row.status, row.error, row.next_attempt_at, row.claimed_by = RecordingStatus.EMPTY, None, None, ""
             row.path = row.format = row.sha256 = None
             row.duration_seconds, row.size_bytes = 0.0, None
         log.info("recording %s has no audio (never bridged to an operator): recorded empty", found.path)

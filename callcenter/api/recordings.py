@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from callcenter.api.calls import MAX_ID, get_session
+from callcenter.model.contract import RecordingStatus
 from callcenter.store.models import Call, Recording, RecordingAccess
 from recordings.spool import inside
 from recordings.transcode import media_type
@@ -69,16 +70,22 @@ def list_recordings(call_id: Annotated[int, FastPath(ge=1, le=MAX_ID)], request:
     rows = session.scalars(select(Recording).where(Recording.node == call.node, Recording.linkedid == call.linkedid)
                            .order_by(Recording.recorded_at, Recording.id)).all()
     audit(request, "list", 200, call_id=call_id, detail=f"{len(rows)} recording(s)")
-    return [RecordingOut.model_validate(row).model_copy(
-        update={"audio_url": f"/api/recordings/{row.id}/audio" if row.status == "stored" else None}) for row in rows]
+    return [RecordingOut.model_validate(row).model_copy(update={"audio_url": _audio_url(row)}) for row in rows]
+
+
+def _audio_url(row: Recording) -> str | None:
+    return f"/api/recordings/{row.id}/audio" if row.status == RecordingStatus.STORED else None
 
 
 def _stored_file(request: Request, row: Recording, action: str) -> Path:
     """The row's file, checked to be a stored file inside the store folder."""
-    if row.status == "purged":
+    if row.status == RecordingStatus.PURGED:
         raise _refuse(request, action, 410, f"recording {row.id} was deleted by retention on {row.deleted_at:%Y-%m-%d}"
                       if row.deleted_at else f"recording {row.id} was deleted", row.id, row.call_id)
-    if row.status != "stored" or not row.path:
+    if row.status == RecordingStatus.EMPTY:
+        raise _refuse(request, action, 404, f"recording {row.id} has no audio (MixMonitor recorded nothing)",
+                      row.id, row.call_id)
+    if row.status != RecordingStatus.STORED or not row.path:
         raise _refuse(request, action, 409, f"recording {row.id} is not ready ({row.status})", row.id, row.call_id)
     path = inside(request.app.state.settings.recordings.store, row.path)
     if path is None:

@@ -32,6 +32,7 @@ from callcenter.model.contract import (
     Cel,
     Direction,
     IvrEvent,
+    IvrOutcome,
     Status,
     UserEvent,
 )
@@ -164,7 +165,7 @@ def _caller_left(state: _State) -> bool:
 def _status(state: _State) -> Status:
     if state.bridged_at is not None and state.record.operator:
         return Status.ANSWERED
-    if state.voice_message and state.ivr_outcome in ("", "message"):  # a failed recording sends to the queue
+    if state.voice_message and state.ivr_outcome in ("", IvrOutcome.MESSAGE):  # a failed recording sends to the queue
         return Status.VOICE_MESSAGE
     if state.record.callback_number:
         return Status.CALLBACK_REQUESTED

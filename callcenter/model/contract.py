@@ -119,17 +119,36 @@ QUEUE_MEMBER_APP = "AppQueue"  # the application a channel rung by a queue carri
 DIALPLAN_HANGUP = "dialplan/builtin"
 
 
+class RecordingStatus(StrEnum):
+    """Where a recording is in its life (the ``recordings`` table)."""
+
+    PENDING = "pending"  # seen in the spool, not yet taken
+    PROCESSING = "processing"  # claimed by a worker (host:pid, with a lease)
+    STORED = "stored"  # the compact copy is verified in the store; the WAV is gone
+    EMPTY = "empty"  # MixMonitor wrote no audio (the caller never reached anyone): nothing to store
+    ERROR = "error"  # the last attempt failed; the WAV is kept and retried
+    PURGED = "purged"  # deleted by retention; the row stays
+
+
+class RecordingKind(StrEnum):
+    """What was recorded."""
+
+    CONVERSATION = "conversation"  # MixMonitor while the caller was bridged with operators
+    MESSAGE = "message"  # a voice message left in the IVR after hours
+
+
 class Spool:
     """The MixMonitor spool layout: ``<spool>/<linkedid>/<uniqueid>.wav`` for conversations and
     ``<spool>/<linkedid>/msg-<uniqueid>.wav`` for voice messages; ``<file>.done`` once the file is closed.
 
-    ``<linkedid>`` and ``<uniqueid>`` are Asterisk ids (``epoch.sequence``, optionally prefixed with the
-    PBX's ``systemname-``)."""
+    ``<linkedid>`` and ``<uniqueid>`` are Asterisk ids: ``<epoch>.<sequence>``, or
+    ``<systemname>-<epoch>.<sequence>`` when asterisk.conf sets a ``systemname``."""
 
     DONE_SUFFIX = ".done"
     MESSAGE_PREFIX = "msg-"
     EXTENSION = ".wav"
-    ID_PATTERN = re.compile(r"^(?:[A-Za-z0-9_]+-)?[0-9]+\.[0-9]+$")
+    # The systemname part has no dot, so no id can be "." or ".." or reach out of its folder; group 1 is the epoch.
+    ID_PATTERN = re.compile(r"^(?:[A-Za-z0-9][A-Za-z0-9_-]*-)?([0-9]+)\.[0-9]+$")
 
     @staticmethod
     def conversation(spool: str, linkedid: str, uniqueid: str) -> str:

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from sqlalchemy import select
 
+from callcenter.model.contract import RecordingStatus
 from callcenter.settings import Settings
 from callcenter.store.db import Database
 from callcenter.store.models import CALL, Call, Recording
@@ -22,13 +23,17 @@ def _rows(db: Database, numbers: Sequence[str]) -> list[tuple[Call, list[Recordi
                 for call in calls]
 
 
+def _settled(call: Call, recordings: list[Recording]) -> bool:
+    """Whether a call's recordings are done (and an answered call has one)."""
+    busy = (RecordingStatus.PENDING, RecordingStatus.PROCESSING)
+    return all(r.status not in busy for r in recordings) and (bool(recordings) or call.status != "answered")
+
+
 def _wait(db: Database, numbers: Sequence[str]) -> list[tuple[Call, list[Recording]]]:
     deadline = time.monotonic() + WAIT_FOR_LOG
     rows = _rows(db, numbers)
     while time.monotonic() < deadline:
-        done = len(rows) == len(numbers) and all(
-            all(r.status not in ("pending", "processing") for r in recs) and (recs or call.status != "answered")
-            for call, recs in rows)
+        done = len(rows) == len(numbers) and all(_settled(call, recs) for call, recs in rows)
         if done:
             break
         time.sleep(1)
@@ -46,7 +51,7 @@ def report(settings: Settings, numbers: Sequence[str], outcomes: Sequence[str]) 
         db.dispose()
     print(f"\n{'caller':<12} {'status':<16} {'topic':<13} {'operator':<9} {'talk':>6}  recording")
     for call, recordings in rows:
-        stored = [r for r in recordings if r.status == "stored"]
+        stored = [r for r in recordings if r.status == RecordingStatus.STORED]
         audio = f"{api}/api/recordings/{stored[0].id}/audio" if stored else "-"
         talk = f"{call.talk_seconds:.0f} s" if call.talk_seconds is not None else "-"
         print(f"{call.caller_number:<12} {call.status:<16} {call.topic or '-':<13} {call.operator or '-':<9} "

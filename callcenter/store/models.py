@@ -23,6 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from callcenter.calls.record import CallRecord
+from callcenter.model.contract import RecordingKind, RecordingStatus
 from callcenter.store.columns import columns
 from callcenter.store.types import UtcDateTime
 
@@ -101,14 +102,14 @@ class Recording(Base):
     node: Mapped[str] = mapped_column(String(64))
     linkedid: Mapped[str] = mapped_column(String(64), index=True)
     uniqueid: Mapped[str] = mapped_column(String(64), default="")
-    kind: Mapped[str] = mapped_column(String(16), default="conversation")
+    kind: Mapped[str] = mapped_column(String(16), default=RecordingKind.CONVERSATION.value)
     source_path: Mapped[str] = mapped_column(Text)
     path: Mapped[str | None] = mapped_column(Text, nullable=True)
     format: Mapped[str | None] = mapped_column(String(16), nullable=True)
     duration_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
     size_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    status: Mapped[str] = mapped_column(String(16), default="pending")
+    status: Mapped[str] = mapped_column(String(16), default=RecordingStatus.PENDING.value)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     claimed_by: Mapped[str] = mapped_column(String(128), default="", server_default="")  # host:pid while processing
