@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: setup system-deps venv prompts asterisk asterisk-stop postgres postgres-stop migrate run demo test test-unit lint bench clean
+.PHONY: setup system-deps venv prompts asterisk asterisk-stop postgres postgres-stop migrate run demo test test-unit check lint bench clean
 
 setup: system-deps venv
 
@@ -43,17 +43,20 @@ run: asterisk migrate
 	$(PY) -m callcenter run
 
 demo: asterisk
-	$(PY) -m callcenter simulate --calls 5
+	$(PY) -m callcenter simulate
 
-test: asterisk
+test: asterisk check
 	pg_url=$$(scripts/postgres.sh start) && CALLCENTER_TEST_PG_URL="$$pg_url" $(PY) -m pytest -ra $(PYTEST_ARGS)
 
 test-unit: venv
 	$(PY) -m pytest -ra tests/unit
 
-lint: venv
+# Style and types (tests included); `make test` runs this first.
+check: venv
 	$(PY) -m ruff check callcenter ivr recordings tests bench
-	$(PY) -m mypy callcenter ivr recordings
+	$(PY) -m mypy callcenter ivr recordings tests bench
+
+lint: check
 
 bench: venv
 	$(PY) -m bench.ingest $(BENCH_ARGS)

@@ -34,9 +34,9 @@ def user(name: str, at: float, payload: str, **kw: Any) -> CelEvent:
     return cel(name, at, extra={"extra": payload}, app="CELGenUserEvent", **kw)
 
 
-OP = {"uniqueid": "100.2", "channel": "PJSIP/op101-2", "cid_num": "101", "cid_name": "Operator 101"}
-BRIDGE = {"bridge_id": "b-1", "bridge_technology": "simple_bridge"}
-QUEUE = {"app": "Queue", "appdata": "operators,t,,,120"}
+OP: dict[str, Any] = {"uniqueid": "100.2", "channel": "PJSIP/op101-2", "cid_num": "101", "cid_name": "Operator 101"}
+BRIDGE: dict[str, Any] = {"bridge_id": "b-1", "bridge_technology": "simple_bridge"}
+QUEUE: dict[str, Any] = {"app": "Queue", "appdata": "operators,t,,,120"}
 
 
 def hangup(at: float, source: str = CALLER, cause: int = 16, **kw: Any) -> CelEvent:

@@ -84,6 +84,7 @@ class Call(Base):
         legal_hold: Mapped[bool]
 
         def __getattr__(self, name: str) -> Any: ...
+        def __setattr__(self, name: str, value: Any) -> None: ...
 
 
 class Recording(Base):

@@ -143,7 +143,7 @@ def test_never_answered_is_failed() -> None:
 
 
 def test_an_operators_own_call_is_internal_with_no_line() -> None:
-    op = {"channel": "PJSIP/op101-9", "uniqueid": "100.1"}
+    op: dict[str, Any] = {"channel": "PJSIP/op101-9", "uniqueid": "100.1"}
     events = [cel("CHAN_START", 0, exten="201", **op), hangup(3, source="PJSIP/op101-9", **op),
               cel("LINKEDID_END", 3.1, **op)]
     record = build_call(events, DIRECTORY)
@@ -228,7 +228,7 @@ def test_an_attended_transfer_through_an_unoptimised_local_pair_reaches_the_seco
 def test_an_operator_consulted_but_never_connected_is_not_listed() -> None:
     """op101 consults op201 through a Local pair, then takes the citizen back: op201 never talked to the citizen."""
     local1, local2 = "Local/201@operators-00000009;1", "Local/201@operators-00000009;2"
-    op2 = {"uniqueid": "100.5", "channel": "PJSIP/op201-5"}
+    op2: dict[str, Any] = {"uniqueid": "100.5", "channel": "PJSIP/op201-5"}
 
     def bridge(event: str, at: float, bridge_id: str, **kw: Any) -> CelEvent:
         return cel(event, at, extra={"bridge_id": bridge_id}, **kw)
