@@ -45,23 +45,29 @@ def _auth(endpoint: str, settings: Settings) -> str:
     return f"[{endpoint}-auth]\ntype = auth\nauth_type = userpass\nusername = {endpoint}\npassword = {password}\n"
 
 
-def _operator(op: Operator, settings: Settings) -> str:
-    return (f"[{op.id}]({TEMPLATES[op.device]})\nauth = {op.id}-auth\naors = {op.id}\n"
+def _media(model: HotlineModel) -> str:
+    """RTP on the SIP address only (Asterisk binds every interface otherwise), unless SIP listens everywhere."""
+    host = model.pbx.sip.host
+    return "" if host in ("0.0.0.0", "::") else f"media_address = {host}\nbind_rtp_to_media_address = yes\n"
+
+
+def _operator(op: Operator, model: HotlineModel, settings: Settings) -> str:
+    return (f"[{op.id}]({TEMPLATES[op.device]})\nauth = {op.id}-auth\naors = {op.id}\n{_media(model)}"
             f'callerid = "{op.name}" <{op.extension}>\n[{op.id}](aor-base)\n' + _auth(op.id, settings))
 
 
-def _citizen(citizen: str, settings: Settings) -> str:
-    return f"[{citizen}](citizen)\nauth = {citizen}-auth\naors = {citizen}\n[{citizen}](aor-base)\n" + _auth(
-        citizen, settings)
+def _citizen(citizen: str, model: HotlineModel, settings: Settings) -> str:
+    return (f"[{citizen}](citizen)\nauth = {citizen}-auth\naors = {citizen}\n{_media(model)}"
+            f"[{citizen}](aor-base)\n" + _auth(citizen, settings))
 
 
 def pjsip(model: HotlineModel, settings: Settings, sandbox: bool) -> str:
     """Transports on the model's SIP address, one endpoint + AOR + auth per operator (and sandbox citizen)."""
     sip = model.pbx.sip
     parts = [f"[transport-{proto}]\ntype = transport\nprotocol = {proto}\nbind = {sip}\n" for proto in ("udp", "tcp")]
-    parts += [_operator(op, settings) for op in model.operators.values()]
+    parts += [_operator(op, model, settings) for op in model.operators.values()]
     if sandbox:
-        parts += [_citizen(citizen, settings) for citizen in model.sandbox.citizen_ids]
+        parts += [_citizen(citizen, model, settings) for citizen in model.sandbox.citizen_ids]
     return "\n".join(parts)
 
 
@@ -118,11 +124,13 @@ def _recording() -> str:
             " same => n,Return()\n")
 
 
+# The listener reads call events (CEL arrives with the "call" privilege) and, for the live board, queue and agent
+# events; it writes nothing (Ping needs no privilege).
 LISTENER_USER = """[{username}]
 secret = {secret}
 deny = 0.0.0.0/0.0.0.0
-{permit}read = call,agent,user,cdr,system,reporting
-write = reporting
+{permit}read = call,agent
+write =
 ; Asterisk drops a client that does not read within writetimeout ms (100 by default): a busy listener
 ; must not lose its connection, and with it events.
 writetimeout = 5000

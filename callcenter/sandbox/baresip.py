@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -110,12 +111,15 @@ class SipAgent:
         """Write the config, start baresip, connect to its control port (and wait for registration)."""
         self.sip_port, self.ctrl_port = _next_ports()
         shutil.rmtree(self.folder, ignore_errors=True)
-        self.folder.mkdir(parents=True)
+        self.folder.mkdir(parents=True, mode=0o700)
         wav = write_tone_wav(self.folder / "mic.wav", self.wav_seconds)
         inside = "/" + str(self.folder.relative_to(self.root))
         (self.folder / "config").write_text(CONFIG.format(sip_port=self.sip_port, ctrl_port=self.ctrl_port,
                                                           wav=f"{inside}/{wav.name}"))
-        (self.folder / "accounts").write_text(self.account_line() + "\n", encoding="utf-8")
+        # The accounts file holds the SIP password: readable by its owner only, from the moment it exists.
+        fd = os.open(self.folder / "accounts", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as accounts:
+            accounts.write(self.account_line() + "\n")
         log = (self.folder / "baresip.log").open("wb")
         self._proc = subprocess.Popen(["chroot", str(self.root), "baresip", "-f", inside], stdin=subprocess.DEVNULL,
                                       stdout=log, stderr=subprocess.STDOUT, start_new_session=True)

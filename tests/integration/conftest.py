@@ -73,6 +73,12 @@ def agents(sandbox: Path) -> Iterator[Callable[..., SipAgent]]:
     wait_until(lambda: "No objects found" in cli("pjsip show contacts"), 10, "operators to unregister")
 
 
+def asterisk_udp_sockets() -> set[str]:
+    """The local ``address:port`` of every UDP socket Asterisk has open (SIP, its resolver and, in calls, RTP)."""
+    lines = subprocess.run(["ss", "-Hulnp"], capture_output=True, text=True, check=True).stdout.splitlines()
+    return {line.split()[3] for line in lines if '"asterisk"' in line}
+
+
 def caller_number() -> str:
     """A mobile number no other test uses, so each test finds its own calls in a shared CEL file."""
     return "09" + "".join(random.choice("0123456789") for _ in range(8))

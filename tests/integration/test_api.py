@@ -131,3 +131,20 @@ def test_health_and_docs(client: TestClient) -> None:
     assert client.get("/api/health").json() == {"status": "ok"}
     assert "/api/calls" in client.get("/openapi.json").json()["paths"]
     assert client.get("/docs").status_code == 200
+
+
+def test_a_days_filter_in_local_time_splits_calls_at_local_midnight(client: TestClient, db: Database) -> None:
+    """Supervisors ask for "30 November" in Ho Chi Minh City time: a call at 23:58 the day before is not in it,
+    one at 00:02 is, although both are on 29 November in UTC."""
+    from zoneinfo import ZoneInfo
+
+    midnight = datetime(2026, 11, 30, tzinfo=ZoneInfo("Asia/Ho_Chi_Minh")).timestamp()
+    with db.session() as session:
+        for n, at in enumerate((midnight - 120, midnight + 120)):
+            events = [replace(e, linkedid=f"m{n}.0", uniqueid=e.uniqueid.replace("100", f"m{n}"),
+                              time=e.time - T0 + at, second=int(e.time - T0 + at), cid_num=f"0900{n}")
+                      for e in answered_stream()]
+            upsert_call(session, "sandbox", build_call(events, DIRECTORY), datetime.now(UTC))
+    day = client.get("/api/calls", params={"from": "2026-11-30T00:00:00+07:00", "to": "2026-12-01T00:00:00+07:00"})
+    assert day.status_code == 200, day.text
+    assert [c["caller_number"] for c in day.json()["items"]] == ["09001"]

@@ -24,6 +24,7 @@ from tests.integration.conftest import (
     SETTINGS,
     IvrProcess,
     ListenerProcess,
+    asterisk_udp_sockets,
     caller_number,
     cli,
     wait_cel,
@@ -44,6 +45,7 @@ def test_answered_call_is_logged_with_caller_line_operator_and_talk_time(
         line: str, operator: str, transport: str, device: str, ivr_up: bool) -> None:
     if ivr_up:
         ivr.start()  # otherwise the IVR server is down: the call must still reach an operator
+    idle = asterisk_udp_sockets()
     answering = agents(operator, register=True, wav_seconds=5, transport=transport)  # hangs up after 5 s
     number = caller_number()
     citizen = agents("citizen1", wav_seconds=120, display_name=NAME, caller_number=number)
@@ -53,6 +55,8 @@ def test_answered_call_is_logged_with_caller_line_operator_and_talk_time(
         citizen.send_digit("1")  # administrative procedures
     answering.wait_event("CALL_ESTABLISHED", 30)
     talk_started = time.monotonic()
+    rtp = asterisk_udp_sockets() - idle
+    assert rtp and all(address.startswith("127.0.0.1:") for address in rtp), rtp  # RTP on the model's SIP address
     citizen.wait_event("CALL_CLOSED", 20)
     real_talk = time.monotonic() - talk_started
     call = wait_for_calls(db, [number])[number]

@@ -35,11 +35,15 @@ def test_every_operator_gets_an_endpoint_with_its_template_extension_and_own_pas
     assert len({sip_password("test-key", op) for op in MODEL.operators}) == len(MODEL.operators)
 
 
-def test_transports_bind_the_models_sip_address() -> None:
+def test_transports_and_media_bind_the_models_sip_address() -> None:
     raw = tomllib.loads(SETTINGS.model_file.read_text(encoding="utf-8"))
     raw["pbx"]["sip"] = "192.0.2.10:5070"
-    pjsip = files(parse(raw))["pjsip_model.conf"]
+    pjsip = files(parse(raw), sandbox=True)["pjsip_model.conf"]
     assert pjsip.count("bind = 192.0.2.10:5070\n") == 2  # UDP and TCP
+    endpoints = len(MODEL.operators) + MODEL.sandbox.citizens
+    assert pjsip.count("media_address = 192.0.2.10\nbind_rtp_to_media_address = yes\n") == endpoints
+    raw["pbx"]["sip"] = "0.0.0.0:5060"
+    assert "media_address" not in files(parse(raw))["pjsip_model.conf"]  # listening everywhere: RTP too
 
 
 def test_a_deployment_gets_no_test_citizens_no_plain_dialplan_and_no_sandbox_ami_user() -> None:
@@ -81,7 +85,7 @@ def test_ami_address_and_users_with_their_secrets() -> None:
     assert f"[{SETTINGS.ami.username}]\nsecret = {SETTINGS.ami.secret}\n" in manager
     assert f"[{SETTINGS.pbx.control_username}]\nsecret = ctl-secret\n" in manager
     listener = manager.split(f"[{SETTINGS.ami.username}]")[1].split("\n[")[0]
-    assert "write = reporting" in listener and "originate" not in listener  # the listener only reads
+    assert "read = call,agent\nwrite =\n" in listener  # the listener only reads what it needs
 
 
 def test_install_writes_a_complete_folder_and_only_the_owner_reads_secrets(tmp_path: Path) -> None:
