@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +42,14 @@ def media_type(fmt: str) -> str:
     return FORMATS[fmt][3]
 
 
+def require_ffmpeg() -> None:
+    """Fail with what to do when ffmpeg or ffprobe is missing (pydub would only say "No such file")."""
+    missing = [tool for tool in ("ffmpeg", "ffprobe") if shutil.which(tool) is None]
+    if missing:
+        raise TranscodeError(f"{' and '.join(missing)} not found on PATH: install ffmpeg (apt-get install ffmpeg); "
+                             "the WAV is kept and retried")
+
+
 def transcode(source: Path | BinaryIO, target: Path, fmt: str, bitrate: str) -> float:
     """Write ``source`` (a WAV, by path or open file) compressed to a new file ``target``, 0600; return the source
     duration in seconds.
@@ -48,6 +57,7 @@ def transcode(source: Path | BinaryIO, target: Path, fmt: str, bitrate: str) -> 
     pydub holds the decoded audio (16-bit PCM: 8 kHz mono is 0.96 MB a minute) and nothing more; ffmpeg streams.
     """
     container, codec, _, _ = FORMATS[fmt]
+    require_ffmpeg()
     try:
         audio = AudioSegment.from_wav(source)
         # Our own handle: pydub leaves a path it opened open when ffmpeg fails (an fd leak per failure).

@@ -96,8 +96,9 @@ class ListenerProcess:
     def start(self) -> ListenerProcess:
         env = {**os.environ, "CALLCENTER_AMI__RECONNECT_MIN": "0.5", "CALLCENTER_DB__URL": self.db_url, **self.env}
         with self.log.open("ab") as out:
-            self.proc = subprocess.Popen([sys.executable, "-m", "callcenter", "listen"],
-                                         cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+            # Its own process group: the listener's ffmpeg children go with it when a test kills it.
+            self.proc = subprocess.Popen([sys.executable, "-m", "callcenter", "listen"], cwd=PROJECT_ROOT, env=env,
+                                         stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         self.wait_log("AMI: logged in", count=self.text().count("AMI: logged in") + 1)
         return self
 
@@ -108,8 +109,9 @@ class ListenerProcess:
         wait_until(lambda: self.text().count(needle) >= count, timeout, f"listener log {needle!r} x{count}")
 
     def kill(self) -> None:
+        """SIGKILL the listener and its children (a crash, a power cut of that process)."""
         assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
+        os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait()
 
     def stop(self) -> None:
@@ -118,7 +120,7 @@ class ListenerProcess:
             try:
                 self.proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
+                os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
 
 

@@ -160,6 +160,22 @@ def test_disk_full_is_an_error_and_keeps_the_wav(db: Database, settings: Recordi
     assert not list(tiny_disk.rglob("*.part"))
 
 
+def test_ffmpeg_missing_is_a_clear_error_the_wav_is_kept_and_stored_once_it_is_back(
+        db: Database, settings: RecordingsSettings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    wav = _wav(settings, 3.0)
+    worker = RecordingWorker(settings, db, "sandbox")
+    with monkeypatch.context() as no_ffmpeg:
+        no_ffmpeg.setenv("PATH", str(tmp_path / "empty-bin"))  # a machine where ffmpeg was never installed
+        assert worker.run_once() == {"error": 1}
+    [row] = _rows(db)
+    assert row.status == "error" and wav.exists()
+    assert row.error and "ffmpeg and ffprobe not found on PATH: install ffmpeg" in row.error
+    with db.session() as session:
+        session.get_one(Recording, row.id).next_attempt_at = datetime.now(UTC) - timedelta(seconds=1)
+    assert worker.run_once() == {"stored": 1}  # ffmpeg is back: the kept WAV is stored
+    assert not wav.exists()
+
+
 def test_25_minute_call_is_stored_with_bounded_memory(db: Database, settings: RecordingsSettings,
                                                       tmp_path: Path) -> None:
     _wav(settings, 25 * 60.0)
