@@ -15,21 +15,28 @@ MAX_LINE = 8192  # characters per line read from Asterisk (or whoever connected)
 MAX_ENV_LINES = 200  # Asterisk sends about 25 (plus agi_arg_N)
 
 
+class LineTooLong(ValueError):
+    """A line longer than MAX_LINE: the session ends (its tail must never be read as another line)."""
+
+
 class BoundedLines:
-    """What pyst2 reads from: lines of at most MAX_LINE characters, and EOF as an error.
+    """What pyst2 reads from: whole lines of at most MAX_LINE characters (newline included); EOF is an error.
 
     pyst2 reads unbounded lines, and after a ``520`` usage reply it reads until a line starting ``520`` comes,
-    spinning forever once the peer has closed. Raising at EOF (an OSError, so a Hangup) ends that.
+    spinning forever once the peer has closed. Raising at EOF (an OSError, so a Hangup) ends that. A longer line
+    ends the session too: cutting it would hand its tail to pyst2 as the next header or the next command's reply.
     """
 
     def __init__(self, stream: io.TextIOBase) -> None:
         self.stream = stream
 
-    def readline(self, size: int = -1) -> str:
-        line = self.stream.readline(MAX_LINE if size < 0 else min(size, MAX_LINE))
-        if not line:
-            raise ConnectionAbortedError("the AGI peer closed the connection")
-        return line
+    def readline(self) -> str:
+        line = self.stream.readline(MAX_LINE)
+        if line.endswith("\n"):
+            return line
+        if len(line) >= MAX_LINE:
+            raise LineTooLong(f"AGI line longer than {MAX_LINE} characters: {line[:40]!r}...")
+        raise ConnectionAbortedError("the AGI peer closed the connection" + (" mid-line" if line else ""))
 
 
 class Discard(io.TextIOBase):

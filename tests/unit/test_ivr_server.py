@@ -15,6 +15,7 @@ from callcenter.model.contract import IvrOutcome
 from callcenter.model.hotline import load
 from callcenter.settings import Settings
 from ivr import flows
+from ivr.agi import MAX_LINE
 from ivr.server import FastAgiServer, route
 from ivr.steps import Services
 
@@ -103,6 +104,17 @@ def test_unknown_flow_is_closed_without_commands(server: tuple[str, int]) -> Non
 def test_garbage_never_breaks_the_server(server: tuple[str, int], garbage: bytes) -> None:
     _session(server, garbage, reply=None)
     assert QUEUED in _session(server, ENV)
+
+
+def test_an_over_long_line_ends_the_session_and_its_tail_is_no_header(server: tuple[str, int]) -> None:
+    pad = b"agi_pad: " + b"A" * (MAX_LINE - len(b"agi_pad: "))
+    assert _session(server, b"agi_network: yes\n" + pad + ENV.replace(b"hotline?", b"passthrough?")) == []
+
+
+def test_an_over_long_reply_ends_the_session(server: tuple[str, int]) -> None:
+    long_reply = b"200 result=0 " + b"x" * MAX_LINE + b"200 result=54\n"
+    commands = _session(server, ENV, lambda command: long_reply)
+    assert commands == ['SET VARIABLE "IVR_LANG" "vi"']
 
 
 USAGE = b"520-Invalid command syntax.  Proper usage follows:\nUsage: STREAM FILE\n520 End of proper usage.\n"
