@@ -8,6 +8,8 @@ read, turn EOF into an error and discard the trace; the FastAGI server builds ev
 from __future__ import annotations
 
 import io
+import socket
+import time
 
 from asterisk.agi import AGI
 
@@ -37,6 +39,37 @@ class BoundedLines:
         if len(line) >= MAX_LINE:
             raise LineTooLong(f"AGI line longer than {MAX_LINE} characters: {line[:40]!r}...")
         raise ConnectionAbortedError("the AGI peer closed the connection" + (" mid-line" if line else ""))
+
+
+class DeadlineReader(io.RawIOBase):
+    """A socket's reading side for pyst2: each read waits at most ``timeout`` seconds, and none past ``deadline``.
+
+    A socket timeout alone limits each read, so a client sending a byte every few seconds could hold its process
+    for ever; the deadline (``time.monotonic()``) limits the whole greeting. ``relax()`` lifts it once the AGI
+    environment has arrived: from then on each command may wait for its reply as long as ``timeout``.
+    """
+
+    def __init__(self, sock: socket.socket, timeout: float, deadline: float | None) -> None:
+        super().__init__()
+        self.sock = sock
+        self.timeout = timeout
+        self.deadline = deadline
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        wait = self.timeout if self.deadline is None else min(self.timeout, self.deadline - time.monotonic())
+        if wait <= 0:
+            raise TimeoutError("the AGI environment did not arrive in time")
+        self.sock.settimeout(wait)
+        return self.sock.recv_into(buffer)
+
+    def relax(self, timeout: float) -> None:
+        """No deadline from now on; each read waits at most ``timeout`` seconds."""
+        self.deadline = None
+        self.timeout = timeout
+        self.sock.settimeout(timeout)  # writes to the socket use it too
 
 
 class Discard(io.TextIOBase):
