@@ -125,6 +125,13 @@ class FastAgiServer(socketserver.ForkingTCPServer):
         for pid in set(self.active_children or ()) - before:
             self.admission.started(pid, client_address)
 
+    def finish_request(self, request: socket.socket | tuple[bytes, socket.socket],  # type: ignore[override]
+                       client_address: object) -> None:
+        # In the call's process: let go of the listening socket, which a restarted IVR must be able to bind (and
+        # on which connections would otherwise queue, never accepted, once this server has stopped).
+        self.socket.close()
+        super().finish_request(request, client_address)
+
     @property
     def sessions(self) -> int:
         """Processes running (calls and greeters)."""

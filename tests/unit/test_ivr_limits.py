@@ -125,3 +125,11 @@ def test_default_limits_are_sane() -> None:
     assert limits.max_greeting < limits.max_sessions and 1 <= limits.env_deadline <= 10
     assert FastAgiServer.max_children > limits.max_sessions  # ForkingMixIn must never block in waitpid
 
+
+def test_a_restarted_server_can_listen_while_calls_of_the_old_one_go_on() -> None:
+    """Before the fix each call's process kept the listening socket: a new IVR could not bind its port (and
+    connections queued on the old socket were never answered) until every call in progress had ended."""
+    with running() as agi, started_calls(address(agi), 1):
+        agi.shutdown()
+        agi.server_close()  # the old server stops; its call goes on
+        FastAgiServer(address(agi), agi.services()).server_close()
