@@ -84,12 +84,20 @@ class BoundedAgi(AGI):  # type: ignore[misc]  # pyst2 is untyped
 
     def _get_agi_env(self) -> None:
         for _ in range(MAX_ENV_LINES):
-            key, _sep, value = self.stdin.readline().strip().partition(":")
-            if not key and not value:
+            line = self.stdin.readline().strip()
+            if not line:  # only an empty line ends it (a lone ":" is a bad header, not the end)
                 return
+            key, _sep, value = line.partition(":")
             if key.strip():
                 self.env[key.strip()] = value.strip()
         raise ValueError("AGI environment too long")
+
+
+def text_reader(source: io.RawIOBase) -> io.TextIOWrapper[io.BufferedReader]:
+    """The text stream pyst2 reads from: UTF-8 with bad bytes replaced, lines ended by "\\n" alone, as Asterisk
+    ends them. Universal newlines would also end a line at a "\\r" inside a value (a caller's name, say), and
+    what follows it would be read as a header of its own, or the blank line that ends the environment."""
+    return io.TextIOWrapper(io.BufferedReader(source), encoding="utf-8", errors="replace", newline="\n")
 
 
 def session(stdin: io.TextIOBase, stdout: io.TextIOBase) -> BoundedAgi:

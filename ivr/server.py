@@ -25,7 +25,7 @@ from callcenter.model.addresses import Address
 from callcenter.model.hotline import HotlineModel
 from ivr.adapter import AgiChannel
 from ivr.admission import Admission, Limits
-from ivr.agi import BoundedAgi, DeadlineReader, session
+from ivr.agi import BoundedAgi, DeadlineReader, session, text_reader
 from ivr.flows import FLOWS, run
 from ivr.steps import Call, Services
 
@@ -34,8 +34,11 @@ REPLY_MARGIN = 60.0  # beyond the longest command (a voice message), seconds to 
 
 
 def route(script: str) -> tuple[str, dict[str, str]]:
-    """``hotline?line=02621022`` -> (``hotline``, {``line``: ``02621022``})."""
-    parts = urlsplit(script)
+    """``hotline?line=02621022`` -> (``hotline``, {``line``: ``02621022``}); ("", {}) for what is no URL."""
+    try:
+        parts = urlsplit(script)
+    except ValueError:  # e.g. "//[": an unclosed IPv6 host
+        return "", {}
     return parts.path.strip("/"), dict(parse_qsl(parts.query))
 
 
@@ -52,15 +55,14 @@ class AgiHandler(socketserver.StreamRequestHandler):
 
     def setup(self) -> None:
         super().setup()
-        self.rfile.close()  # replaced: reads go through the deadline below
+        self.rfile.close()  # not used: reads go through the deadline below (see handle)
         # The whole environment must arrive by the deadline, however slowly it trickles (see DeadlineReader).
         deadline = time.monotonic() + self.server.limits.env_deadline
         self.source = DeadlineReader(self.connection, self.server.limits.env_deadline, deadline)
-        self.rfile = io.BufferedReader(self.source)
 
     def handle(self) -> None:
         # pyst2 wants two text streams: read the AGI environment from one, write commands to the other.
-        reader = io.TextIOWrapper(self.rfile, encoding="utf-8", errors="replace")  # type: ignore[type-var]
+        reader = text_reader(self.source)
         writer = io.TextIOWrapper(self.wfile, encoding="utf-8", errors="replace",  # type: ignore[type-var]
                                   write_through=True)
         try:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import io
+import socket
 
 import pytest
 
-from ivr.agi import MAX_LINE, BoundedLines, LineTooLong, session
+from ivr.agi import MAX_LINE, BoundedLines, DeadlineReader, LineTooLong, session, text_reader
 
 pytestmark = pytest.mark.timeout(20)
 PASSTHROUGH = "agi_network_script: passthrough?line=1"
@@ -46,8 +47,19 @@ def test_the_tail_of_an_over_long_header_is_never_a_header() -> None:
         _session("agi_network: yes\n" + line + "\n")
 
 
+def test_a_carriage_return_inside_a_value_neither_ends_the_line_nor_forges_a_header() -> None:
+    """Before the fix the server's reader used universal newlines: a "\\r" in a caller's name ended its line."""
+    name = "agi_calleridname: Mai\ragi_network_script: passthrough?line=1\r\ragi_x: after\n"
+    left, right = socket.socketpair()
+    with left, right:
+        right.sendall(f"agi_network_script: hotline?line=02621022\n{name}\n".encode())
+        env = session(text_reader(DeadlineReader(left, 2.0, None)), io.StringIO()).env
+    assert env["agi_network_script"] == "hotline?line=02621022"
+    assert env["agi_calleridname"] == "Mai\ragi_network_script: passthrough?line=1\r\ragi_x: after"
+
+
 def test_a_plain_environment_is_read() -> None:
-    env, out = _session(f"agi_network: yes\n{PASSTHROUGH}\nno colon\n : lone\nagi_x: a:b\n\n")
+    env, out = _session(f"agi_network: yes\n{PASSTHROUGH}\nno colon\n : lone\n:\nagi_x: a:b\n\n")
     assert env == {"agi_network": "yes", "agi_network_script": "passthrough?line=1", "no colon": "",
                    "agi_x": "a:b"}
     assert out.getvalue() == ""  # reading the environment sends nothing

@@ -77,6 +77,16 @@ def test_an_over_long_reply_ends_thesession(server: tuple[str, int]) -> None:
     assert commands == ['SET VARIABLE "IVR_LANG" "vi"']
 
 
+def test_a_carriage_return_in_the_callers_name_forges_no_header(server: tuple[str, int]) -> None:
+    name = b"agi_calleridname: Mai\ragi_network_script: nowhere?\r\r\n"
+    assert QUEUED in session(server, ENV.replace(b"agi_callerid:", name + b"agi_callerid:"))
+
+
+def test_a_lone_colon_is_a_bad_header_not_the_end_of_the_environment(server: tuple[str, int]) -> None:
+    payload = b"agi_network_script: passthrough?line=1\n:\nagi_x: y\n\n"
+    assert session(server, payload) == ['EXEC CELGenUserEvent "IVR_START,line=1"', QUEUED]
+
+
 USAGE = b"520-Invalid command syntax.  Proper usage follows:\nUsage: STREAM FILE\n520 End of proper usage.\n"
 
 
