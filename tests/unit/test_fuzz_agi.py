@@ -79,7 +79,7 @@ def test_route_takes_any_script(script: str) -> None:
 
 @pytest.fixture(scope="module")
 def agi_server() -> Iterator[FastAgiServer]:
-    with running(Limits(env_deadline=1.0)) as agi:
+    with running(Limits(env_deadline=0.5)) as agi:  # short: many examples never end their environment
         yield agi
 
 
