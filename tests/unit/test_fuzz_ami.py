@@ -27,7 +27,7 @@ pytestmark = pytest.mark.timeout(120)
 UTC = ZoneInfo("UTC")
 MARK = "fuzz-"  # UniqueIDs of the well-formed events; garbage never contains it
 VALUE = st.text(LINE_TEXT, max_size=40).map(str.strip)  # panoramisk strips a message's ends: no edge spaces
-KEY = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\n:"), min_size=1, max_size=20)
+KEY = st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\r\n:"), min_size=1, max_size=20)
 TIMES = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1))
 
 
