@@ -74,11 +74,23 @@ class CelEvent:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
 
 
+def _json(text: str) -> Any:
+    """``json.loads`` for text from outside, raising ValueError for anything the journal could not store either:
+    bad JSON, nesting too deep to decode (RecursionError otherwise), or a ``\\udXXX`` escape of half a character,
+    which decodes to a lone surrogate that has no UTF-8 (SQLite and PostgreSQL refuse it)."""
+    try:
+        value = json.loads(text)
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except RecursionError as exc:
+        raise ValueError("JSON nested too deeply") from exc
+    return value
+
+
 def _extra(text: str) -> dict[str, Any]:
     if not text:
         return {}
     try:
-        value = json.loads(text)
+        value = _json(text)
     except ValueError:
         return {"raw": text}
     return value if isinstance(value, dict) else {"raw": value}
@@ -129,9 +141,9 @@ def _epoch_second(wall: datetime, stamp: float | None, asterisk_tz: ZoneInfo) ->
 def from_file_line(line: str) -> CelEvent:
     """Build a CelEvent from one line of the cel_custom JSON file."""
     try:
-        record = json.loads(line)
+        record = _json(line)
     except ValueError as exc:
-        raise MalformedEvent(f"not JSON: {line[:80]!r}") from exc
+        raise MalformedEvent(f"not JSON that can be stored ({exc}): {line[:80]!r}") from exc
     if not isinstance(record, dict):
         raise MalformedEvent("CEL line is not an object")
     record = {str(k).lower(): ("" if v is None else str(v)) for k, v in record.items()}
