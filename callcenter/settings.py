@@ -28,6 +28,9 @@ class AmiSettings(BaseModel):
     reconnect_max: float = 30.0
     cel_file: Path = PROJECT_ROOT / ".sandbox/root/var/log/asterisk/cel-custom/cel_callcenter.json"
     backfill_interval: float = 30.0  # seconds between periodic backfills from the CEL file
+    # An AMI message longer than this without its blank line is dropped (logged) and reading resumes after the
+    # next blank line; a CEL event is about 1 KB.
+    max_message_chars: int = Field(default=1024 * 1024, ge=4096)
 
 
 class DbSettings(BaseModel):
