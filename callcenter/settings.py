@@ -37,6 +37,9 @@ class DbSettings(BaseModel):
     """Where the call log lives: SQLite (WAL) by default, PostgreSQL by URL."""
 
     url: str = f"sqlite:///{PROJECT_ROOT / 'var/callcenter.db'}"
+    # PostgreSQL: seconds to wait for a connection before failing (libpq's minimum is 2), so a dead server fails
+    # fast instead of hanging a worker thread. SQLite waits on locks by its own busy timeout instead.
+    connect_timeout: int = Field(default=5, ge=2)
 
 
 class ApiSettings(BaseModel):

@@ -34,7 +34,7 @@ def cmd_listen(args: argparse.Namespace, settings: Settings, model: HotlineModel
     from recordings.worker import RecordingWorker
 
     upgrade(settings.db.url)
-    db = Database(settings.db.url)
+    db = Database(settings.db.url, settings.db.connect_timeout)
     node, rec = settings.ami.node, settings.recordings
     watch = ModelWatch(settings.model_file, model)
     store = CallLogStore(db, node, lambda: Directory.from_model(watch.current()))
@@ -63,7 +63,7 @@ def cmd_api(args: argparse.Namespace, settings: Settings, model: HotlineModel) -
     from callcenter.store.migrate import upgrade
 
     upgrade(settings.db.url)
-    app = create_app(settings, Database(settings.db.url))
+    app = create_app(settings, Database(settings.db.url, settings.db.connect_timeout))
     uvicorn.run(app, host=settings.api.host, port=settings.api.port, log_level="info")
     return 0
 
