@@ -33,6 +33,15 @@ class AmiSettings(BaseModel):
     max_message_chars: int = Field(default=1024 * 1024, ge=4096)
 
 
+class ListenerSettings(BaseModel):
+    """How the listener reads Asterisk's CEL file (the file itself is ``ami.cel_file``)."""
+
+    # The backfill reads and commits the CEL file in steps of at most this many lines or bytes (memory stays
+    # bounded by one step; the saved position advances only when a step is committed).
+    backfill_chunk_lines: int = Field(default=5000, ge=1)
+    backfill_chunk_bytes: int = Field(default=4 * 1024 * 1024, ge=64 * 1024)
+
+
 class DbSettings(BaseModel):
     """Where the call log lives: SQLite (WAL) by default, PostgreSQL by URL."""
 
@@ -99,6 +108,7 @@ class Settings(BaseSettings):
     # The telephony model: lines, topics, operators, queues, addresses (see hotline.toml).
     model_file: Path = PROJECT_ROOT / "hotline.toml"
     ami: AmiSettings = Field(default_factory=AmiSettings)
+    listener: ListenerSettings = Field(default_factory=ListenerSettings)
     db: DbSettings = Field(default_factory=DbSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     pbx: PbxSettings = Field(default_factory=PbxSettings)

@@ -85,3 +85,18 @@ def speech_like_wav(path: Path, seconds: float, start: float = 0.0) -> Path:
     if start:
         os.utime(path, (start, start))
     return path
+
+
+def file_call(n: int, *, end: bool = True) -> list[str]:
+    """Call number ``n`` as Asterisk's cel_custom file has it: the captured answered call (17 lines) moved to its own
+    uniqueids/linkedid and ``n`` × 600 s later; ``end=False`` leaves out its LINKEDID_END."""
+    lines = []
+    for line in (FIXTURES / "cel_answered.jsonl").read_text(encoding="utf-8").splitlines():
+        record = json.loads(line)
+        for key in ("uniqueid", "linkedid"):
+            epoch, _, sequence = record[key].partition(".")
+            record[key] = f"{int(epoch) + 600 * n}.{sequence}"
+        record["eventtime"] = f"{float(record['eventtime']) + 600 * n:.6f}"
+        if end or record["eventtype"] != "LINKEDID_END":
+            lines.append(json.dumps(record, ensure_ascii=False) + "\n")
+    return lines

@@ -25,7 +25,8 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings, model: HotlineMode
 def cmd_listen(args: argparse.Namespace, settings: Settings, model: HotlineModel) -> int:
     """Run the AMI listener (call log and recordings) until interrupted."""
     from callcenter.calls.channels import Directory
-    from callcenter.listener.backfill import CelFileCursor
+    from callcenter.listener.backfill import Backfill
+    from callcenter.listener.celfile import CelFile
     from callcenter.listener.service import CallLogStore, Listener, Periodic
     from callcenter.model.watch import ModelWatch
     from callcenter.store.db import Database
@@ -40,7 +41,9 @@ def cmd_listen(args: argparse.Namespace, settings: Settings, model: HotlineModel
     store = CallLogStore(db, node, lambda: Directory.from_model(watch.current()))
     jobs = [Periodic("recordings", rec.scan_interval, RecordingWorker(rec, db, node).run_once),
             Periodic("retention", rec.purge_interval, partial(purge, db, rec))]
-    listener = Listener(settings.ami, model.pbx.ami, store, CelFileCursor(settings.ami.cel_file), jobs)
+    chunks = settings.listener
+    cel_file = CelFile(settings.ami.cel_file, chunks.backfill_chunk_lines, chunks.backfill_chunk_bytes)
+    listener = Listener(settings.ami, model.pbx.ami, store, Backfill(cel_file, store), jobs)
     asyncio.run(listener.run())
     return 0
 

@@ -21,11 +21,12 @@ from callcenter.ami.client import AmiConnection, AmiError, AmiLoginError
 from callcenter.ami.events import CelEvent, MalformedEvent, Ordinals, from_ami
 from callcenter.calls.builder import build_call
 from callcenter.calls.channels import Directory
-from callcenter.listener.backfill import CelFileCursor
+from callcenter.listener.backfill import Backfill
 from callcenter.model.addresses import Address
 from callcenter.model.contract import Cel
 from callcenter.settings import AmiSettings
-from callcenter.store import journal
+from callcenter.store import cursors, journal
+from callcenter.store.cursors import FilePosition
 from callcenter.store.db import Database
 from callcenter.store.writer import upsert_call
 
@@ -53,12 +54,20 @@ class CallLogStore:
         # A fixed directory, or one that follows the model file (operators added while the listener runs).
         self._directory = directory if callable(directory) else (lambda: directory)
 
-    def ingest(self, events: Sequence[CelEvent], source: str) -> list[str]:
-        """Journal the events and (re)build every finished call they touched; return the built linkedids."""
+    def ingest(self, events: Sequence[CelEvent], source: str, position: FilePosition | None = None) -> list[str]:
+        """Journal the events (and the CEL file position they were read up to, in the same transaction), then
+        (re)build every finished call they touched; return the built linkedids."""
         with self.db.session() as session:
             touched = journal.append(session, self.node, events, source)
+            if position is not None:
+                cursors.save(session, self.node, position)
             ended = journal.finished(session, self.node, touched)
         return self.build(ended)
+
+    def file_position(self) -> FilePosition | None:
+        """Where the CEL file was read up to (the last committed chunk), or None if never."""
+        with self.db.session() as session:
+            return cursors.load(session, self.node)
 
     def build_missing(self) -> list[str]:
         """Build every finished call that has no call-log row yet."""
@@ -85,7 +94,7 @@ class Listener:
     """Keeps an AMI session up (with backoff), journals CEL, builds call logs, backfills after gaps, and runs the
     periodic jobs it is given. Built by the CLI (the composition root) from its parts."""
 
-    def __init__(self, ami: AmiSettings, address: Address, store: CallLogStore, cel_file: CelFileCursor,
+    def __init__(self, ami: AmiSettings, address: Address, store: CallLogStore, backfill: Backfill,
                  jobs: Sequence[Periodic] = ()) -> None:
         self.ami = ami
         self.address = address
@@ -93,7 +102,7 @@ class Listener:
         self.jobs = jobs
         self.queue: asyncio.Queue[CelEvent | object] = asyncio.Queue()
         self.ordinals = Ordinals()
-        self.cel_file = cel_file
+        self.backfill = backfill
         self.tz = ZoneInfo(ami.timezone)
         self.connected = asyncio.Event()
         self.sessions = 0
@@ -178,28 +187,15 @@ class Listener:
             if batch:
                 await self._guarded(self.store.ingest, batch, "ami")
                 batch = []
-            await self._guarded(self.backfill)
+            await self._guarded(self.backfill.run)
         if batch:
             await self._guarded(self.store.ingest, batch, "ami")
             if any(event.event == Cel.LINKEDID_END for event in batch):
                 # A call just ended: events AMI missed (e.g. during a reconnect) are in Asterisk's own file.
-                await self._guarded(self.backfill)
+                await self._guarded(self.backfill.run)
 
     async def _guarded(self, work: object, *args: object) -> None:
         try:
             await asyncio.to_thread(work, *args)  # type: ignore[arg-type]
         except Exception:
             log.exception("store work failed; the next backfill retries it")
-
-    def backfill(self) -> int:
-        """Journal the CEL file's events and build what is finished (sync; runs in a thread)."""
-        events = self.cel_file.read_new()
-        try:
-            built = self.store.ingest(events, "file") if events else []
-        except Exception:
-            self.cel_file.reset()  # the database failed: these lines must be read again, not skipped
-            raise
-        built += self.store.build_missing()
-        if built:
-            log.info("backfill: built %d call(s) from %s", len(built), self.cel_file.path)
-        return len(built)

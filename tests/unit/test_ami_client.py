@@ -17,7 +17,8 @@ from sqlalchemy import select
 from callcenter.ami.client import AmiConnection, AmiError, AmiLoginError
 from callcenter.ami.events import CelEvent
 from callcenter.ami.protocol import Utf8AMIProtocol
-from callcenter.listener.backfill import CelFileCursor
+from callcenter.listener.backfill import Backfill
+from callcenter.listener.celfile import CelFile
 from callcenter.listener.service import CallLogStore, Listener
 from callcenter.model.addresses import Address
 from callcenter.settings import AmiSettings
@@ -90,8 +91,8 @@ def db(tmp_path: Path) -> Iterator[Database]:
 def make_listener(server: FakeAmi, tmp_path: Path, db: Database, **overrides: Any) -> Listener:
     """A listener composed as the CLI composes it, over the fake server."""
     settings = ami_settings(server, tmp_path, **overrides)
-    return Listener(settings, address(server), CallLogStore(db, settings.node, DIRECTORY),
-                    CelFileCursor(settings.cel_file))
+    store = CallLogStore(db, settings.node, DIRECTORY)
+    return Listener(settings, address(server), store, Backfill(CelFile(settings.cel_file), store))
 
 
 @contextlib.asynccontextmanager
