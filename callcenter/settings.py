@@ -34,7 +34,15 @@ class AmiSettings(BaseModel):
 
 
 class ListenerSettings(BaseModel):
-    """How the listener reads Asterisk's CEL file (the file itself is ``ami.cel_file``)."""
+    """How the listener keeps CEL events until they are stored, and reads Asterisk's CEL file (``ami.cel_file``)."""
+
+    # The spool: CEL events from AMI wait here (fsynced JSON lines) until the database has committed them. Default
+    # folder: next to a SQLite database file, else the project's var/. Full: newer events are dropped, loudly.
+    spool_dir: Path | None = None
+    spool_max_bytes: int = Field(default=256 * 1024 * 1024, ge=1024 * 1024)
+    queue_max: int = Field(default=10_000, ge=1)  # AMI events between the reader and the spool
+    retry_min: float = Field(default=1.0, gt=0)  # seconds before the first retry of a failed store; doubles
+    retry_max: float = Field(default=60.0, gt=0)
 
     # The backfill reads and commits the CEL file in steps of at most this many lines or bytes (memory stays
     # bounded by one step; the saved position advances only when a step is committed).

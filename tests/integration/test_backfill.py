@@ -10,37 +10,18 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 
-from callcenter.ami.events import CelEvent
 from callcenter.listener.backfill import Backfill
 from callcenter.listener.celfile import CelFile
-from callcenter.listener.service import CallLogStore
-from callcenter.store.cursors import FilePosition
 from callcenter.store.db import Database
 from callcenter.store.models import Call, CelJournal
-from tests.factories import DIRECTORY, file_call
-
-NODE = "n1"
+from tests.factories import FlakyStore, file_call
 
 
-class Store(CallLogStore):
-    """The real store, recording what each ingest was given, and failing on demand like a database that went away."""
-
-    def __init__(self, db: Database) -> None:
-        super().__init__(db, NODE, DIRECTORY)
-        self.ingested: list[int] = []  # events per ingest from the file
-        self.fail_after: int | None = None  # ingests that succeed before the database "goes down"
-
-    def ingest(self, events: Sequence[CelEvent], source: str, position: FilePosition | None = None) -> list[str]:
-        if self.fail_after is not None and len(self.ingested) >= self.fail_after:
-            raise ConnectionError("database down")
-        self.ingested.append(len(events))
-        return super().ingest(events, source, position)
-
-
-def backfill(db: Database, path: Path, lines: int = 5000) -> tuple[Backfill, Store]:
+def backfill(db: Database, path: Path, lines: int = 5000) -> tuple[Backfill, FlakyStore]:
     """A backfill as a freshly started listener has it (nothing in memory from earlier runs)."""
-    store = Store(db)
+    store = FlakyStore(db)
     return Backfill(CelFile(path, lines=lines), store), store
 
 
@@ -140,7 +121,7 @@ def test_the_position_advances_only_with_a_committed_chunk(db: Database, cel_pat
     append(cel_path, [line for n in range(6) for line in file_call(n)])  # 102 lines
     job, store = backfill(db, cel_path, lines=20)
     store.fail_after = 2
-    with pytest.raises(ConnectionError):
+    with pytest.raises(OperationalError):
         job.run()
     assert count(db, CelJournal) == 40  # two chunks committed, the third never half-way
     position = store.file_position()
