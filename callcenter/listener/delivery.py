@@ -14,6 +14,8 @@ import random
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
+from sqlalchemy.exc import DBAPIError
+
 from callcenter.ami.events import CelEvent
 from callcenter.listener.spool import Spool
 from callcenter.model.contract import Cel
@@ -80,14 +82,12 @@ class Delivery:
                 self.prepare()
                 self.prepare = None
             self._drain()
+            self._backfill_if_wanted()
         except Exception as exc:  # the database is down or refusing: the events stay spooled
             return exc
         if self.failures:
-            log.info("listener: the store works again; the spooled events are stored")
+            log.info("listener: the store works again")
             self.failures = 0
-        if self._backfill_wanted:
-            self._backfill_wanted = False  # before running: a request made meanwhile runs again afterwards
-            self._run_backfill()
         return None
 
     def _drain(self) -> None:
@@ -98,18 +98,26 @@ class Delivery:
                 # A call just ended: events AMI missed (e.g. during a reconnect) are in Asterisk's own file.
                 self._backfill_wanted = True
 
-    def _run_backfill(self) -> None:
+    def _backfill_if_wanted(self) -> None:
+        """Run a requested backfill. The database failing is the store's failure (retried after the backoff);
+        anything else (an unreadable CEL file) is logged and waits for the next request."""
+        if not self._backfill_wanted:
+            return
+        self._backfill_wanted = False  # before running: a request made meanwhile runs again afterwards
         try:
             self.backfill.run()
+        except DBAPIError:
+            self._backfill_wanted = True
+            raise
         except Exception:
             log.exception("backfill failed; the next backfill (timer, reconnect or a finished call) retries it")
 
     def _report(self, error: Exception, wait: float) -> None:
         """The first failure with its traceback, the next ones in a line each."""
         self.failures += 1
-        where = f"{self.spool.size} bytes wait in {self.spool.path}"
+        where = f"{self.spool.size} bytes of CEL events wait in the spool {self.spool.path}"
         if self.failures == 1:
-            log.error("listener: storing CEL events failed; %s, retrying in %.1f s", where, wait, exc_info=error)
+            log.error("listener: the store failed; %s, retrying in %.1f s", where, wait, exc_info=error)
         else:
             log.warning("listener: the store still fails (%s: %s); %s, retrying in %.1f s",
                         type(error).__name__, error, where, wait)

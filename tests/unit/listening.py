@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -54,16 +54,21 @@ def make_listener(server: FakeAmi, tmp_path: Path, db: Database, store: CallLogS
 
 
 @contextlib.asynccontextmanager
-async def running(listener: Listener) -> AsyncIterator[asyncio.Task[None]]:
-    """Run the listener for the block; stop it (and release its spool) afterwards."""
-    task = asyncio.create_task(listener.run())
+async def running_with(work: Coroutine[Any, Any, None], spool: Spool) -> AsyncIterator[asyncio.Task[None]]:
+    """Run ``work`` for the block; stop it and release ``spool`` afterwards."""
+    task = asyncio.create_task(work)
     try:
         yield task
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.wait_for(task, 3)
-        listener.spool.close()
+        spool.close()
+
+
+def running(listener: Listener) -> contextlib.AbstractAsyncContextManager[asyncio.Task[None]]:
+    """Run the listener for the block; stop it (and release its spool) afterwards."""
+    return running_with(listener.run(), listener.spool)
 
 
 async def until(predicate: Callable[[], object], timeout: float = 3.0, what: str = "condition") -> None:

@@ -3,22 +3,27 @@ restart stores what the last run could not, and a full queue drops loudly instea
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
 from callcenter.ami.events import CelEvent
+from callcenter.listener.backfill import Backfill
+from callcenter.listener.celfile import CelFile
+from callcenter.listener.delivery import Delivery, Job
 from callcenter.listener.service import Listener
+from callcenter.listener.spool import Spool
 from callcenter.settings import ListenerSettings
 from callcenter.store.db import Database
 from callcenter.store.models import Call
-from tests.factories import FlakyStore, answered_stream
+from tests.factories import FlakyStore, answered_stream, file_call
 from tests.unit.fake_ami import FakeAmi
-from tests.unit.listening import ami_stream, journal_rows, make_listener, running, until
+from tests.unit.listening import ami_stream, journal_rows, make_listener, running, running_with, until
 
 pytestmark = pytest.mark.timeout(20)
 NODE = "sandbox"  # the node of the test settings
@@ -53,7 +58,7 @@ async def test_events_arriving_while_the_database_is_down_are_stored_once_it_is_
         await until(lambda: len(journal_rows(db)) == len(events), what="every event stored")
         await until(lambda: calls(db) == 1 and listener.spool.size == 0, what="call built, spool emptied")
     assert [row.event for row in journal_rows(db)] == [event.event for event in events]  # in arrival order
-    errors = [r for r in caplog.records if r.levelno == logging.ERROR and "storing CEL events failed" in r.message]
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR and "the store failed" in r.message]
     assert len(errors) == 1  # one traceback per outage; the retries after it say so in a line each
 
 
@@ -133,3 +138,47 @@ async def test_events_still_queued_at_shutdown_are_spooled_for_the_next_run(
         assert spooled(listener) == 3
     finally:
         release.set()
+
+
+@contextlib.asynccontextmanager
+async def delivering(tmp_path: Path, store: FlakyStore, backfill: Job) -> AsyncIterator[Delivery]:
+    """A delivery over a fresh spool, running for the block."""
+    spool = Spool(tmp_path / "spool.jsonl", 16 * 1024 * 1024)
+    delivery = Delivery(spool, store, backfill, retry_min=0.05, retry_max=0.2)
+    async with running_with(delivery.run(), spool):
+        yield delivery
+
+
+async def test_a_backfill_meeting_a_database_outage_is_retried_after_the_backoff(
+        tmp_path: Path, db: Database, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="callcenter")
+    cel_file = tmp_path / "cel.json"
+    cel_file.write_text("".join(file_call(0)), encoding="utf-8")
+    store = FlakyStore(db, NODE)
+    store.down = True
+    async with delivering(tmp_path, store, Backfill(CelFile(cel_file), store)) as delivery:
+        delivery.request_backfill()
+        await until(lambda: delivery.failures >= 3, what="the backfill retried")
+        assert calls(db) == 0
+        store.down = False
+        await until(lambda: calls(db) == 1 and delivery.failures == 0, what="the backfill done once it is back")
+    assert [r.message for r in caplog.records].count("listener: the store works again") == 1
+
+
+async def test_a_backfill_failing_on_its_own_does_not_hold_up_the_events(tmp_path: Path, db: Database) -> None:
+    class Unreadable:
+        runs = 0
+
+        def run(self) -> int:
+            self.runs += 1
+            raise PermissionError("CEL file not readable by the listener")
+
+    backfill, store, events = Unreadable(), FlakyStore(db, NODE), answered_stream()
+    async with delivering(tmp_path, store, backfill) as delivery:
+        delivery.spool.append(events[:8])
+        delivery.request_backfill()
+        await until(lambda: len(journal_rows(db)) == 8 and backfill.runs == 1, what="events stored, backfill tried")
+        delivery.spool.append(events[8:])  # LINKEDID_END: asks for one more backfill
+        delivery.wake()
+        await until(lambda: len(journal_rows(db)) == 16 and backfill.runs == 2, what="the rest stored")
+        assert delivery.failures == 0
