@@ -28,12 +28,35 @@ class AmiSettings(BaseModel):
     reconnect_max: float = 30.0
     cel_file: Path = PROJECT_ROOT / ".sandbox/root/var/log/asterisk/cel-custom/cel_callcenter.json"
     backfill_interval: float = 30.0  # seconds between periodic backfills from the CEL file
+    # An AMI message longer than this without its blank line is dropped (logged) and reading resumes after the
+    # next blank line; a CEL event is about 1 KB.
+    max_message_chars: int = Field(default=1024 * 1024, ge=4096)
+
+
+class ListenerSettings(BaseModel):
+    """How the listener keeps CEL events until they are stored, and reads Asterisk's CEL file (``ami.cel_file``)."""
+
+    # The spool: CEL events from AMI wait here (fsynced JSON lines) until the database has committed them. Default
+    # folder: next to a SQLite database file, else the project's var/. Full: newer events are dropped, loudly.
+    spool_dir: Path | None = None
+    spool_max_bytes: int = Field(default=256 * 1024 * 1024, ge=1024 * 1024)
+    queue_max: int = Field(default=10_000, ge=1)  # AMI events between the reader and the spool
+    retry_min: float = Field(default=1.0, gt=0)  # seconds before the first retry of a failed store; doubles
+    retry_max: float = Field(default=60.0, gt=0)
+
+    # The backfill reads and commits the CEL file in steps of at most this many lines or bytes (memory stays
+    # bounded by one step; the saved position advances only when a step is committed).
+    backfill_chunk_lines: int = Field(default=5000, ge=1)
+    backfill_chunk_bytes: int = Field(default=4 * 1024 * 1024, ge=64 * 1024)
 
 
 class DbSettings(BaseModel):
     """Where the call log lives: SQLite (WAL) by default, PostgreSQL by URL."""
 
     url: str = f"sqlite:///{PROJECT_ROOT / 'var/callcenter.db'}"
+    # PostgreSQL: seconds to wait for a connection before failing (libpq's minimum is 2), so a dead server fails
+    # fast instead of hanging a worker thread. SQLite waits on locks by its own busy timeout instead.
+    connect_timeout: int = Field(default=5, ge=2)
 
 
 class ApiSettings(BaseModel):
@@ -93,6 +116,7 @@ class Settings(BaseSettings):
     # The telephony model: lines, topics, operators, queues, addresses (see hotline.toml).
     model_file: Path = PROJECT_ROOT / "hotline.toml"
     ami: AmiSettings = Field(default_factory=AmiSettings)
+    listener: ListenerSettings = Field(default_factory=ListenerSettings)
     db: DbSettings = Field(default_factory=DbSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     pbx: PbxSettings = Field(default_factory=PbxSettings)

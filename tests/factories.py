@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.exc import OperationalError
+
 from callcenter.ami.events import CelEvent, from_file_line
 from callcenter.calls.channels import Directory
+from callcenter.listener.service import CallLogStore
 from callcenter.model.contract import DeviceType
+from callcenter.store.cursors import FilePosition
+from callcenter.store.db import Database
 
 FIXTURES = Path(__file__).parent / "fixtures"
 T0 = 1_795_000_000.0
@@ -85,3 +91,37 @@ def speech_like_wav(path: Path, seconds: float, start: float = 0.0) -> Path:
     if start:
         os.utime(path, (start, start))
     return path
+
+
+def file_call(n: int, *, end: bool = True) -> list[str]:
+    """Call number ``n`` as Asterisk's cel_custom file has it: the captured answered call (17 lines) moved to its own
+    uniqueids/linkedid and ``n`` × 600 s later; ``end=False`` leaves out its LINKEDID_END."""
+    lines = []
+    for line in (FIXTURES / "cel_answered.jsonl").read_text(encoding="utf-8").splitlines():
+        record = json.loads(line)
+        for key in ("uniqueid", "linkedid"):
+            epoch, _, sequence = record[key].partition(".")
+            record[key] = f"{int(epoch) + 600 * n}.{sequence}"
+        record["eventtime"] = f"{float(record['eventtime']) + 600 * n:.6f}"
+        if end or record["eventtype"] != "LINKEDID_END":
+            lines.append(json.dumps(record, ensure_ascii=False) + "\n")
+    return lines
+
+
+class FlakyStore(CallLogStore):
+    """The real call-log store, failing like an unreachable database while ``down`` (or after ``fail_after``
+    successful ingests); it counts what it stored and what it refused."""
+
+    def __init__(self, db: Database, node: str = "n1") -> None:
+        super().__init__(db, node, DIRECTORY)
+        self.down = False
+        self.fail_after: int | None = None
+        self.ingested: list[int] = []  # events per successful ingest
+        self.refused = 0
+
+    def ingest(self, events: Sequence[CelEvent], source: str, position: FilePosition | None = None) -> list[str]:
+        if self.down or (self.fail_after is not None and len(self.ingested) >= self.fail_after):
+            self.refused += 1
+            raise OperationalError("INSERT INTO cel_journal", {}, ConnectionRefusedError("database down"))
+        self.ingested.append(len(events))
+        return super().ingest(events, source, position)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from panoramisk import Manager
@@ -42,7 +43,8 @@ class AmiConnection(Manager):  # type: ignore[misc]
     def __init__(self, settings: AmiSettings, address: Address, events: str = "on",
                  username: str | None = None, secret: str | None = None) -> None:
         super().__init__(host=address.host, port=address.port, username=username or settings.username,
-                         secret=secret or settings.secret, events=events, protocol_factory=Utf8AMIProtocol,
+                         secret=secret or settings.secret, events=events,
+                         protocol_factory=partial(Utf8AMIProtocol, settings.max_message_chars),
                          ping_delay=10**9, reconnect_timeout=10**9, loop=asyncio.get_running_loop())
         # panoramisk registers its own FullyBooted coroutine (resending queued actions); we queue none.
         self.callbacks.clear()

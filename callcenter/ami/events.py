@@ -156,20 +156,41 @@ def from_file_line(line: str) -> CelEvent:
                     **fields)
 
 
+OrdinalKey = tuple[str, str, str, int, str]
+
+
 class Ordinals:
     """Numbers events that are equal in everything but order, the same way in every source stream."""
 
     def __init__(self, capacity: int = 200_000) -> None:
-        self._seen: OrderedDict[tuple[str, str, str, int, str], int] = OrderedDict()
+        self._seen: OrderedDict[OrdinalKey, int] = OrderedDict()
         self._capacity = capacity
+        self._newest = 0  # the latest second seen
 
     def assign(self, event: CelEvent) -> CelEvent:
         """Return the event with its ordinal among equal events seen so far in this stream."""
         base = event.base_key
         count = self._seen.pop(base, 0)
         self._seen[base] = count + 1
+        self._newest = max(self._newest, event.second)
         if len(self._seen) > self._capacity:
             self._seen.popitem(last=False)
         if count == 0:
             return event
         return CelEvent(**{**event.__dict__, "ordinal": count})
+
+    def recent(self, window: int) -> list[list[Any]]:
+        """The counts of the last ``window`` seconds, as JSON-ready lists: what a reader that resumes this stream
+        later needs (equal events share their second, and Asterisk writes its CEL file in time order)."""
+        oldest = self._newest - window
+        return [[*key, count] for key, count in self._seen.items() if key[3] >= oldest]
+
+    @classmethod
+    def restore(cls, recent: list[list[Any]]) -> Ordinals:
+        """Ordinals that go on from counts saved by :meth:`recent`."""
+        ordinals = cls()
+        for *key, count in recent:
+            linkedid, uniqueid, name, second, appdata = key
+            ordinals._seen[(str(linkedid), str(uniqueid), str(name), int(second), str(appdata))] = int(count)
+            ordinals._newest = max(ordinals._newest, int(second))
+        return ordinals

@@ -4,6 +4,7 @@ panoramisk 1.4 decodes every TCP chunk on its own with ``errors='ignore'``: a UT
 reads silently vanishes ("Nguyễn" becomes "Nguyn"). Here bytes go through one incremental decoder per connection,
 so a character split across reads is completed by the next read; bytes that are really invalid become U+FFFD
 instead of disappearing. A message that fails to parse or dispatch is logged and skipped; it never drops the link.
+Messages are cut from the stream by :class:`~callcenter.ami.framing.MessageFramer` (linear time, capped size).
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ from panoramisk.ami_protocol import AMIProtocol
 from panoramisk.message import Message
 from panoramisk.utils import EOL
 
+from callcenter.ami.framing import MAX_MESSAGE_CHARS, MessageFramer
+
 log = logging.getLogger(__name__)
-SEPARATOR = EOL + EOL
 BANNER = "Asterisk Call Manager/"
+BANNER_MAX = len(BANNER) + 256  # a version number is short: a longer first line is no banner
 
 
 class Utf8AMIProtocol(AMIProtocol):  # type: ignore[misc]
@@ -26,21 +29,49 @@ class Utf8AMIProtocol(AMIProtocol):  # type: ignore[misc]
 
     version: str | None
 
+    def __init__(self, max_message_chars: int = MAX_MESSAGE_CHARS) -> None:
+        super().__init__()
+        self.max_message_chars = max_message_chars
+
     def connection_made(self, transport: Any) -> None:
         super().connection_made(transport)
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        self._pending = ""
+        self._framer = MessageFramer(self.max_message_chars)
+        self._head: str | None = ""  # the stream's start until the banner line is complete; None after
         self.malformed = 0
 
+    @property
+    def oversized(self) -> int:
+        """Messages dropped for growing past ``max_message_chars`` without a blank line."""
+        return self._framer.oversized
+
+    @property
+    def pending_chars(self) -> int:
+        """Characters of an unfinished message held now."""
+        return self._framer.pending_chars
+
     def data_received(self, data: bytes) -> None:
-        text = self._pending + self._decoder.decode(data)
-        if self.version is None and text.startswith(BANNER) and EOL in text:
-            banner, _, text = text.partition(EOL)
-            self.version = banner[len(BANNER):].strip()
-            log.info("AMI protocol version %s", self.version)
-        *messages, self._pending = text.split(SEPARATOR)
-        for chunk in messages:
+        text = self._decoder.decode(data)
+        if self._head is not None:
+            text = self._after_banner(text)
+        for chunk in self._framer.feed(text):
             self._handle_chunk(chunk.strip())
+
+    def _after_banner(self, text: str) -> str:
+        """Take Asterisk's first line (``Asterisk Call Manager/<version>``) off the stream; return what follows."""
+        head = (self._head or "") + text
+        complete = head.startswith(BANNER) and EOL in head
+        arriving = head.startswith(BANNER) and len(head) < BANNER_MAX  # the banner may come a byte at a time
+        if BANNER.startswith(head) or (arriving and not complete):
+            self._head = head
+            return ""
+        self._head = None
+        if not complete:
+            return head  # no banner: the stream is read as messages from its first byte
+        banner, _, rest = head.partition(EOL)
+        self.version = banner[len(BANNER):].strip()
+        log.info("AMI protocol version %s", self.version)
+        return rest
 
     def _handle_chunk(self, chunk: str) -> None:
         if not chunk:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -11,6 +13,8 @@ from sqlalchemy.engine import make_url
 
 from callcenter.model.hotline import HotlineModel
 from callcenter.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 def cmd_migrate(args: argparse.Namespace, settings: Settings, model: HotlineModel) -> int:
@@ -25,24 +29,47 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings, model: HotlineMode
 def cmd_listen(args: argparse.Namespace, settings: Settings, model: HotlineModel) -> int:
     """Run the AMI listener (call log and recordings) until interrupted."""
     from callcenter.calls.channels import Directory
-    from callcenter.listener.backfill import CelFileCursor
+    from callcenter.listener.backfill import Backfill
+    from callcenter.listener.celfile import CelFile
     from callcenter.listener.service import CallLogStore, Listener, Periodic
+    from callcenter.listener.spool import Spool, spool_path
     from callcenter.model.watch import ModelWatch
     from callcenter.store.db import Database
-    from callcenter.store.migrate import upgrade
     from recordings.retention import purge
     from recordings.worker import RecordingWorker
 
-    upgrade(settings.db.url)
-    db = Database(settings.db.url)
+    prepare = _migrate_or_defer(settings.db.url)
+    db = Database(settings.db.url, settings.db.connect_timeout)
     node, rec = settings.ami.node, settings.recordings
     watch = ModelWatch(settings.model_file, model)
     store = CallLogStore(db, node, lambda: Directory.from_model(watch.current()))
     jobs = [Periodic("recordings", rec.scan_interval, RecordingWorker(rec, db, node).run_once),
             Periodic("retention", rec.purge_interval, partial(purge, db, rec))]
-    listener = Listener(settings.ami, model.pbx.ami, store, CelFileCursor(settings.ami.cel_file), jobs)
-    asyncio.run(listener.run())
+    options = settings.listener
+    cel_file = CelFile(settings.ami.cel_file, options.backfill_chunk_lines, options.backfill_chunk_bytes)
+    spool = Spool(spool_path(options.spool_dir, settings.db.url, node), options.spool_max_bytes)
+    try:
+        listener = Listener(settings.ami, model.pbx.ami, store, Backfill(cel_file, store), spool, options=options,
+                            jobs=jobs, prepare=prepare)
+        asyncio.run(listener.run())
+    finally:
+        spool.close()
     return 0
+
+
+def _migrate_or_defer(url: str) -> Callable[[], None] | None:
+    """Migrate now; if the database cannot be reached, say so and return the migration for the listener to run
+    before it stores anything: it starts anyway, reading AMI into its spool, because Asterisk does not wait."""
+    from sqlalchemy.exc import OperationalError
+
+    from callcenter.store.migrate import upgrade
+
+    try:
+        upgrade(url)
+    except OperationalError as exc:
+        log.error("listen: the database is unreachable (%s); CEL events are spooled until it is back", exc.orig)
+        return partial(upgrade, url)
+    return None
 
 
 def cmd_ivr(args: argparse.Namespace, settings: Settings, model: HotlineModel) -> int:
@@ -63,7 +90,7 @@ def cmd_api(args: argparse.Namespace, settings: Settings, model: HotlineModel) -
     from callcenter.store.migrate import upgrade
 
     upgrade(settings.db.url)
-    app = create_app(settings, Database(settings.db.url))
+    app = create_app(settings, Database(settings.db.url, settings.db.connect_timeout))
     uvicorn.run(app, host=settings.api.host, port=settings.api.port, log_level="info")
     return 0
 

@@ -1,65 +1,47 @@
-"""Read Asterisk's own CEL file (cel_custom JSON lines) to fill whatever AMI did not deliver.
+"""Fill whatever AMI did not deliver from Asterisk's own CEL file (read by :mod:`callcenter.listener.celfile`).
 
-A cursor remembers how far the file was read (and the ordinals so far), so a periodic backfill reads only what
-is new; a rotated or truncated file is read again from the start. A process restart reads the whole file once.
+The file is read from the position saved in the database, one bounded chunk at a time; each chunk is journaled
+together with the position after it, in one transaction, before the next is read. A failure (the database is
+down) leaves the saved position where the last committed chunk ended, so nothing is skipped and a restart does not
+read the whole file again. Finished calls still without a call log are built at the end.
 """
 
 from __future__ import annotations
 
 import logging
-from pathlib import Path
+from collections.abc import Sequence
+from typing import Protocol
 
-from callcenter.ami.events import CelEvent, Ordinals, from_file_line
+from callcenter.ami.events import CelEvent
+from callcenter.listener.celfile import CelFile
+from callcenter.store.cursors import FilePosition
 
 log = logging.getLogger(__name__)
 
 
-class CelFileCursor:
-    """Incremental reader of one cel_custom JSON file."""
+class BackfillStore(Protocol):
+    """What the backfill needs of the call-log store."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._inode: int | None = None
-        self._offset = 0
-        self._line = 0
-        self._ordinals = Ordinals()
-        self._warned = False
+    def file_position(self) -> FilePosition | None: ...
 
-    def reset(self) -> None:
-        """Read the whole file again next time (after events read could not be stored; dedupe makes it safe)."""
-        self._inode = None
+    def ingest(self, events: Sequence[CelEvent], source: str, position: FilePosition | None = None) -> list[str]: ...
 
-    def _reset_if_replaced(self) -> bool:
-        stat = self.path.stat()
-        if stat.st_ino != self._inode or stat.st_size < self._offset:
-            self._inode, self._offset, self._line, self._ordinals = stat.st_ino, 0, 0, Ordinals()
-        return stat.st_size > self._offset
+    def build_missing(self) -> list[str]: ...
 
-    def read_new(self) -> list[CelEvent]:
-        """Every complete, well-formed line added since the last call; bad lines are logged and skipped."""
-        if not self.path.exists():
-            if not self._warned:
-                log.warning("backfill: CEL file %s does not exist (yet); AMI is the only source", self.path)
-                self._warned = True
-            return []
-        if not self._reset_if_replaced():
-            return []
-        events: list[CelEvent] = []
-        with self.path.open("rb") as handle:
-            handle.seek(self._offset)
-            for raw in handle:
-                if not raw.endswith(b"\n"):
-                    break  # Asterisk is still writing this line; the next backfill reads it whole
-                self._offset += len(raw)
-                self._line += 1
-                self._parse(raw, events)
-        return events
 
-    def _parse(self, raw: bytes, into: list[CelEvent]) -> None:
-        line = raw.decode("utf-8", errors="replace").strip()
-        if not line:
-            return
-        try:
-            into.append(self._ordinals.assign(from_file_line(line)))
-        except Exception as exc:  # MalformedEvent, or anything odd: one bad line never costs the good ones
-            log.warning("backfill: %s line %d skipped: %s", self.path.name, self._line, exc)
+class Backfill:
+    """Journals what the CEL file has and the journal lacks, then builds every finished call without a log."""
+
+    def __init__(self, cel_file: CelFile, store: BackfillStore) -> None:
+        self.cel_file = cel_file
+        self.store = store
+
+    def run(self) -> int:
+        """One backfill (sync; runs in a worker thread); the number of calls built. Store errors propagate."""
+        built = 0
+        for chunk in self.cel_file.chunks(self.store.file_position()):
+            built += len(self.store.ingest(chunk.events, "file", chunk.position))
+        built += len(self.store.build_missing())
+        if built:
+            log.info("backfill: built %d call(s) from %s", built, self.cel_file.path)
+        return built

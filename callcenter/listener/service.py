@@ -1,8 +1,10 @@
-"""The listener's composition: AMI session loop, one ordered consumer, journal + builder + writer, backfill.
+"""The listener's composition: AMI session loop, one ordered consumer, spool, journal + builder + writer, backfill.
 
-AMI callbacks only enqueue; one consumer task drains the queue in batches and hands each batch to a worker
-thread (the event loop never blocks on the database, so Asterisk never sees a slow reader). A call is built
-from the journal when its LINKEDID_END is journaled, and rebuilt whenever a backfill adds events to it.
+AMI callbacks only enqueue (a bounded queue); one consumer task takes the queue in batches and appends each to the
+durable spool in a worker thread; the delivery stores the spool in order, in a worker thread too, backing off while
+the database fails. So the event loop never waits for the database, Asterisk never sees a slow reader, and a batch
+the database refuses waits on disk instead of being lost. A call is built from the journal when its LINKEDID_END
+is journaled, and rebuilt whenever a backfill adds events to it.
 """
 
 from __future__ import annotations
@@ -21,11 +23,13 @@ from callcenter.ami.client import AmiConnection, AmiError, AmiLoginError
 from callcenter.ami.events import CelEvent, MalformedEvent, Ordinals, from_ami
 from callcenter.calls.builder import build_call
 from callcenter.calls.channels import Directory
-from callcenter.listener.backfill import CelFileCursor
+from callcenter.listener.backfill import Backfill
+from callcenter.listener.delivery import Delivery
+from callcenter.listener.spool import Spool
 from callcenter.model.addresses import Address
-from callcenter.model.contract import Cel
-from callcenter.settings import AmiSettings
-from callcenter.store import journal
+from callcenter.settings import AmiSettings, ListenerSettings
+from callcenter.store import cursors, journal
+from callcenter.store.cursors import FilePosition
 from callcenter.store.db import Database
 from callcenter.store.writer import upsert_call
 
@@ -53,12 +57,20 @@ class CallLogStore:
         # A fixed directory, or one that follows the model file (operators added while the listener runs).
         self._directory = directory if callable(directory) else (lambda: directory)
 
-    def ingest(self, events: Sequence[CelEvent], source: str) -> list[str]:
-        """Journal the events and (re)build every finished call they touched; return the built linkedids."""
+    def ingest(self, events: Sequence[CelEvent], source: str, position: FilePosition | None = None) -> list[str]:
+        """Journal the events (and the CEL file position they were read up to, in the same transaction), then
+        (re)build every finished call they touched; return the built linkedids."""
         with self.db.session() as session:
             touched = journal.append(session, self.node, events, source)
+            if position is not None:
+                cursors.save(session, self.node, position)
             ended = journal.finished(session, self.node, touched)
         return self.build(ended)
+
+    def file_position(self) -> FilePosition | None:
+        """Where the CEL file was read up to (the last committed chunk), or None if never."""
+        with self.db.session() as session:
+            return cursors.load(session, self.node)
 
     def build_missing(self) -> list[str]:
         """Build every finished call that has no call-log row yet."""
@@ -85,39 +97,68 @@ class Listener:
     """Keeps an AMI session up (with backoff), journals CEL, builds call logs, backfills after gaps, and runs the
     periodic jobs it is given. Built by the CLI (the composition root) from its parts."""
 
-    def __init__(self, ami: AmiSettings, address: Address, store: CallLogStore, cel_file: CelFileCursor,
-                 jobs: Sequence[Periodic] = ()) -> None:
+    def __init__(self, ami: AmiSettings, address: Address, store: CallLogStore, backfill: Backfill, spool: Spool,
+                 *, options: ListenerSettings | None = None, jobs: Sequence[Periodic] = (),
+                 prepare: Callable[[], object] | None = None) -> None:
+        """``prepare`` runs once before the first store (the migrations, when the database was down at start)."""
+        options = options or ListenerSettings()
         self.ami = ami
         self.address = address
         self.store = store
         self.jobs = jobs
-        self.queue: asyncio.Queue[CelEvent | object] = asyncio.Queue()
+        self.spool = spool
+        self.delivery = Delivery(spool, store, backfill, options.retry_min, options.retry_max, prepare)
+        # Bounded: the consumer only appends to a local file, so a full queue means the disk stalls.
+        self.queue: asyncio.Queue[CelEvent | object] = asyncio.Queue(maxsize=options.queue_max)
         self.ordinals = Ordinals()
-        self.cel_file = cel_file
         self.tz = ZoneInfo(ami.timezone)
         self.connected = asyncio.Event()
         self.sessions = 0
-        self.skipped = 0
+        self.skipped = 0  # malformed CEL events
+        self.dropped = 0  # CEL events the full queue could not take
+        self._overflowed = False
 
     def on_cel(self, message: Message) -> None:
         """AMI callback: parse and enqueue, nothing else (a bad event is counted and logged)."""
         try:
-            self.queue.put_nowait(self.ordinals.assign(from_ami(message, self.tz)))
+            event = self.ordinals.assign(from_ami(message, self.tz))
         except MalformedEvent as exc:
             self.skipped += 1
             log.warning("AMI: CEL event skipped: %s", exc)
+            return
+        self._enqueue(event)
+
+    def _enqueue(self, item: CelEvent | object) -> None:
+        """Queue an item; when the queue is full, drop it loudly (the backfill is asked for once there is room)."""
+        try:
+            self.queue.put_nowait(item)
+        except asyncio.QueueFull:
+            self._overflowed = True
+            if isinstance(item, CelEvent):
+                self.dropped += 1
+                log.error("AMI: event queue full (%d; the spool is not keeping up): CEL %s of call %s dropped; the "
+                          "CEL file backfill may restore it", self.queue.maxsize, item.event, item.linkedid)
 
     async def run(self) -> None:
-        """Run until cancelled: the consumer, the periodic backfill and the session loop."""
+        """Run until cancelled: the consumer, the delivery, the periodic backfill and jobs, the session loop."""
         tasks = [asyncio.create_task(self._consume(), name="consume"),
+                 asyncio.create_task(self.delivery.run(), name="delivery"),
                  asyncio.create_task(self._periodic_backfill(), name="backfill"),
                  *(asyncio.create_task(self._periodic(job), name=job.name) for job in self.jobs)]
+        self._store_what_the_last_run_left()
         try:
             await self._sessions()
         finally:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            self._spool_what_is_queued()
+
+    def _store_what_the_last_run_left(self) -> None:
+        if self.spool.pending:
+            log.warning("listener: %d bytes of CEL events left in %s by the last run; storing them first",
+                        self.spool.size, self.spool.path)
+            self.delivery.wake()
 
     async def _sessions(self) -> None:
         delay = self.ami.reconnect_min
@@ -142,7 +183,7 @@ class Listener:
         self.sessions += 1
         log.info("AMI: logged in to %s as %s", self.address, self.ami.username)
         self.connected.set()
-        self.queue.put_nowait(BACKFILL)  # whatever happened while we were away
+        self._enqueue(BACKFILL)  # whatever happened while we were away
         keepalive = asyncio.create_task(connection.keepalive())
         try:
             await connection.lost
@@ -160,46 +201,42 @@ class Listener:
     async def _periodic_backfill(self) -> None:
         while True:
             await asyncio.sleep(self.ami.backfill_interval)
-            self.queue.put_nowait(BACKFILL)
+            self._enqueue(BACKFILL)
 
     async def _consume(self) -> None:
         while True:
             items = [await self.queue.get()]
             while not self.queue.empty() and len(items) < BATCH:
                 items.append(self.queue.get_nowait())
-            await self._process(items)
+            await self._spool(items)
 
-    async def _process(self, items: list[CelEvent | object]) -> None:
-        batch: list[CelEvent] = []
-        for item in items:
-            if isinstance(item, CelEvent):
-                batch.append(item)
-                continue
-            if batch:
-                await self._guarded(self.store.ingest, batch, "ami")
-                batch = []
-            await self._guarded(self.backfill)
-        if batch:
-            await self._guarded(self.store.ingest, batch, "ami")
-            if any(event.event == Cel.LINKEDID_END for event in batch):
-                # A call just ended: events AMI missed (e.g. during a reconnect) are in Asterisk's own file.
-                await self._guarded(self.backfill)
+    async def _spool(self, items: list[CelEvent | object]) -> None:
+        """Append the batch's events to the spool (in a thread: it fsyncs) and wake the delivery."""
+        events = [item for item in items if isinstance(item, CelEvent)]
+        if events and await self._append(events) < len(events):
+            self._overflowed = True  # the spool said what it dropped; the CEL file may still have it
+        if len(events) < len(items) or self._overflowed:
+            self._overflowed = False
+            self.delivery.request_backfill()
+        self.delivery.wake()
+
+    async def _append(self, events: list[CelEvent]) -> int:
+        """Append to the spool in a thread (it fsyncs); how many were kept."""
+        try:
+            return await asyncio.to_thread(self.spool.append, events)
+        except Exception:  # the consumer must outlive anything
+            log.exception("listener: %d CEL event(s) could not be spooled and are dropped", len(events))
+            return 0
+
+    def _spool_what_is_queued(self) -> None:
+        """At shutdown: what the consumer has not taken yet goes to the spool, for the next run to store."""
+        events = [item for item in (self.queue.get_nowait() for _ in range(self.queue.qsize()))
+                  if isinstance(item, CelEvent)]
+        if events:
+            self.spool.append(events)
 
     async def _guarded(self, work: object, *args: object) -> None:
         try:
             await asyncio.to_thread(work, *args)  # type: ignore[arg-type]
         except Exception:
-            log.exception("store work failed; the next backfill retries it")
-
-    def backfill(self) -> int:
-        """Journal the CEL file's events and build what is finished (sync; runs in a thread)."""
-        events = self.cel_file.read_new()
-        try:
-            built = self.store.ingest(events, "file") if events else []
-        except Exception:
-            self.cel_file.reset()  # the database failed: these lines must be read again, not skipped
-            raise
-        built += self.store.build_missing()
-        if built:
-            log.info("backfill: built %d call(s) from %s", len(built), self.cel_file.path)
-        return len(built)
+            log.exception("periodic work failed; it runs again at its next time")

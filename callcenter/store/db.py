@@ -1,5 +1,6 @@
 """Engine and session factory; SQLite gets WAL, synced commits, a busy timeout and a private file (0600, and 0700
-for a folder it needs); PostgreSQL is used as is. (Who creates which file with which mode: recordings/files.py.)"""
+for a folder it needs); PostgreSQL gets a connect timeout. (Who creates which file with which mode:
+recordings/files.py.)"""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+from callcenter.settings import DbSettings
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -36,8 +39,14 @@ def _private_file(path: Path) -> None:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))  # empty = a new database
 
 
-def make_engine(url: str) -> Engine:
-    """Create the engine for a database URL (``sqlite:///path`` or ``postgresql+psycopg://...``)."""
+CONNECT_TIMEOUT: int = DbSettings.model_fields["connect_timeout"].default  # seconds
+
+
+def make_engine(url: str, connect_timeout: int = CONNECT_TIMEOUT) -> Engine:
+    """Create the engine for a database URL (``sqlite:///path`` or ``postgresql+psycopg://...``).
+
+    PostgreSQL waits at most ``connect_timeout`` seconds for a connection (libpq's minimum is 2): without it a
+    server that accepts but never answers hangs the caller's thread forever."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:" and not parsed.database.startswith("file:"):
@@ -47,15 +56,15 @@ def make_engine(url: str) -> Engine:
         return engine
     if parsed.drivername == "postgresql":
         url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": connect_timeout})
 
 
 class Database:
     """The one place sessions come from: ``with db.session() as s: ...`` commits or rolls back."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, connect_timeout: int = CONNECT_TIMEOUT) -> None:
         self.url = url
-        self.engine = make_engine(url)
+        self.engine = make_engine(url, connect_timeout)
         self._factory = sessionmaker(self.engine, expire_on_commit=False)
 
     @contextmanager

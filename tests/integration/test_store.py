@@ -98,26 +98,19 @@ def test_a_broken_call_does_not_stop_the_others(db: Database, monkeypatch: pytes
 
 def test_backfill_rereads_the_file_after_the_database_failed(db: Database, tmp_path: Path,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    import asyncio
-
-    from callcenter.listener.backfill import CelFileCursor
-    from callcenter.model.addresses import Address
-    from callcenter.settings import AmiSettings
+    from callcenter.listener.backfill import Backfill
+    from callcenter.listener.celfile import CelFile
 
     cel_file = tmp_path / "cel.json"
     cel_file.write_text((FIXTURES / "cel_answered.jsonl").read_text(encoding="utf-8"), encoding="utf-8")
-
-    async def make() -> service.Listener:
-        return service.Listener(AmiSettings(), Address("127.0.0.1", 1), CallLogStore(db, "n1", DIRECTORY),
-                                CelFileCursor(cel_file))
-
-    listener = asyncio.run(make())
-    real_ingest = listener.store.ingest
-    monkeypatch.setattr(listener.store, "ingest", lambda *a: (_ for _ in ()).throw(RuntimeError("database down")))
+    store = CallLogStore(db, "n1", DIRECTORY)
+    backfill = Backfill(CelFile(cel_file), store)
+    real_ingest = store.ingest
+    monkeypatch.setattr(store, "ingest", lambda *a: (_ for _ in ()).throw(RuntimeError("database down")))
     with pytest.raises(RuntimeError):
-        listener.backfill()
-    monkeypatch.setattr(listener.store, "ingest", real_ingest)
-    assert listener.backfill() == 1  # the same lines again: the call is built
+        backfill.run()
+    monkeypatch.setattr(store, "ingest", real_ingest)
+    assert backfill.run() == 1  # the same lines again: the call is built
     assert _count(db, Call) == 1
 
 

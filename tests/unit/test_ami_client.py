@@ -6,55 +6,28 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from panoramisk.message import Message
-from sqlalchemy import select
 
 from callcenter.ami.client import AmiConnection, AmiError, AmiLoginError
 from callcenter.ami.events import CelEvent
 from callcenter.ami.protocol import Utf8AMIProtocol
-from callcenter.listener.backfill import CelFileCursor
-from callcenter.listener.service import CallLogStore, Listener
 from callcenter.model.addresses import Address
 from callcenter.settings import AmiSettings
 from callcenter.store.db import Database
-from callcenter.store.migrate import upgrade
-from callcenter.store.models import CelJournal
-from tests.factories import DIRECTORY
 from tests.unit.fake_ami import FakeAmi, cel
+from tests.unit.listening import SECRET, address, ami_settings, journal_rows, make_listener, running, until
 
 pytestmark = pytest.mark.timeout(20)
 
 NAME = "Nguyễn Thị Quỳnh Mai"
-SECRET = "right-secret"
 
 
 # -- fixtures and helpers ----------------------------------------------------------------------------------------
-
-@pytest.fixture
-async def ami() -> AsyncIterator[FakeAmi]:
-    server = FakeAmi(secret=SECRET)
-    async with server:
-        yield server
-
-
-def ami_settings(server: FakeAmi, tmp_path: Path, **overrides: Any) -> AmiSettings:
-    values: dict[str, Any] = {
-        "username": "callcenter", "secret": SECRET,
-        "ping_interval": 0.2, "ping_timeout": 0.3, "reconnect_min": 0.05, "reconnect_max": 0.4,
-        "cel_file": tmp_path / "no-such-dir" / "cel_callcenter.json", "backfill_interval": 60.0,
-    }
-    values.update(overrides)
-    return AmiSettings(**values)
-
-
-def address(server: FakeAmi) -> Address:
-    return Address("127.0.0.1", server.port)
-
 
 @contextlib.asynccontextmanager
 async def connected(server: FakeAmi, tmp_path: Path, **overrides: Any) -> AsyncIterator[AmiConnection]:
@@ -66,43 +39,8 @@ async def connected(server: FakeAmi, tmp_path: Path, **overrides: Any) -> AsyncI
         connection.close()
 
 
-async def until(predicate: Any, timeout: float = 3.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not met in {timeout} s")
-        await asyncio.sleep(0.005)
-
-
 def cel_names(messages: list[Message]) -> list[str]:
     return [m["CallerIDname"] for m in messages]
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    url = f"sqlite:///{tmp_path / 'callcenter.db'}"
-    upgrade(url)
-    database = Database(url)
-    yield database
-    database.dispose()
-
-
-def make_listener(server: FakeAmi, tmp_path: Path, db: Database, **overrides: Any) -> Listener:
-    """A listener composed as the CLI composes it, over the fake server."""
-    settings = ami_settings(server, tmp_path, **overrides)
-    return Listener(settings, address(server), CallLogStore(db, settings.node, DIRECTORY),
-                    CelFileCursor(settings.cel_file))
-
-
-@contextlib.asynccontextmanager
-async def running(listener: Listener) -> AsyncIterator[asyncio.Task[None]]:
-    task = asyncio.create_task(listener.run())
-    try:
-        yield task
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait_for(task, 3)
 
 
 # -- 1. UTF-8 split across reads, end to end ---------------------------------------------------------------------
@@ -170,6 +108,7 @@ async def test_malformed_input_keeps_the_connection_working(
         assert not connection.lost.done()
         pong = await asyncio.wait_for(connection.send_action({"Action": "Ping"}), 2)
         assert pong["Ping"] == "Pong"
+    listener.spool.close()
     assert any("CEL event skipped" in r.getMessage() and "linkedid" in r.getMessage() for r in caplog.records)
 
 
@@ -311,7 +250,7 @@ async def test_listener_logs_in_again_after_the_server_hangs_up(
         assert not task.done()
         assert [accepted for *_, accepted in ami.logins] == [True, True]
         await ami.push(cel())  # the new session delivers events
-        await until(lambda: listener.queue.qsize() > 0 or _journal_rows(db), what="event after reconnect")
+        await until(lambda: listener.queue.qsize() > 0 or journal_rows(db), what="event after reconnect")
     assert any("connection lost" in r.getMessage() for r in caplog.records)
 
 
@@ -346,11 +285,6 @@ async def test_listener_keeps_retrying_a_refused_login_with_backoff(
 
 # -- 7. CEL over AMI reaches the journal -------------------------------------------------------------------------
 
-def _journal_rows(db: Database) -> list[CelJournal]:
-    with db.session() as session:
-        return list(session.scalars(select(CelJournal).order_by(CelJournal.id)).all())
-
-
 async def test_cel_event_over_ami_is_journaled(ami: FakeAmi, tmp_path: Path, db: Database) -> None:
     listener = make_listener(ami, tmp_path, db)
     async with running(listener):
@@ -359,9 +293,9 @@ async def test_cel_event_over_ami_is_journaled(ami: FakeAmi, tmp_path: Path, db:
         await ami.push(cel(drop=["UniqueID"]))  # malformed: skipped, not journaled
         await ami.push(cel(EventName="ANSWER", Application="Answer", Timestamp="1795952287.190320",
                            CallerIDdnid="1900868647", Context="hotline"))
-        await until(lambda: len(_journal_rows(db)) == 2, what="two journal rows")
+        await until(lambda: len(journal_rows(db)) == 2, what="two journal rows")
         assert listener.skipped == 1
-    rows = _journal_rows(db)
+    rows = journal_rows(db)
     assert [(r.event, r.linkedid, r.uniqueid, r.source, r.node) for r in rows] == [
         ("CHAN_START", "1795952287.4", "1795952287.4", "ami", "sandbox"),
         ("ANSWER", "1795952287.4", "1795952287.4", "ami", "sandbox")]

@@ -6,6 +6,7 @@ The CEL event below is copied from a real Asterisk 22 AMI stream (an answered ho
 from __future__ import annotations
 
 import itertools
+import time
 from typing import Any
 
 import pytest
@@ -88,9 +89,9 @@ class FakeFactory:
         return [m["CallerIDname"] for m in self.dispatched if m.get("Event") == "CEL"]
 
 
-def make(protocol_class: type[AMIProtocol] = Utf8AMIProtocol,
-         factory: FakeFactory | None = None) -> tuple[AMIProtocol, FakeFactory, FakeTransport]:
-    protocol = protocol_class()
+def make(protocol_class: type[AMIProtocol] = Utf8AMIProtocol, factory: FakeFactory | None = None,
+         protocol: AMIProtocol | None = None) -> tuple[AMIProtocol, FakeFactory, FakeTransport]:
+    protocol = protocol or protocol_class()
     transport = FakeTransport()
     protocol.connection_made(transport)
     factory = factory or FakeFactory()
@@ -205,3 +206,59 @@ def test_a_dispatch_that_raises_skips_only_that_message() -> None:
     assert [m["EventName"] for m in factory.dispatched if m.get("Event") == "CEL"] == ["ANSWER"]
     assert protocol.malformed == 1
     assert not transport.closed
+
+
+# -- a message that never ends: capped, dropped, resynchronised, in linear time ------------------------------------
+
+def _feed_without_blank_line(protocol: AMIProtocol, size: int, after_each: Any = None, read: int = 4096) -> None:
+    """Feed ``size`` bytes of headers that never reach a blank line, ``read`` bytes at a time."""
+    line = b"Junk: " + b"x" * 58 + b"\r\n"
+    piece = line * (read // len(line))
+    for _ in range(size // len(piece)):
+        protocol.data_received(piece)
+        if after_each is not None:
+            after_each()
+
+
+def test_a_message_without_a_blank_line_is_capped_dropped_and_the_stream_resynchronises(
+        caplog: pytest.LogCaptureFixture) -> None:
+    protocol, factory, transport = make(protocol=Utf8AMIProtocol(max_message_chars=64 * 1024))
+    feed(protocol, BANNER + LOGIN_OK, [])
+    held: list[int] = []
+    _feed_without_blank_line(protocol, 1024 * 1024, lambda: held.append(protocol.pending_chars))
+    assert max(held) <= 64 * 1024  # never more than the cap is kept
+    protocol.data_received(b"Tail: of the monster\r\n\r\n" + CEL)
+    assert factory.names() == [NAME]  # the next message after the blank line is read normally
+    assert protocol.oversized == 1
+    assert not transport.closed
+    assert any("without a blank line" in r.getMessage() and "dropped" in r.getMessage() for r in caplog.records)
+
+
+def test_a_huge_message_costs_linear_time() -> None:
+    """16 MiB without a blank line took 47 s when every read re-split all pending text; linear is well under 2 s."""
+    protocol, factory, _ = make()
+    feed(protocol, BANNER + LOGIN_OK, [])
+    started = time.perf_counter()
+    _feed_without_blank_line(protocol, 16 * 1024 * 1024)
+    protocol.data_received(b"\r\n" + CEL)
+    assert time.perf_counter() - started < 2.0
+    assert factory.names() == [NAME]
+
+
+def test_a_long_message_under_the_cap_is_delivered_whole() -> None:
+    protocol, factory, _ = make()
+    long_name = " ".join(["Nguyễn"] * 20_000)  # ~160 KB of one header, far over one read, under the 1 MiB default
+    event = CEL.replace(NAME.encode(), long_name.encode())
+    feed(protocol, BANNER + LOGIN_OK + event, list(range(0, len(BANNER + LOGIN_OK + event), 4096)))
+    assert factory.names() == [long_name]
+    assert protocol.oversized == 0
+
+
+@pytest.mark.parametrize("cut", range(1, 4))
+def test_resynchronises_on_a_blank_line_split_across_reads_after_a_drop(cut: int) -> None:
+    protocol, factory, _ = make(protocol=Utf8AMIProtocol(max_message_chars=8192))
+    feed(protocol, BANNER + LOGIN_OK, [])
+    _feed_without_blank_line(protocol, 64 * 1024)
+    feed(protocol, b"\r\n\r\n" + CEL, [cut])
+    assert factory.names() == [NAME]
+    assert protocol.oversized == 1

@@ -55,3 +55,40 @@ def test_sqlite_commits_are_synced_to_disk(tmp_path: Path) -> None:
         assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL (NORMAL, 1, may lose commits)
         assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
     engine.dispose()
+
+
+def test_a_postgresql_server_that_never_answers_fails_fast() -> None:
+    """A dead database must fail within the connect timeout, not hang the listener's worker thread forever."""
+    import socket
+    import threading
+    import time
+
+    from sqlalchemy.exc import OperationalError
+
+    from callcenter.store.db import Database
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)  # the kernel completes the handshake; nobody ever answers the startup message
+    port = silent.getsockname()[1]
+    outcome: list[BaseException] = []
+
+    def connect() -> None:
+        database = Database(f"postgresql+psycopg://nobody@127.0.0.1:{port}/nothing", connect_timeout=2)
+        try:
+            with database.session() as session:
+                session.execute(text("SELECT 1"))
+        except BaseException as exc:
+            outcome.append(exc)
+        finally:
+            database.dispose()
+
+    started = time.monotonic()
+    worker = threading.Thread(target=connect, daemon=True)
+    worker.start()
+    worker.join(15)
+    silent.close()
+    assert not worker.is_alive(), "connecting to a silent server still hangs after 15 s"
+    assert time.monotonic() - started < 6
+    assert [type(exc) for exc in outcome] == [OperationalError]
+

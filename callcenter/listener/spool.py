@@ -1,0 +1,233 @@
+"""The listener's durable buffer: CEL events from AMI wait here, fsynced, until the store has committed them.
+
+Every batch the AMI consumer takes off its queue is appended here first (one JSON line per event, fsynced), and
+the delivery replays the file in order into the store, truncating it once all is committed. So a batch the
+database refuses is never lost, newer events queue behind older ones in the same file, a restart replays what
+the last process could not store, and the AMI reader never waits for the database: only for a local append.
+(Replaying something already committed is harmless: the journal dedupes by event key, ordinals included.)
+
+The file is bounded (``listener.spool_max_bytes``): what does not fit is dropped with an error that says what was
+lost; only the CEL file backfill can bring that back. One listener at a time may use a spool (an flock says so).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import re
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+
+from callcenter.ami.events import CelEvent
+from callcenter.settings import PROJECT_ROOT
+from recordings.files import PRIVATE_FILE, PRIVATE_FOLDER, fsync_dir
+
+log = logging.getLogger(__name__)
+READ_BYTES = 1024 * 1024  # one replay step: about a thousand events, stored in one transaction
+COMPACT_BYTES = 4 * 1024 * 1024  # committed bytes at the head worth rewriting the file for
+
+
+class SpoolBusy(RuntimeError):
+    """Another listener process holds the spool."""
+
+
+@dataclass(frozen=True)
+class Pending:
+    """Spooled events in order, and the offset just after them (what to commit once they are stored)."""
+
+    events: list[CelEvent]
+    end: int
+
+
+def spool_path(folder: Path | None, db_url: str, node: str) -> Path:
+    """Where this node's spool for this database lives: ``folder``, or by default next to a SQLite database file
+    (else the project's ``var/``), named by node and database so that no spool is replayed into another one."""
+    url = make_url(db_url)
+    if folder is None:
+        local = url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:")
+        folder = Path(url.database).parent if local and url.database else PROJECT_ROOT / "var"
+    which = hashlib.sha256(url.render_as_string(hide_password=True).encode()).hexdigest()[:12]
+    return folder / f"listener-spool-{re.sub(r'[^A-Za-z0-9_.-]', '_', node)}-{which}.jsonl"
+
+
+def _line(event: CelEvent) -> bytes:
+    return json.dumps(event.to_json(), ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
+
+
+class Spool:
+    """An append-only JSON-lines file of events not yet stored; thread-safe (append and replay run in threads)."""
+
+    def __init__(self, path: Path, max_bytes: int) -> None:
+        self.path = path
+        self.max_bytes = max_bytes
+        self.dropped = 0  # events refused because the spool was full or the disk failed
+        self._lock = threading.Lock()
+        self._closed = False
+        self._fd = _open_locked(path)
+        self._size = os.fstat(self._fd).st_size
+        self._done = 0  # bytes at the head already committed to the store
+        self._repair_torn_tail()
+
+    @property
+    def size(self) -> int:
+        """Bytes in the file now."""
+        return self._size
+
+    @property
+    def pending(self) -> bool:
+        """Whether events wait to be stored."""
+        return self._size > self._done
+
+    def append(self, events: Sequence[CelEvent]) -> int:
+        """Write the events durably (fsync) after those already here; return how many were kept."""
+        lines = [_line(event) for event in events]
+        with self._lock:
+            kept = self._fitting(lines)
+            try:
+                self._write(b"".join(lines[:kept]))
+            except OSError as exc:
+                kept = self._write_failed(exc)
+        if kept < len(events):
+            self._report_dropped(events[kept:])
+        return kept
+
+    def _fitting(self, lines: list[bytes]) -> int:
+        room, kept = self.max_bytes - self._size, 0
+        while kept < len(lines) and len(lines[kept]) <= room:
+            room -= len(lines[kept])
+            kept += 1
+        return kept
+
+    def _write(self, data: bytes) -> None:
+        if self._closed:
+            raise OSError("the spool is closed (the listener is stopping)")
+        if not data:
+            return
+        _write_all(self._fd, data)  # O_APPEND: whole lines after the last whole line
+        self._size += len(data)
+
+    def _write_failed(self, exc: OSError) -> int:
+        log.error("listener spool %s: cannot write (%s)", self.path, exc)
+        with contextlib.suppress(OSError):  # no half-written line may stay for the next append to glue onto
+            os.ftruncate(self._fd, self._size)
+        return 0
+
+    def _report_dropped(self, events: Sequence[CelEvent]) -> None:
+        self.dropped += len(events)
+        calls = sorted({event.linkedid for event in events})
+        log.error("listener spool %s is full or failing (%d of %d bytes): dropped %d CEL event(s) of %d call(s) "
+                  "(linkedids %s), times %.0f to %.0f; only the CEL file backfill can bring them back",
+                  self.path, self._size, self.max_bytes, len(events), len(calls), ", ".join(calls[:20]),
+                  events[0].time, events[-1].time)
+
+    def read(self, limit: int = READ_BYTES) -> Pending | None:
+        """The oldest events not yet committed (whole lines, about ``limit`` bytes), or None when there are none."""
+        with self._lock:
+            start = self._done
+            data = os.pread(self._fd, limit, start)  # the file ends with a whole line: so does a read to its end
+            if len(data) == limit and not data.endswith(b"\n"):
+                data = data[:data.rfind(b"\n") + 1] or self._line_at(start)
+        return Pending(self._parse(data, start), start + len(data)) if data else None
+
+    def _line_at(self, start: int) -> bytes:
+        """The one line at ``start`` (longer than a read step: an event with a huge field)."""
+        rest = os.pread(self._fd, self._size - start, start)
+        return rest[:rest.find(b"\n") + 1]
+
+    def _parse(self, data: bytes, start: int) -> list[CelEvent]:
+        events = []
+        for number, line in enumerate(data.splitlines()):
+            try:
+                events.append(CelEvent(**json.loads(line)))
+            except (ValueError, TypeError) as exc:  # a line damaged on disk: the rest are still good
+                log.error("listener spool %s: line %d after byte %d skipped: %s", self.path, number + 1, start, exc)
+        return events
+
+    def commit(self, end: int) -> None:
+        """Everything before ``end`` is stored: forget it (truncate when nothing is left, compact a long head)."""
+        with self._lock:
+            self._done = max(self._done, end)
+            if self._done >= self._size:
+                os.ftruncate(self._fd, 0)
+                os.fsync(self._fd)
+                self._size = self._done = 0
+            elif self._done >= COMPACT_BYTES:
+                self._compact()
+
+    def _compact(self) -> None:
+        """Rewrite the file without its committed head (under the lock; the head is only ever stored data)."""
+        rest = os.pread(self._fd, self._size - self._done, self._done)
+        temporary = self.path.with_name(self.path.name + ".new")
+        temporary.unlink(missing_ok=True)  # left by a crash during an earlier compaction
+        descriptor = _open_locked(temporary)
+        try:
+            _write_all(descriptor, rest)
+            os.replace(temporary, self.path)
+            fsync_dir(self.path.parent)
+        except OSError:
+            os.close(descriptor)
+            raise
+        os.close(self._fd)
+        self._fd, self._size, self._done = descriptor, len(rest), 0
+
+    def _repair_torn_tail(self) -> None:
+        """A line the last process did not finish writing was never acknowledged: cut it, so that the next append
+        does not glue onto it."""
+        end = _end_of_last_line(self._fd, self._size)
+        if end < self._size:
+            log.warning("listener spool %s: an unfinished last line (the listener stopped while writing it) is cut",
+                        self.path)
+            os.ftruncate(self._fd, end)
+            self._size = end
+
+    def close(self) -> None:
+        """Release the file (and its lock); an append still under way in a thread fails, and says so."""
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                os.close(self._fd)
+
+
+def _open_locked(path: Path) -> int:
+    """Open (creating: 0600 in a 0700 folder, never through a link) and lock the spool for this process."""
+    if not path.parent.is_dir():
+        path.parent.mkdir(mode=PRIVATE_FOLDER, parents=True, exist_ok=True)
+    created = not path.exists()
+    flags = os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC
+    descriptor = os.open(path, flags, PRIVATE_FILE)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError as exc:
+        os.close(descriptor)
+        raise SpoolBusy(f"listener spool {path} is in use by another listener (same node and database)") from exc
+    if created:
+        fsync_dir(path.parent)  # the new file's name must survive a crash too
+    return descriptor
+
+
+def _write_all(descriptor: int, data: bytes) -> None:
+    """Write and fsync ``data``; a short write is an error (the caller cuts the file back)."""
+    written = os.write(descriptor, data)
+    if written != len(data):
+        raise OSError(f"short write ({written} of {len(data)} bytes)")
+    os.fsync(descriptor)
+
+
+def _end_of_last_line(descriptor: int, size: int, block: int = 64 * 1024) -> int:
+    """The offset just after the file's last newline (0 if none), reading backwards a block at a time."""
+    end = size
+    while end > 0:
+        start = max(0, end - block)
+        found = os.pread(descriptor, end - start, start).rfind(b"\n")
+        if found >= 0:
+            return start + found + 1
+        end = start
+    return 0
