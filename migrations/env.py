@@ -6,6 +6,7 @@ from alembic import context
 
 from callcenter.settings import Settings
 from callcenter.store.db import make_engine
+from callcenter.store import cursors  # noqa: F401  (its table belongs to the metadata autogenerate compares)
 from callcenter.store.models import Base
 
 config = context.config

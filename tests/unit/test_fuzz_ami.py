@@ -18,7 +18,8 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from callcenter.ami.events import CelEvent, MalformedEvent, from_ami, from_file_line
-from callcenter.ami.protocol import SEPARATOR, Utf8AMIProtocol
+from callcenter.ami.framing import SEPARATOR
+from callcenter.ami.protocol import Utf8AMIProtocol
 from tests.unit.fake_ami import BANNER, CEL_HEADERS, cel, encode
 from tests.unit.fuzzing import LINE_TEXT, NAMES, cuts, fuzz
 from tests.unit.test_ami_protocol import LOGIN_OK, FakeFactory, feed, make

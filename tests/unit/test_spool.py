@@ -44,7 +44,12 @@ def test_events_come_back_whole_and_in_order_and_the_file_empties_once_all_is_st
 def test_an_event_is_on_disk_before_append_returns(spool: Spool, monkeypatch: pytest.MonkeyPatch) -> None:
     synced: list[int] = []
     real_fsync = os.fsync
-    monkeypatch.setattr(spool_module.os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd))[1])
+
+    def fsync(fd: int) -> None:
+        synced.append(fd)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
     spool.append(answered_stream()[:3])
     assert synced, "append returned without fsync"
     assert spool.path.read_bytes().count(b"\n") == 3
