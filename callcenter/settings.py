@@ -48,6 +48,9 @@ class ListenerSettings(BaseModel):
     # bounded by one step; the saved position advances only when a step is committed).
     backfill_chunk_lines: int = Field(default=5000, ge=1)
     backfill_chunk_bytes: int = Field(default=4 * 1024 * 1024, ge=64 * 1024)
+    # Seconds between asking Asterisk which calls it still has (and at every login): a call that never ended and
+    # that Asterisk no longer has was lost to a restart or crash, and is logged as cut.
+    live_check: float = Field(default=60.0, ge=1.0)
 
 
 class DbSettings(BaseModel):

@@ -14,8 +14,8 @@ from callcenter.ami.client import AmiConnection, AmiError
 from callcenter.model.addresses import Address
 from callcenter.settings import Settings
 
-# What `callcenter asterisk reload` reloads: endpoints, queues and the dialplan. None of these cuts a call.
-RELOAD_MODULES = ("res_pjsip.so", "app_queue.so", "pbx_config.so")
+# What `callcenter asterisk reload` reloads: endpoints, queues, the dialplan and AMI users. None cuts a call.
+RELOAD_MODULES = ("res_pjsip.so", "app_queue.so", "pbx_config.so", "manager")
 
 
 async def send_actions(settings: Settings, address: Address, actions: Sequence[Mapping[str, str]],

@@ -124,13 +124,14 @@ def _recording() -> str:
             " same => n,Return()\n")
 
 
-# The listener reads call events (CEL arrives with the "call" privilege) and, for the live board, queue and agent
-# events; it writes nothing (Ping needs no privilege).
+# The listener reads call events (CEL arrives with the "call" privilege) and queue and agent events for the live
+# board; its only actions are reporting ones (CoreShowChannels: which calls Asterisk still has, to log calls a
+# restart cut); it can change nothing.
 LISTENER_USER = """[{username}]
 secret = {secret}
 deny = 0.0.0.0/0.0.0.0
 {permit}read = call,agent
-write =
+write = reporting
 ; Asterisk drops a client that does not read within writetimeout ms (100 by default): a busy listener
 ; must not lose its connection, and with it events.
 writetimeout = 5000

@@ -9,7 +9,8 @@ user events):
   channel pairs, in order, across blind and attended transfers (:mod:`callcenter.calls.conversation`); their
   device comes from the telephony model (:class:`Directory`);
 - how it ended: the caller's HANGUP says who hung up (``hangupsource``): the caller (abandoned in the voice menu,
-  in the queue, or before either) or the PBX (missed).
+  in the queue, or before either), an operator, the dialplan (missed), or Asterisk itself (empty: a shutdown or
+  restart cut the call, which is then failed). A call whose end never came (Asterisk crashed) is built ``cut``.
 The project's user events add what only they know (the IVR's path and topic, after-hours outcomes, why the queue
 gave up) and win where both speak.
 """
@@ -25,12 +26,14 @@ from callcenter.calls.channels import Directory, endpoint_of
 from callcenter.calls.conversation import Conversation, conversation
 from callcenter.calls.record import CallRecord
 from callcenter.model.contract import (
+    DIALPLAN_HANGUP,
     IVR_APPS,
     IVR_EVENT_PREFIX,
     QUEUE_APP,
     QUEUE_MEMBER_APP,
     Cel,
     Direction,
+    EndedBy,
     IvrEvent,
     IvrOutcome,
     Status,
@@ -48,6 +51,7 @@ class _State:
     queue_at: float | None = None
     caller_answered: bool = False
     in_ivr: bool = False
+    hangup_seen: bool = False
     hangup_source: str = ""
     caller_channel: str = ""
     started: dict[str, float] = field(default_factory=dict)  # channel uniqueid -> CHAN_START
@@ -94,6 +98,7 @@ def _on_hangup(state: _State, event: CelEvent) -> None:
     cause = event.extra.get("hangupcause")
     state.record.hangup_cause = int(str(cause)) if str(cause).isdigit() else None
     state.hangup_source = str(event.extra.get("hangupsource", ""))
+    state.hangup_seen = True
 
 
 def _on_transfer(state: _State, event: CelEvent) -> None:
@@ -162,7 +167,21 @@ def _caller_left(state: _State) -> bool:
     return bool(state.caller_channel) and state.hangup_source == state.caller_channel
 
 
+def _ended_by(state: _State, cut: bool) -> EndedBy:
+    """Who ended the call, from the caller's HANGUP; a call cut by a crash has none."""
+    if not state.hangup_seen:
+        return EndedBy.SYSTEM if cut else EndedBy.UNKNOWN
+    source = state.hangup_source
+    if source == state.caller_channel:
+        return EndedBy.CALLER
+    if source == DIALPLAN_HANGUP:
+        return EndedBy.PBX
+    return EndedBy.SYSTEM if source == "" else EndedBy.OPERATOR
+
+
 def _status(state: _State) -> Status:
+    if state.record.ended_by is EndedBy.SYSTEM:
+        return Status.FAILED  # Asterisk itself cut the call; answered_at and operator show how far it got
     if state.bridged_at is not None and state.record.operator:
         return Status.ANSWERED
     if state.voice_message and state.ivr_outcome in ("", IvrOutcome.MESSAGE):  # a failed recording sends to the queue
@@ -187,16 +206,16 @@ def _when(epoch: float) -> datetime:
 def _times(state: _State, ended: float) -> None:
     """Answer, talk, ring and wait times (seconds, to the millisecond)."""
     record = state.record
-    if record.status is Status.ANSWERED and state.bridged_at is not None:
-        record.answered_at = _when(state.bridged_at)
+    bridged = state.bridged_at if record.operator else None  # answered (and maybe then cut by Asterisk)
+    if bridged is not None:
+        record.answered_at = _when(bridged)
         end = state.unbridged_at if state.unbridged_at is not None else ended
-        record.talk_seconds = round(max(0.0, end - state.bridged_at), 3)
+        record.talk_seconds = round(max(0.0, end - bridged), 3)
         first = state.first_operator
         if first in state.answered and first in state.started:
             record.ring_seconds = round(state.answered[first] - state.started[first], 3)
     if state.queue_at is not None:
-        until = state.bridged_at if record.status is Status.ANSWERED and state.bridged_at is not None else ended
-        record.wait_seconds = round(max(0.0, until - state.queue_at), 3)
+        record.wait_seconds = round(max(0.0, (bridged if bridged is not None else ended) - state.queue_at), 3)
 
 
 def _line(first: CelEvent, events: list[CelEvent], directory: Directory) -> str:
@@ -209,8 +228,9 @@ def _line(first: CelEvent, events: list[CelEvent], directory: Directory) -> str:
     return first.exten if first.exten.isdigit() else ""
 
 
-def build_call(events: Iterable[CelEvent], directory: Directory | None = None) -> CallRecord:
-    """Fold the events of one linkedid (any order: they are sorted by time) into its call-log record."""
+def build_call(events: Iterable[CelEvent], directory: Directory | None = None, cut: bool = False) -> CallRecord:
+    """Fold the events of one linkedid (any order: they are sorted by time) into its call-log record. ``cut``: the
+    call never ended in the journal because Asterisk went away (it restarted since); it ended with its last event."""
     ordered = sorted(events, key=lambda e: e.time)
     if not ordered:
         raise ValueError("no events to build a call from")
@@ -228,6 +248,7 @@ def build_call(events: Iterable[CelEvent], directory: Directory | None = None) -
         if handler is not None:
             handler(state, event)
     _operators(state, conversation(ordered, first.channel))
+    record.ended_by = _ended_by(state, cut)
     record.status = _status(state)
     _times(state, ordered[-1].time)
     return record

@@ -14,7 +14,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field
 
-from callcenter.model.contract import DeviceType, Direction, Status
+from callcenter.model.contract import DeviceType, Direction, EndedBy, Status
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,8 @@ class CallRecord(BaseModel):
     wait_seconds: Annotated[float | None, Field(description="in the queue, until answered or given up")] = None
     talk_seconds: float | None = None
     hangup_cause: int | None = None
+    ended_by: Annotated[EndedBy, Width(16), Field(description="who ended the call: caller, operator, pbx, system")] = (
+        EndedBy.UNKNOWN)
     transfers: int = 0
     ivr_path: Annotated[list[str], Field(description="the voice menu steps, as IVR_<event>:<fields>")] = []
     topic: Annotated[str, Width(64)] = ""

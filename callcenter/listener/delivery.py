@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from sqlalchemy.exc import DBAPIError
 
@@ -27,6 +29,26 @@ class EventStore(Protocol):
     """What the delivery needs of the call-log store."""
 
     def ingest(self, events: Sequence[CelEvent], source: str) -> list[str]: ...
+
+    def finish_cut(self, live: frozenset[str], before: float) -> list[str]: ...
+
+
+@dataclass(frozen=True)
+class LiveCalls:
+    """Which calls (linkedids) Asterisk had when asked, and when it was asked (epoch seconds, listener's clock)."""
+
+    linkedids: frozenset[str]
+    at: float
+
+    @classmethod
+    def from_answer(cls, answer: object) -> LiveCalls:
+        """From AMI's CoreShowChannels answer (the response and one CoreShowChannel event per channel)."""
+        messages: list[Any] = answer if isinstance(answer, list) else [answer]
+        linkedids = {str(m.get("Linkedid", "")) for m in messages if m.get("Event") == "CoreShowChannel"}
+        return cls(frozenset(linkedids - {""}), time.time())
+
+
+QUIET = 10.0  # seconds a call must have been quiet before the live-calls question to be counted lost
 
 
 class Job(Protocol):
@@ -49,6 +71,7 @@ class Delivery:
         self.failures = 0  # store failures in a row (0: the store works)
         self._wake = asyncio.Event()
         self._backfill_wanted = False
+        self._live: LiveCalls | None = None  # the calls Asterisk still had: any other that never ended is lost
 
     def wake(self) -> None:
         """Events were spooled: deliver them (now, or after the current backoff)."""
@@ -57,6 +80,12 @@ class Delivery:
     def request_backfill(self) -> None:
         """Read the CEL file once the spool is drained (after a reconnect, a finished call, a timer)."""
         self._backfill_wanted = True
+        self._wake.set()
+
+    def request_cut(self, live: LiveCalls) -> None:
+        """After draining and backfilling, log as cut every call that never ended and that Asterisk no longer has
+        (``live``, asked after everything before it was spooled)."""
+        self._live = live
         self._wake.set()
 
     async def run(self) -> None:
@@ -83,6 +112,7 @@ class Delivery:
                 self.prepare = None
             self._drain()
             self._backfill_if_wanted()
+            self._cut_if_wanted()
         except Exception as exc:  # the database is down or refusing: the events stay spooled
             return exc
         if self.failures:
@@ -111,6 +141,14 @@ class Delivery:
             raise
         except Exception:
             log.exception("backfill failed; the next backfill (timer, reconnect or a finished call) retries it")
+
+    def _cut_if_wanted(self) -> None:
+        """Only after the spool and the CEL file are in: a call's end may be in either."""
+        if self._live is not None:
+            # Only calls quiet for a while before the question: a call that began after it is not among the answer,
+            # and the two clocks (Asterisk's event times, ours) may differ a little.
+            self.store.finish_cut(self._live.linkedids, self._live.at - QUIET)
+            self._live = None
 
     def _report(self, error: Exception, wait: float) -> None:
         """The first failure with its traceback, the next ones in a line each."""

@@ -24,7 +24,7 @@ from callcenter.ami.events import CelEvent, MalformedEvent, Ordinals, from_ami
 from callcenter.calls.builder import build_call
 from callcenter.calls.channels import Directory
 from callcenter.listener.backfill import Backfill
-from callcenter.listener.delivery import Delivery
+from callcenter.listener.delivery import Delivery, LiveCalls
 from callcenter.listener.spool import Spool
 from callcenter.model.addresses import Address
 from callcenter.settings import AmiSettings, ListenerSettings
@@ -78,14 +78,25 @@ class CallLogStore:
             missing = journal.finished_without_call(session, self.node)
         return self.build(missing)
 
-    def build(self, linkedids: Sequence[str]) -> list[str]:
+    def finish_cut(self, live: frozenset[str], before: float) -> list[str]:
+        """Build, as cut by Asterisk, the calls that never ended, went quiet before ``before`` and are not among
+        the calls Asterisk still has (``live``): it lost them (a restart, a crash) and will never end them."""
+        with self.db.session() as session:
+            lost = [linkedid for linkedid in journal.unfinished_before(session, self.node, before)
+                    if linkedid not in live]
+        if lost:
+            log.warning("%d call(s) never ended and Asterisk no longer has them (a restart or crash): logged as "
+                        "cut: %s", len(lost), ", ".join(lost[:10]))
+        return self.build(lost, cut=True)
+
+    def build(self, linkedids: Sequence[str], cut: bool = False) -> list[str]:
         """Build and upsert each call on its own: one broken call is logged and skipped."""
         built = []
         for linkedid in linkedids:
             try:
                 directory = self._directory()
                 with self.db.session() as session:
-                    record = build_call(journal.events_for(session, self.node, linkedid), directory)
+                    record = build_call(journal.events_for(session, self.node, linkedid), directory, cut)
                     upsert_call(session, self.node, record, datetime.now(UTC))
                 built.append(linkedid)
             except Exception:
@@ -108,6 +119,7 @@ class Listener:
         self.jobs = jobs
         self.spool = spool
         self.delivery = Delivery(spool, store, backfill, options.retry_min, options.retry_max, prepare)
+        self.live_check = options.live_check
         # Bounded: the consumer only appends to a local file, so a full queue means the disk stalls.
         self.queue: asyncio.Queue[CelEvent | object] = asyncio.Queue(maxsize=options.queue_max)
         self.ordinals = Ordinals()
@@ -184,11 +196,12 @@ class Listener:
         log.info("AMI: logged in to %s as %s", self.address, self.ami.username)
         self.connected.set()
         self._enqueue(BACKFILL)  # whatever happened while we were away
-        keepalive = asyncio.create_task(connection.keepalive())
+        tasks = [asyncio.create_task(connection.keepalive()), asyncio.create_task(self._live_calls(connection))]
         try:
             await connection.lost
         finally:
-            keepalive.cancel()
+            for task in tasks:
+                task.cancel()
             connection.close()
         log.warning("AMI: connection lost")
 
@@ -203,6 +216,20 @@ class Listener:
             await asyncio.sleep(self.ami.backfill_interval)
             self._enqueue(BACKFILL)
 
+    async def _live_calls(self, connection: AmiConnection) -> None:
+        """At every login and now and then: which calls Asterisk still has. Queued in order with the events, so
+        every event sent before the answer is stored first; a call that never ended and is not among them was
+        lost by Asterisk (a restart, a crash) and is logged as cut."""
+        while not connection.lost.done():
+            try:
+                answer = await asyncio.wait_for(connection.send_action({"Action": "CoreShowChannels"}),
+                                                self.ami.ping_timeout * 2)
+            except (TimeoutError, AmiError) as exc:
+                log.warning("AMI: CoreShowChannels got no answer (%r); calls lost by Asterisk wait", exc)
+            else:
+                self._enqueue(LiveCalls.from_answer(answer))
+            await asyncio.sleep(self.live_check)
+
     async def _consume(self) -> None:
         while True:
             items = [await self.queue.get()]
@@ -213,9 +240,12 @@ class Listener:
     async def _spool(self, items: list[CelEvent | object]) -> None:
         """Append the batch's events to the spool (in a thread: it fsyncs) and wake the delivery."""
         events = [item for item in items if isinstance(item, CelEvent)]
+        for item in items:
+            if isinstance(item, LiveCalls):
+                self.delivery.request_cut(item)
         if events and await self._append(events) < len(events):
             self._overflowed = True  # the spool said what it dropped; the CEL file may still have it
-        if len(events) < len(items) or self._overflowed:
+        if any(item is BACKFILL for item in items) or self._overflowed:
             self._overflowed = False
             self.delivery.request_backfill()
         self.delivery.wake()

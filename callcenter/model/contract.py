@@ -22,7 +22,7 @@ class Status(StrEnum):
     ABANDONED_IVR = "abandoned_ivr"  # the caller hung up in the voice menu (ivr_path shows how far)
     ABANDONED_BEFORE_QUEUE = "abandoned_before_queue"  # hung up after the PBX answered, before menu and queue
     MISSED = "missed"  # the queue gave up: nobody logged in or nobody answered in time
-    FAILED = "failed"  # the call never got going (not answered by the PBX, error cause)
+    FAILED = "failed"  # never answered by the PBX, or cut by Asterisk itself (restart, crash): see ended_by
 
 
 class DeviceType(StrEnum):
@@ -32,6 +32,16 @@ class DeviceType(StrEnum):
     SOFTPHONE = "softphone"  # a SIP softphone on a computer (UDP or TCP)
     BROWSER = "browser"  # the operator desk's WebRTC softphone (secure WebSocket)
     UNKNOWN = "unknown"  # a channel the model does not list (a PBX's own extension)
+
+
+class EndedBy(StrEnum):
+    """Who ended the call (from the caller's HANGUP ``hangupsource``)."""
+
+    CALLER = "caller"  # the citizen hung up
+    OPERATOR = "operator"  # an operator (or another person on the call) hung up
+    PBX = "pbx"  # the dialplan ended it (after a voice message, a queue that gave up, an unknown number)
+    SYSTEM = "system"  # Asterisk itself: a shutdown, restart or crash cut the call
+    UNKNOWN = ""  # not reported (an incomplete call)
 
 
 class Direction(StrEnum):
@@ -115,7 +125,7 @@ UNKNOWN_TOPIC = "unknown"  # the topic of a caller who chose none
 IVR_APPS = frozenset({"AGI", "EAGI", "Read", "ReadExten", "Background", "WaitExten", "BackGround"})
 QUEUE_APP = "Queue"
 QUEUE_MEMBER_APP = "AppQueue"  # the application a channel rung by a queue carries
-# Asterisk's hangupsource when the dialplan, not a person, ended the channel.
+# Asterisk's hangupsource when the dialplan, not a person, ended the channel (an empty one: Asterisk itself).
 DIALPLAN_HANGUP = "dialplan/builtin"
 
 

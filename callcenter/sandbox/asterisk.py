@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import subprocess
 import time
@@ -110,6 +111,22 @@ def wait_booted(root: Path, timeout: float) -> None:
             return
         time.sleep(0.3)
     raise SandboxError(f"Asterisk did not boot in {timeout:.0f} s; see {root}/var/log/asterisk/console.log")
+
+
+def pid(root: Path) -> int | None:
+    """The PID of the Asterisk running in this root (found by its root folder: never another checkout's), or None.
+
+    Asterisk in the foreground (``-f``) writes no PID file."""
+    wanted = str(root.resolve())
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if (entry / "comm").read_text().strip() == "asterisk" and os.readlink(entry / "root") == wanted:
+                return int(entry.name)
+        except OSError:
+            continue
+    return None
 
 
 def stop(root: Path, timeout: float = 20) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from callcenter.ami.events import CelEvent
@@ -50,6 +50,23 @@ def finished_without_call(session: Session, node: str, limit: int = 10_000) -> l
                  .outerjoin(Call, (CALL.node == CelJournal.node) & (CALL.linkedid == CelJournal.linkedid))
                  .where(CelJournal.node == node, CelJournal.event == Cel.LINKEDID_END, CALL.id.is_(None))
                  .limit(limit))
+    return list(session.scalars(statement).all())
+
+
+LOOK_BACK = 86_400.0  # seconds before the cut-off that a call cut by a restart may have started (no call is longer)
+
+
+def unfinished_before(session: Session, node: str, before: float, limit: int = 10_000) -> list[str]:
+    """Linkedids whose last journaled event is older than ``before`` (epoch seconds) and that never got their
+    LINKEDID_END nor a call-log row: calls Asterisk lost (it restarted since ``before``) or that went silent."""
+    ended = func.sum(case((CelJournal.event == Cel.LINKEDID_END, 1), else_=0))
+    candidates = (select(CelJournal.linkedid).where(CelJournal.node == node,
+                                                    CelJournal.event_time >= before - LOOK_BACK)
+                  .group_by(CelJournal.linkedid)
+                  .having(func.max(CelJournal.event_time) < before, ended == 0).subquery())
+    statement = (select(candidates.c.linkedid)
+                 .outerjoin(Call, (CALL.node == node) & (CALL.linkedid == candidates.c.linkedid))
+                 .where(CALL.id.is_(None)).limit(limit))
     return list(session.scalars(statement).all())
 
 

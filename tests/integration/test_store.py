@@ -85,10 +85,10 @@ def test_a_broken_call_does_not_stop_the_others(db: Database, monkeypatch: pytes
     good = answered_stream()
     bad = [cel("LINKEDID_END", 1, linkedid="300.1", uniqueid="300.1")]
 
-    def build_or_break(events: list[CelEvent], directory: Directory) -> CallRecord:
+    def build_or_break(events: list[CelEvent], directory: Directory, cut: bool = False) -> CallRecord:
         if events[0].linkedid == "300.1":
             raise RuntimeError("a call the builder cannot handle")
-        return build_call(events, directory)
+        return build_call(events, directory, cut)
 
     monkeypatch.setattr(service, "build_call", build_or_break)
     built = CallLogStore(db, "n1", DIRECTORY).ingest(bad + good, "ami")
@@ -132,3 +132,29 @@ def test_the_migrations_build_exactly_the_tables_the_models_describe(db_url: str
     finally:
         engine.dispose()
     assert differences == []
+
+
+def test_calls_asterisk_lost_are_logged_cut_once_and_only_those(db: Database) -> None:
+    """A restart at T: the call that never ended and went quiet before T is logged cut; a call that ended, and one
+    still going after T, are not; a second sweep changes nothing."""
+    from dataclasses import replace
+
+    from callcenter.model.contract import EndedBy, Status
+
+    def call(linkedid: str, shift: float, drop_end: bool) -> list[CelEvent]:
+        events = [replace(e, linkedid=linkedid, uniqueid=e.uniqueid.replace("100", linkedid.split(".")[0]),
+                          time=e.time + shift, second=int(e.time + shift)) for e in answered_stream(talk=20.0)]
+        return [e for e in events if not (drop_end and e.event in ("HANGUP", "CHAN_END", "LINKEDID_END"))]
+
+    store = CallLogStore(db, "n1", DIRECTORY)
+    restart = answered_stream()[0].time + 100
+    lost, ended, ongoing = call("1.1", 0, True), call("2.1", 0, False), call("3.1", 200, True)
+    store.ingest(lost + ended + ongoing, "ami")
+    assert store.finish_cut(frozenset({"3.1"}), restart + 500) == ["1.1"]  # 3.1 is still going
+    assert store.finish_cut(frozenset(), restart) == []  # logged once; 3.1 has events after the cut-off
+    with db.session() as session:
+        rows = {row.linkedid: row for row in session.scalars(select(Call))}
+    assert set(rows) == {"1.1", "2.1"}
+    assert (rows["1.1"].status, rows["1.1"].ended_by, rows["1.1"].operator) == (Status.FAILED, EndedBy.SYSTEM,
+                                                                                 "op101")
+    assert (rows["2.1"].status, rows["2.1"].ended_by) == (Status.ANSWERED, EndedBy.CALLER)

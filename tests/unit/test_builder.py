@@ -14,7 +14,7 @@ from callcenter.ami.events import CelEvent
 from callcenter.calls.builder import build_call
 from callcenter.calls.channels import Directory, endpoint_of, is_person
 from callcenter.calls.record import CallRecord
-from callcenter.model.contract import DeviceType, Direction, Status
+from callcenter.model.contract import DeviceType, Direction, EndedBy, Status
 from tests.factories import CALLER, DIRECTORY, OP, T0, answered_stream, cel, hangup, load_jsonl, user
 
 PLAIN = "02621099"  # the sandbox's plain dialplan number the captures called
@@ -244,3 +244,30 @@ def test_an_operator_consulted_but_never_connected_is_not_listed() -> None:
     record = build_call(events, DIRECTORY)
     assert (record.status, record.operators) == (Status.ANSWERED, ["op101"])
     assert record.talk_seconds == pytest.approx(30 - 6.03, abs=0.01)
+
+
+@pytest.mark.parametrize(("name", "ended_by"), [
+    ("answered", EndedBy.CALLER), ("answered_operator_hangs_up", EndedBy.OPERATOR),
+    ("abandoned_queue", EndedBy.CALLER), ("missed_timeout", EndedBy.PBX), ("missed_joinempty", EndedBy.PBX),
+    ("hangup_in_read", EndedBy.CALLER)])
+def test_who_ended_the_call(name: str, ended_by: EndedBy) -> None:
+    assert call(name).ended_by is ended_by
+
+
+def test_a_call_cut_by_an_asterisk_shutdown_is_failed_with_its_cause() -> None:
+    """Captured: `core stop now` while a citizen talks to op101; Asterisk hangs up every channel itself."""
+    record = call("cut_by_shutdown")
+    assert (record.status, record.ended_by, record.hangup_cause) == (Status.FAILED, EndedBy.SYSTEM, 16)
+    assert (record.operator, record.answered_at is not None) == ("op101", True)  # how far it got
+    assert record.talk_seconds is not None and record.talk_seconds > 1
+
+
+def test_a_call_whose_end_never_came_is_built_cut_when_asterisk_restarted() -> None:
+    """Asterisk crashed mid-call: no HANGUP, no LINKEDID_END; the listener builds it as cut."""
+    events = [e for e in answered_stream(talk=20.0) if e.event not in ("BRIDGE_EXIT", "HANGUP", "CHAN_END",
+                                                                      "APP_END", "LINKEDID_END")]
+    record = build_call(events, DIRECTORY, cut=True)
+    assert (record.status, record.ended_by, record.hangup_cause, record.operator) == (
+        Status.FAILED, EndedBy.SYSTEM, None, "op101")
+    assert record.ended_at == datetime.fromtimestamp(events[-1].time, UTC)
+    assert build_call(events, DIRECTORY).ended_by is EndedBy.UNKNOWN  # not cut: an incomplete call says so

@@ -85,7 +85,7 @@ def test_ami_address_and_users_with_their_secrets() -> None:
     assert f"[{SETTINGS.ami.username}]\nsecret = {SETTINGS.ami.secret}\n" in manager
     assert f"[{SETTINGS.pbx.control_username}]\nsecret = ctl-secret\n" in manager
     listener = manager.split(f"[{SETTINGS.ami.username}]")[1].split("\n[")[0]
-    assert "read = call,agent\nwrite =\n" in listener  # the listener only reads what it needs
+    assert "read = call,agent\nwrite = reporting\n" in listener  # it reads; its only actions report
 
 
 def test_install_writes_a_complete_folder_and_only_the_owner_reads_secrets(tmp_path: Path) -> None:
