@@ -34,12 +34,14 @@ def closed(conn: socket.socket, wait: float = 0.0) -> bool:
 
 
 def children() -> int:
-    """Processes alive whose parent is this test process (the server's forks), read from /proc."""
-    count = 0
+    """The server's forks alive: processes whose parent is this test process and whose command line is its own
+    (other children of the test run, such as a browser driver, are not counted), read from /proc."""
+    count, own = 0, Path("/proc/self/cmdline").read_bytes()
     for stat in Path("/proc").glob("[0-9]*/stat"):
         with contextlib.suppress(OSError):
             fields = stat.read_text().rsplit(")", 1)[1].split()
-            count += fields[1] == str(os.getpid()) and fields[0] != "Z"
+            count += (fields[1] == str(os.getpid()) and fields[0] != "Z"
+                      and (stat.parent / "cmdline").read_bytes() == own)
     return count
 
 
