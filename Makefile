@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: setup system-deps venv prompts asterisk asterisk-stop postgres postgres-stop migrate run demo test test-unit check lint bench clean
+.PHONY: setup system-deps venv prompts asterisk asterisk-stop postgres postgres-stop migrate run demo test test-unit check lint translations bench bench-live clean
 
 setup: system-deps venv
 
@@ -70,9 +70,20 @@ lint: check
 	  test "$(AUDIT_REQUIRED)" != 1; \
 	else printf '%s\n' "$$out"; exit $$rc; fi
 
+# Extract the pages' messages and merge them into the catalogs (then translate the new ones in the .po files).
+translations: venv
+	$(VENV)/bin/pybabel extract -F babel.cfg -k _ -k gettext -k ngettext:1,2 -k N_ --no-location --omit-header \
+	  -o callcenter/web/translations/messages.pot .
+	$(VENV)/bin/pybabel update -i callcenter/web/translations/messages.pot -d callcenter/web/translations \
+	  --no-fuzzy-matching --width 120 --ignore-obsolete
+
 bench: venv
 	$(PY) -m bench.ingest $(BENCH_ARGS)
 	$(PY) -m bench.recordings
+
+# Real calls through the sandbox: how soon the live board shows a CEL event.
+bench-live: asterisk
+	$(PY) -m bench.live_board
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

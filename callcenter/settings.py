@@ -63,13 +63,25 @@ class DbSettings(BaseModel):
 
 
 class ApiSettings(BaseModel):
-    """The history API and web pages (loopback until sign-in exists)."""
+    """The API and the web pages: where they listen, sign-in and sessions, list bounds."""
 
     host: str = "127.0.0.1"
     port: int = 8000
+    # Host names the app answers to (anything else: 400), against DNS rebinding. Add the deployment's own name.
+    allowed_hosts: list[str] = Field(default_factory=lambda: ["127.0.0.1", "localhost"])
     page_size_default: int = 50
     page_size_max: int = 500
     max_range_days: int = 366
+    session_secret: str = "hotline-dev-session"  # signs session and CSRF cookies
+    session_idle_minutes: float = Field(default=30.0, gt=0)  # signed out after this long without a request
+    session_max_hours: float = Field(default=12.0, gt=0)  # and after this long whatever happens
+    secure_cookies: bool = False  # set under TLS (cookies then only travel over HTTPS)
+    sign_in_failures_per_account: int = Field(default=5, ge=1)  # failed sign-ins within the window, then locked
+    sign_in_failures_per_address: int = Field(default=20, ge=1)
+    sign_in_window_minutes: float = Field(default=15.0, gt=0)  # the window, and how long a lock-out lasts
+    default_language: Literal["vi", "en"] = "vi"
+    default_timezone: str = "Asia/Ho_Chi_Minh"
+    live_board: bool = True  # the API process keeps its own AMI session for the live board
 
 
 class PbxSettings(BaseModel):

@@ -4,8 +4,9 @@
 #   ffmpeg      pydub's encoder/decoder for recordings
 #   postgresql  the production database, started locally for the test suite
 #   espeak-ng, sox  speak and convert the IVR prompts (make prompts)
+#   chromium    the headless browser the page tests drive (Playwright with its executable_path: no download)
 set -euo pipefail
-PACKAGES=(mmdebstrap ffmpeg postgresql espeak-ng sox)
+PACKAGES=(mmdebstrap ffmpeg postgresql espeak-ng sox chromium)
 missing=()
 for pkg in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

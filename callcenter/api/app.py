@@ -1,27 +1,125 @@
-"""The API's composition root: ``create_app(settings, db)``."""
+"""The API's and web app's composition root: ``create_app(settings, db, model)``.
+
+Middleware, outermost first: allowed host names (against DNS rebinding), security headers, CSRF on every form
+post (a signed double-submit cookie; bearer-token requests are exempt), signed session cookies. Then the JSON API
+under /api, the pages, the vendored static assets and the self-hosted API docs.
+"""
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from asgi_csrf import asgi_csrf
+from fastapi import FastAPI, Request
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
+from starlette.exceptions import HTTPException
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from callcenter.api import calls, recordings
+from callcenter.live.feed import LiveFeed
+from callcenter.model.hotline import HotlineModel, load
 from callcenter.settings import Settings
 from callcenter.store.db import Database
+from callcenter.web.audit import AnonymousLimit
+from callcenter.web.auth import SignInRequired
+from callcenter.web.pages import ENV, STATIC, render
+from callcenter.web.routes import account, admin, board, history, sign_in
+from callcenter.web.security import SecurityHeaders
+from callcenter.web.throttle import SignInThrottle
+
+SESSION_COOKIE = "hotline_session"
 
 
-def create_app(settings: Settings, db: Database) -> FastAPI:
-    """Build the FastAPI app over one database; OpenAPI docs at /docs."""
-    app = FastAPI(title="callcenter", summary="Citizens' hotline: call history API", version="0.1.0")
-    app.state.settings = settings
-    app.state.db = db
-    app.include_router(calls.router)
-    app.include_router(recordings.router)
+class CsrfProtection:
+    """asgi-csrf as Starlette middleware: a form post must carry the token its page was given."""
+
+    def __init__(self, app: ASGIApp, secret: str, secure: bool) -> None:
+        self.app = asgi_csrf(app, signing_secret=secret, cookie_secure=secure, cookie_samesite="Strict",
+                             always_protect={"/sign-in"})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
+
+
+def _wants_html(request: Request) -> bool:
+    return not request.url.path.startswith("/api/") and "text/html" in request.headers.get("accept", "")
+
+
+def _handlers(app: FastAPI) -> None:
+    @app.exception_handler(SignInRequired)
+    async def to_sign_in(request: Request, exc: SignInRequired) -> Response:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"/sign-in?next={target}", status_code=303)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        if _wants_html(request):
+            return render(request, "error.html", status=exc.status_code, title=str(exc.status_code),
+                          heading=str(exc.status_code), message=str(exc.detail))
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
+
+def _middleware(app: FastAPI, settings: Settings) -> None:
+    api = settings.api
+    app.add_middleware(SessionMiddleware, secret_key=api.session_secret, session_cookie=SESSION_COOKIE,
+                       max_age=int(api.session_max_hours * 3600), same_site="lax", https_only=api.secure_cookies)
+    app.add_middleware(CsrfProtection, secret=api.session_secret, secure=api.secure_cookies)
+    app.add_middleware(SecurityHeaders)
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=api.allowed_hosts)
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """The live board's AMI session runs as long as the app (when enabled)."""
+    task = None
+    if app.state.settings.api.live_board:
+        app.state.live = LiveFeed(app.state.settings, app.state.model, app.state.db)
+        task = asyncio.create_task(app.state.live.run(), name="live-board")
+    try:
+        yield
+    finally:
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+def create_app(settings: Settings, db: Database, model: Callable[[], HotlineModel] | None = None) -> FastAPI:
+    """Build the app over one database and the telephony model (read from the settings' file when not given)."""
+    app = FastAPI(title="callcenter", summary="Citizens' hotline: call history API", version="0.2.0",
+                  docs_url=None, redoc_url=None, lifespan=_lifespan)
+    if model is None:
+        fixed = load(settings.model_file)
+        model = lambda: fixed  # noqa: E731
+    app.state.settings, app.state.db, app.state.model = settings, db, model
+    app.state.throttle = SignInThrottle(settings.api)
+    app.state.anonymous_audit = AnonymousLimit()
+    for router in (calls.router, recordings.router, board.api, sign_in.router, history.router, account.router,
+                   admin.router, board.router):
+        app.include_router(router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    _handlers(app)
+    _middleware(app, settings)
 
     @app.get("/api/health", tags=["operations"], summary="Liveness and database reachability")
     def health() -> dict[str, str]:
         with db.session() as session:
             session.execute(text("SELECT 1"))
         return {"status": "ok"}
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> FileResponse:
+        return FileResponse(STATIC / "icon.svg", media_type="image/svg+xml")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return HTMLResponse(ENV.get_template("docs.html").render())
 
     return app

@@ -1,21 +1,36 @@
-"""/api/calls: the call history (paginated, bounded, filtered) and one call with its timeline."""
+"""/api/calls: the call history (paginated, bounded, filtered, scoped to the caller's role) and one call with its
+timeline. Operators see the calls they took; departments see callers' numbers masked."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
 from sqlalchemy.orm import Session
 
-from callcenter.api.schemas import CallDetail, CallOut, CallPage, EventOut
-from callcenter.model.contract import Status
+from callcenter.api.schemas import CallDetail, CallOut, CallPage, ErrorOut, EventOut
+from callcenter.model.contract import Role, Status
 from callcenter.settings import ApiSettings
 from callcenter.store import queries
+from callcenter.store.models import Call
+from callcenter.web.auth import Anyone, Principal
+from callcenter.web.privacy import mask_number
 
 router = APIRouter(prefix="/api/calls", tags=["calls"])
+# ISO 8601 dates and date-times as the schema documents them: years 1900-2999 (a call log has no others, and
+# the bounds keep every shift between time zones inside the calendar), months and days within their ranges.
+# What a pattern cannot say (29 February of a common year) parse_moment refuses as "not a calendar date".
+DAY = (r"(19|2[0-9])[0-9][0-9]-((0[13578]|1[02])-(0[1-9]|[12][0-9]|3[01])|(0[469]|11)-(0[1-9]|[12][0-9]|30)"
+       r"|02-(0[1-9]|1[0-9]|2[0-9]))")
+CLOCK = r"([01][0-9]|2[0-3]):[0-5][0-9]"
+MOMENT = rf"^{DAY}([T ]{CLOCK}(:[0-5][0-9](\.[0-9]{{1,6}})?)?(Z|[+-]{CLOCK}|[+-][01][0-9][0-5][0-9])?)?$"
+NOT_A_DATE = "not a calendar date"
 MAX_ID = 2**63 - 1  # ids are BIGINT: anything larger is a client error, not a server one
+ERRORS: dict[int | str, dict[str, Any]] = {401: {"model": ErrorOut, "description": "Not signed in"},
+                                           403: {"model": ErrorOut, "description": "Not allowed for this role"}}
 
 
 def get_session(request: Request) -> Iterator[Session]:
@@ -30,14 +45,32 @@ def get_api_settings(request: Request) -> ApiSettings:
     return settings
 
 
-def _aware(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+def invalid(field: str, value: object, message: str) -> RequestValidationError:
+    """A 422 in FastAPI's documented validation shape (the same as for any other bad parameter)."""
+    return RequestValidationError([{"type": "value_error", "loc": ("query", field), "msg": message,
+                                    "input": value}])
+
+
+def parse_moment(field: str, text: str | None) -> datetime | None:
+    """An ISO 8601 date or date-time (UTC unless it carries an offset), as an aware UTC datetime; 422 otherwise
+    (numbers such as ``0.5`` are not dates; dates that leave the calendar when moved to UTC are refused)."""
+    if text is None:
+        return None
+    try:
+        value = datetime.fromisoformat(text)
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value
+        return value.astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise invalid(field, text, f"{NOT_A_DATE}: expected an ISO 8601 date-time, e.g. 2026-11-30T08:00:00+07:00"
+                      ) from None
 
 
 def call_filter(
     settings: Annotated[ApiSettings, Depends(get_api_settings)],
-    start: Annotated[datetime | None, Query(alias="from", description="ISO 8601; default: `to` minus 30 days")] = None,
-    end: Annotated[datetime | None, Query(alias="to", description="ISO 8601, exclusive; default: now")] = None,
+    start: Annotated[str | None, Query(alias="from", pattern=MOMENT, json_schema_extra={"format": "date-time"},
+                                       description="ISO 8601; default: `to` minus 30 days")] = None,
+    end: Annotated[str | None, Query(alias="to", pattern=MOMENT, json_schema_extra={"format": "date-time"},
+                                     description="ISO 8601, exclusive; default: now")] = None,
     line: Annotated[str | None, Query(pattern=r"^\d{3,15}$", description="hotline number dialled")] = None,
     status: Annotated[Status | None, Query()] = None,
     operator: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_.-]{1,64}$")] = None,
@@ -45,44 +78,69 @@ def call_filter(
     topic: Annotated[str | None, Query(pattern=r"^[a-z_]{1,64}$", description="IVR topic code")] = None,
 ) -> queries.CallFilter:
     """Validate and bound the filters: times are UTC unless they carry an offset; the range is capped."""
-    end_at = _aware(end) if end else datetime.now(UTC)
-    try:
-        start_at = _aware(start) if start else end_at - timedelta(days=30)
-    except OverflowError as exc:
-        raise HTTPException(422, detail="`to` is too early for a default `from`; give both") from exc
+    end_at = parse_moment("to", end) or datetime.now(UTC)
+    start_at = parse_moment("from", start) or end_at - timedelta(days=30)
     if start_at >= end_at:
-        raise HTTPException(422, detail="`from` must be before `to`")
+        raise invalid("from", start, "`from` must be before `to`")
     if end_at - start_at > timedelta(days=settings.max_range_days):
-        raise HTTPException(422, detail=f"date range longer than {settings.max_range_days} days")
+        raise invalid("from", start, f"the date range is longer than {settings.max_range_days} days")
     return queries.CallFilter(start=start_at, end=end_at, line=line, status=status.value if status else None,
                               operator=operator, number=number, topic=topic)
 
 
-@router.get("", response_model=CallPage, summary="Search the call history")
+def scoped(where: queries.CallFilter, who: Principal) -> queries.CallFilter:
+    """The filter narrowed to what the user may see: an operator only the calls they took part in."""
+    if who.role is Role.OPERATOR:
+        return queries.CallFilter(**{**where.__dict__, "participant": who.operator or "\x00none"})
+    return where
+
+
+def may_see_call(who: Principal, call: Call) -> bool:
+    """Whether the user may see this call (and, where their role hears recordings, hear it)."""
+    if who.role is not Role.OPERATOR:
+        return True
+    return bool(who.operator) and (call.operator == who.operator or who.operator in (call.operators or []))
+
+
+def public(call: Call, who: Principal) -> CallOut:
+    """The call as this user may see it (numbers masked for departments)."""
+    out = CallOut.model_validate(call)
+    if not who.sees_numbers:
+        out = out.model_copy(update={"caller_number": mask_number(out.caller_number),
+                                     "callback_number": mask_number(out.callback_number)})
+    return out
+
+
+@router.get("", response_model=CallPage, summary="Search the call history", responses=ERRORS)
 def list_calls(
+    who: Anyone,
     where: Annotated[queries.CallFilter, Depends(call_filter)],
     session: Annotated[Session, Depends(get_session)],
     settings: Annotated[ApiSettings, Depends(get_api_settings)],
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
-    page_size: Annotated[int | None, Query(ge=1, description="capped by the server's page_size_max")] = None,
+    page_size: Annotated[int | None, Query(ge=1, le=100_000, description="capped by the server's page_size_max")]
+    = None,
 ) -> CallPage:
-    """Calls that started in [from, to), newest first."""
+    """Calls that started in [from, to), newest first (an operator's own calls only)."""
     size = min(page_size or settings.page_size_default, settings.page_size_max)
-    rows, total = queries.list_calls(session, where, page, size)
-    return CallPage(items=[CallOut.model_validate(row) for row in rows], page=page, page_size=size, total=total,
+    rows, total = queries.list_calls(session, scoped(where, who), page, size)
+    return CallPage(items=[public(row, who) for row in rows], page=page, page_size=size, total=total,
                     pages=(total + size - 1) // size)
 
 
-@router.get("/{call_id}", response_model=CallDetail, summary="One call with its event timeline")
-def get_call(call_id: Annotated[int, Path(ge=1, le=MAX_ID)],
+@router.get("/{call_id}", response_model=CallDetail, summary="One call with its event timeline",
+            responses={**ERRORS, 404: {"model": ErrorOut, "description": "No such call (or not yours)"}})
+def get_call(who: Anyone, call_id: Annotated[int, Path(ge=1, le=MAX_ID)],
              session: Annotated[Session, Depends(get_session)]) -> CallDetail:
     """The call and every CEL event of it, in time order."""
     call = queries.get_call(session, call_id)
-    if call is None:
+    if call is None or not may_see_call(who, call):
         raise HTTPException(404, detail=f"no call with id {call_id}")
     events = [EventOut(time=datetime.fromtimestamp(row.event_time, UTC), event=row.event,
                        channel=row.payload.get("channel", ""), uniqueid=row.uniqueid,
                        app=row.payload.get("app", ""), appdata=row.payload.get("appdata", ""),
                        extra=row.payload.get("extra", {}), source=row.source)
               for row in queries.call_events(session, call)]
-    return CallDetail(**CallOut.model_validate(call).model_dump(), events=events)
+    if not who.sees_numbers:  # the timeline carries caller ids too
+        events = []
+    return CallDetail(**public(call, who).model_dump(), events=events)

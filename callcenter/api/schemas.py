@@ -20,6 +20,12 @@ class CallOut(CallRecord):
     legal_hold: bool
 
 
+class ErrorOut(BaseModel):
+    """An error the API answers with (other than a validation error): what went wrong, in words."""
+
+    detail: str
+
+
 class CallPage(BaseModel):
     """A page of calls with what a client needs to page on."""
 
@@ -47,3 +53,69 @@ class CallDetail(CallOut):
     """A call with its event timeline."""
 
     events: list[EventOut]
+
+
+class BucketOut(BaseModel):
+    """Calls of one hour, day or week by outcome."""
+
+    label: str
+    answered: int = 0
+    abandoned: int = 0
+    missed: int = 0
+    other: int = 0
+
+
+class GroupOut(BaseModel):
+    """One row of a breakdown: ``key`` is a line number, topic code or operator id (empty for calls with none:
+    no topic chosen, no operator), ``all`` for the total."""
+
+    key: str
+    calls: int
+    answered: int
+    wait_avg: float | None
+    wait_p90: float | None
+    talk_avg: float | None
+
+
+class StatsOut(BaseModel):
+    """Statistics of a date range."""
+
+    buckets: list[BucketOut]
+    total: GroupOut
+    by: dict[str, list[GroupOut]]
+
+
+class LiveCallOut(BaseModel):
+    """A call in progress; ``since`` is when its current stage began (epoch seconds)."""
+
+    linkedid: str
+    caller_number: str
+    caller_name: str
+    line: str
+    started: float
+    stage: str
+    since: float
+    topic: str
+    operators: list[str]
+
+
+class LiveOperatorOut(BaseModel):
+    """An operator's state: free, ringing, on_call, paused or unreachable."""
+
+    id: str
+    name: str
+    state: str
+    paused_reason: str
+    since: float
+
+
+class LiveOut(BaseModel):
+    """The live board: calls by stage (arriving, ivr, queue, talking), operators, today's calls by status.
+    ``connected`` is false while the board has no AMI session (then the rest is empty)."""
+
+    connected: bool
+    calls: dict[str, list[LiveCallOut]] = {}
+    operators: list[LiveOperatorOut] = []
+    today: dict[str, int] = {}
+    event_time: float | None = None
+    sent_at: float | None = None

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from callcenter.cli import pbx, services
+from callcenter.cli import pbx, services, users
 from callcenter.model.hotline import HotlineModel, ModelError, load
 from callcenter.settings import Settings
 
@@ -41,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     services.add_commands(sub)
     pbx.add_commands(sub)
+    users.add_commands(sub)
     return parser
 
 

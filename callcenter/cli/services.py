@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import sys
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -26,6 +27,16 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings, model: HotlineMode
     return 0
 
 
+def _refused(settings: Settings) -> bool:
+    """Outside the sandbox, with the sandbox's development secrets: say so and refuse."""
+    from callcenter.web.security import refuse_default_secrets
+
+    reason = refuse_default_secrets(settings)
+    if reason:
+        print(f"callcenter: {reason}", file=sys.stderr)
+    return bool(reason)
+
+
 def cmd_listen(args: argparse.Namespace, settings: Settings, model: HotlineModel) -> int:
     """Run the AMI listener (call log and recordings) until interrupted."""
     from callcenter.calls.channels import Directory
@@ -38,6 +49,8 @@ def cmd_listen(args: argparse.Namespace, settings: Settings, model: HotlineModel
     from recordings.retention import purge
     from recordings.worker import RecordingWorker
 
+    if _refused(settings):
+        return 2
     prepare = _migrate_or_defer(settings.db.url)
     db = Database(settings.db.url, settings.db.connect_timeout)
     node, rec = settings.ami.node, settings.recordings
@@ -82,16 +95,24 @@ def cmd_ivr(args: argparse.Namespace, settings: Settings, model: HotlineModel) -
 
 
 def cmd_api(args: argparse.Namespace, settings: Settings, model: HotlineModel) -> int:
-    """Run the history API (uvicorn) until interrupted."""
+    """Run the web app and the API (uvicorn) until interrupted."""
     import uvicorn
 
     from callcenter.api.app import create_app
+    from callcenter.cli.users import ensure_first_admin
+    from callcenter.model.watch import ModelWatch
     from callcenter.store.db import Database
     from callcenter.store.migrate import upgrade
 
+    if _refused(settings):
+        return 2
     upgrade(settings.db.url)
-    app = create_app(settings, Database(settings.db.url, settings.db.connect_timeout))
-    uvicorn.run(app, host=settings.api.host, port=settings.api.port, log_level="info")
+    db = Database(settings.db.url, settings.db.connect_timeout)
+    welcome = ensure_first_admin(db)
+    if welcome:
+        print(f"callcenter: {welcome}", flush=True)
+    app = create_app(settings, db, ModelWatch(settings.model_file, model).current)
+    uvicorn.run(app, host=settings.api.host, port=settings.api.port, log_level="info", server_header=False)
     return 0
 
 
@@ -99,7 +120,9 @@ def cmd_run(args: argparse.Namespace, settings: Settings, model: HotlineModel) -
     """Run listener, IVR and API together under one supervisor."""
     from callcenter.supervisor import supervise
 
-    print(f"callcenter: API on http://{settings.api.host}:{settings.api.port}/api/calls (docs at /docs), "
+    if _refused(settings):
+        return 2
+    print(f"callcenter: web app on http://{settings.api.host}:{settings.api.port}/ (API docs at /docs), "
           f"IVR on {model.ivr.address}, AMI {model.pbx.ami}. Place demo calls with: make demo", flush=True)
     return supervise(["listen", "ivr", "api"], settings)
 

@@ -44,6 +44,15 @@ class EndedBy(StrEnum):
     UNKNOWN = ""  # not reported (an incomplete call)
 
 
+class Role(StrEnum):
+    """What a signed-in person may see and do (the web app and the API)."""
+
+    OPERATOR = "operator"  # their own calls and recordings; the operator desk
+    SUPERVISOR = "supervisor"  # every call and recording, the live board, statistics, the audit log
+    DEPARTMENT = "department"  # cases forwarded to their department; never recordings; caller numbers masked
+    ADMIN = "admin"  # everything a supervisor sees, plus users
+
+
 class Direction(StrEnum):
     """Who started the call."""
 

@@ -84,7 +84,8 @@ class Demo:
             agent.stop()
 
 
-def _open_line(model: HotlineModel, wanted: str | None) -> tuple[Line | None, str]:
+def open_line(model: HotlineModel, wanted: str | None) -> tuple[Line | None, str]:
+    """The line to call: ``wanted`` if it is open now, else the first open one; or None and why not."""
     now = datetime.now(UTC)
     if wanted:
         line = model.lines.get(wanted)
@@ -109,7 +110,7 @@ def _preflight(settings: Settings, model: HotlineModel) -> str:
 def simulate(settings: Settings, model: HotlineModel, calls: int, talk_seconds: float, line: str | None) -> int:
     """Run the demo; 0 when every call went as planned, 1 when one did not, 2 when it could not start."""
     problem = _preflight(settings, model)
-    chosen, why = _open_line(model, line)
+    chosen, why = open_line(model, line)
     if problem or chosen is None:
         print(problem or why)
         return 2

@@ -136,6 +136,46 @@ class RecordingAccess(Base):
     action: Mapped[str] = mapped_column(String(16))  # list, play, download
     allowed: Mapped[bool] = mapped_column(Boolean)
     status_code: Mapped[int] = mapped_column(Integer)
-    actor: Mapped[str] = mapped_column(String(128), default="")  # the signed-in user once sign-in exists
+    actor: Mapped[str] = mapped_column(String(128), default="")  # the signed-in user's name (or "" if none)
     client: Mapped[str] = mapped_column(String(64), default="")
     detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class User(Base):
+    """A person who signs in: name, role, the operator they are (for operators), and their preferences.
+
+    ``session_epoch`` changes when the password changes or the user is disabled: every session issued before ends.
+    """
+
+    __tablename__ = "users"
+    __table_args__ = (UniqueConstraint("name", name="uq_users_name"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    display_name: Mapped[str] = mapped_column(String(128), default="")
+    role: Mapped[str] = mapped_column(String(16))
+    operator: Mapped[str | None] = mapped_column(String(64), nullable=True)  # the model's operator id
+    department: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    password_hash: Mapped[str] = mapped_column(Text)
+    language: Mapped[str] = mapped_column(String(8), default="vi")
+    timezone: Mapped[str] = mapped_column(String(64), default="Asia/Ho_Chi_Minh")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    last_sign_in_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+
+class ApiToken(Base):
+    """A token a user made for scripts (``Authorization: Bearer``); only its SHA-256 is kept."""
+
+    __tablename__ = "api_tokens"
+    __table_args__ = (UniqueConstraint("token_hash", name="uq_api_tokens_hash"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    token_hash: Mapped[str] = mapped_column(String(64))
+    prefix: Mapped[str] = mapped_column(String(12))  # the first characters, to tell tokens apart in lists
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)

@@ -1,23 +1,24 @@
-"""The history API over a real database (SQLite and PostgreSQL): paging, filters, bounds, errors."""
+"""The history API over a real database (SQLite and PostgreSQL): paging, filters, bounds, errors. A supervisor's
+API token signs every request (who may see what is tested in test_web_access)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
-from callcenter.api.app import create_app
 from callcenter.calls.builder import build_call
 from callcenter.model.contract import Status
-from callcenter.settings import Settings
 from callcenter.store import journal
 from callcenter.store.db import Database
 from callcenter.store.models import Call
 from callcenter.store.writer import upsert_call
 from tests.factories import DIRECTORY, T0, answered_stream
+from tests.webclient import api_client, settings_for
 
 START = datetime.fromtimestamp(T0 - 3600, UTC).isoformat()
 END = datetime.fromtimestamp(T0 + 86400, UTC).isoformat()
@@ -39,10 +40,8 @@ def _seed(db: Database, count: int) -> None:
 
 
 @pytest.fixture
-def client(db: Database) -> Iterator[TestClient]:
-    settings = Settings()
-    settings.api.page_size_max = 20
-    with TestClient(create_app(settings, db)) as test_client:
+def client(db: Database, tmp_path: Path) -> Iterator[TestClient]:
+    with api_client(db, settings_for(tmp_path, page_size_max=20)) as test_client:
         yield test_client
 
 

@@ -19,7 +19,6 @@ from fastapi.testclient import TestClient
 from pydub import AudioSegment
 from sqlalchemy import event, func, select
 
-from callcenter.api.app import create_app
 from callcenter.calls.builder import build_call
 from callcenter.settings import PROJECT_ROOT, RecordingsSettings, Settings
 from callcenter.store.db import Database
@@ -31,6 +30,7 @@ from recordings.spool import SpoolFile, parse
 from recordings.transcode import sha256_of
 from recordings.worker import RecordingWorker
 from tests.factories import DIRECTORY, answered_stream, speech_like_wav
+from tests.webclient import api_client
 
 LINKEDID = "1795952249.0"
 UNIQUEID = "1795952249.0"
@@ -247,7 +247,7 @@ def stored(db: Database, settings: RecordingsSettings) -> tuple[TestClient, Reco
     RecordingWorker(settings, db, "sandbox").run_once()
     app_settings = Settings()
     app_settings.recordings = settings
-    return TestClient(create_app(app_settings, db)), _rows(db)[0], call_id
+    return api_client(db, app_settings), _rows(db)[0], call_id
 
 
 def test_api_lists_and_streams_with_ranges(stored: tuple[TestClient, Recording, int], db: Database,
@@ -496,7 +496,7 @@ def test_a_wav_without_audio_is_recorded_empty_and_never_retried(db: Database, s
     assert worker.run_once() == {}
     app_settings = Settings()
     app_settings.recordings = settings
-    client = TestClient(create_app(app_settings, db))
+    client = api_client(db, app_settings)
     [listed] = client.get(f"/api/calls/{call_id}/recordings").json()
     assert (listed["status"], listed["audio_url"]) == ("empty", None)
     refused = client.get(f"/api/recordings/{row.id}/audio")
