@@ -1,4 +1,4 @@
-"""Short AMI sessions with the control user: reload configuration now; originate and queue actions later.
+"""Short AMI sessions with the control user: reload configuration, queue membership and pauses, originate.
 
 The listener's own user may only read events; changing what Asterisk does takes the control user
 (``CALLCENTER_PBX__CONTROL_USERNAME`` / ``__CONTROL_SECRET``), which the renderer writes into manager_model.conf.
@@ -27,7 +27,8 @@ async def send_actions(settings: Settings, address: Address, actions: Sequence[M
     try:
         responses = []
         for action in actions:
-            response = await asyncio.wait_for(connection.send_action(dict(action)), timeout)
+            # as_list=False: panoramisk would otherwise wait for more after QueueAdd's "Added ... to queue".
+            response = await asyncio.wait_for(connection.send_action(dict(action), as_list=False), timeout)
             if not getattr(response, "success", False):
                 raise AmiError(f"AMI {action.get('Action')} {action.get('Module', '')} failed: "
                                f"{response.get('Message', response)}")

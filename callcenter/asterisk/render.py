@@ -76,8 +76,10 @@ def queues(model: HotlineModel) -> str:
     sections = []
     for name, queue in model.queues.items():
         members = "".join(f"member => PJSIP/{m},0,{m},PJSIP/{m}\n" for m in queue.members)
+        # Agents are not listed: the operator desk adds them (QueueAdd) when they log in.
         sections.append(f"[{name}](queue-defaults)\nstrategy = {queue.strategy}\ntimeout = {queue.ring_seconds}\n"
-                        f"wrapuptime = {queue.wrapup_seconds}\n{members}")
+                        f"wrapuptime = {queue.wrapup_seconds}\nautopause = {'yes' if queue.autopause else 'no'}\n"
+                        f"{members}")
     return "\n".join(sections)
 
 

@@ -52,7 +52,8 @@ def cmd_asterisk(args: argparse.Namespace, settings: Settings, model: HotlineMod
 def _list_operators(model: HotlineModel) -> int:
     print(f"{'id':<10} {'extension':<10} {'device':<10} {'queues':<20} name")
     for op in model.operators.values():
-        queues = ",".join(name for name, queue in model.queues.items() if op.id in queue.members) or "-"
+        queues = ",".join(name + ("" if op.id in queue.members else " (logs in)")
+                          for name, queue in model.queues.items() if queue.admits(op.id)) or "-"
         print(f"{op.id:<10} {op.extension:<10} {op.device.value:<10} {queues:<20} {op.name}")
     return 0
 
@@ -78,7 +79,7 @@ def cmd_operators(args: argparse.Namespace, settings: Settings, model: HotlineMo
             queues = args.queue or list(model.queues)
             model = add_operator(settings.model_file, args.id, args.name or f"Operator {args.id}",
                                  args.extension or "".join(c for c in args.id if c.isdigit()),
-                                 DeviceType(args.device), queues)
+                                 DeviceType(args.device), queues, agent=args.agent)
         else:
             model = remove_operator(settings.model_file, args.id)
     except ModelError as error:
@@ -143,6 +144,8 @@ def _add_operators(sub: Any) -> None:
     parser.add_argument("--extension", help="short number colleagues dial, e.g. 104 (add: required)")
     parser.add_argument("--device", default="ip_phone", choices=[d.value for d in DeviceType if d.value != "unknown"])
     parser.add_argument("--queue", action="append", help="queue to join (repeatable; default: every queue)")
+    parser.add_argument("--agent", action="store_true",
+                        help="logs in and out at the operator desk (default: always in the queue)")
     parser.add_argument("--no-reload", action="store_true", help="edit the model only; reload Asterisk later")
     parser.set_defaults(handler=cmd_operators)
 

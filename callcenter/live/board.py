@@ -2,6 +2,10 @@
 snapshot out. Stages follow the application each caller event carries (as the builder does), so a PBX's own
 dialplan shows right too: ``arriving`` (answered, no menu yet), ``ivr``, ``queue`` (since: the wait so far),
 ``talking`` (with the operators connected).
+
+Operators: their queue state (``free``, ``ringing``, ``on_call``, ``paused`` with the reason, ``unreachable``, and
+``logged_out`` for agents who log in at the desk), and the call being offered to them (the queue's AgentCalled
+until AgentConnect, then the conversation until AgentComplete): what the operator desk pops up.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from callcenter.ami.events import CelEvent
 from callcenter.calls.channels import Directory, endpoint_of, is_person
 from callcenter.model.contract import IVR_APPS, IVR_EVENT_PREFIX, QUEUE_APP, Cel, IvrEvent
 
+AUTOPAUSE_REASON = "Auto-Pause"  # the PausedReason app_queue gives a member who let a call ring out
 # Asterisk's device states as QueueMemberStatus reports them, mapped to what a supervisor reads.
 MEMBER_STATES = {"1": "free", "2": "on_call", "3": "on_call", "4": "unreachable", "5": "unreachable",
                  "6": "ringing", "7": "ringing", "8": "on_call"}
@@ -32,6 +37,7 @@ class LiveCall:
     since: float = 0.0  # when the current stage began (epoch seconds)
     topic: str = ""
     operators: list[str] = field(default_factory=list)
+    queued: float = 0.0  # when the caller joined the queue (0: not yet)
 
 
 @dataclass
@@ -40,28 +46,55 @@ class LiveOperator:
 
     id: str
     name: str
-    state: str = "unreachable"  # free, ringing, on_call, paused, unreachable
+    state: str = "unreachable"  # free, ringing, on_call, paused, unreachable, logged_out
     paused_reason: str = ""
     since: float = 0.0
+    agent: bool = False  # logs in and out at the desk (else always in the queue)
+    queues: list[str] = field(default_factory=list)  # the queues they are in now
+
+
+@dataclass
+class Offer:
+    """A call the queue offers an operator (``ringing``), then their conversation (``talking``)."""
+
+    linkedid: str
+    queue: str
+    caller_number: str
+    caller_name: str
+    state: str = "ringing"
+    since: float = 0.0  # when the offer (or the conversation) began
+    line: str = ""
+    topic: str = ""
+    queued: float = 0.0  # when the caller joined the queue
 
 
 class Board:
     """Calls by linkedid and operators by id; :meth:`snapshot` is what the page shows."""
 
-    def __init__(self, directory: Directory, names: Mapping[str, str]) -> None:
+    def __init__(self, directory: Directory, names: Mapping[str, str], agents: frozenset[str] = frozenset()) -> None:
         self.directory = directory
         self.calls: dict[str, LiveCall] = {}
-        self.operators = {op: LiveOperator(op, name) for op, name in names.items()}
+        self.operators = {op: LiveOperator(op, name, agent=op in agents) for op, name in names.items()}
+        self.offers: dict[str, Offer] = {}  # by operator id
+        self.finished: dict[str, Offer] = {}  # each operator's last conversation (kept across reconnects)
         self.connected = False
+        self.reset()
 
     def reset(self) -> None:
-        """Forget the calls (after a reconnect the PBX is asked again)."""
+        """Forget the calls and queue states (after a reconnect the PBX is asked again)."""
         self.calls.clear()
+        self.offers.clear()
+        for operator in self.operators.values():
+            operator.queues.clear()
+            operator.state, operator.paused_reason = ("logged_out" if operator.agent else "unreachable"), ""
 
     def apply(self, event: CelEvent) -> bool:
         """Fold one CEL event in; whether the board changed."""
         if event.event == Cel.LINKEDID_END:
-            return self.calls.pop(event.linkedid, None) is not None
+            ended = [op for op, offer in self.offers.items() if offer.linkedid == event.linkedid]
+            for op in ended:
+                self._end_offer(op, event.time)
+            return self.calls.pop(event.linkedid, None) is not None or bool(ended)
         call = self.calls.get(event.linkedid)
         if call is None:
             if event.event != Cel.CHAN_START or event.uniqueid != event.linkedid:
@@ -76,6 +109,8 @@ class Board:
         if call.stage == stage:
             return False
         call.stage, call.since = stage, at
+        if stage == "queue" and not call.queued:
+            call.queued = at
         return True
 
     def _update(self, call: LiveCall, event: CelEvent) -> bool:
@@ -96,11 +131,25 @@ class Board:
             return self._stage(call, "ivr", event.time)
         return False
 
+    def _operator(self, fields: Mapping[str, str]) -> LiveOperator | None:
+        return self.operators.get(fields.get("MemberName", "") or endpoint_of(fields.get("Interface", "")))
+
     def member(self, fields: Mapping[str, str], now: float) -> bool:
-        """A QueueMemberStatus / QueueMember event (or a pause change); whether the board changed."""
-        operator = self.operators.get(fields.get("MemberName", "") or endpoint_of(fields.get("Interface", "")))
+        """A QueueMemberStatus / QueueMember / QueueMemberAdded / QueueMemberPause / QueueMemberRemoved event;
+        whether the board changed."""
+        operator = self._operator(fields)
         if operator is None:
             return False
+        queue = fields.get("Queue", "")
+        if fields.get("Event") == "QueueMemberRemoved":
+            if queue in operator.queues:
+                operator.queues.remove(queue)
+            if operator.queues or operator.state == "logged_out":
+                return False
+            operator.state, operator.paused_reason, operator.since = "logged_out", "", now
+            return True
+        if queue and queue not in operator.queues:
+            operator.queues.append(queue)
         paused = fields.get("Paused") == "1"
         state = "paused" if paused else MEMBER_STATES.get(fields.get("Status", ""), "unreachable")
         reason = fields.get("PausedReason", "") if paused else ""
@@ -108,6 +157,38 @@ class Board:
             return False
         operator.state, operator.paused_reason, operator.since = state, reason, now
         return True
+
+    def agent_event(self, fields: Mapping[str, str], now: float) -> bool:
+        """AgentCalled, AgentConnect, AgentRingNoAnswer, AgentComplete, AgentDump: the call offered to an operator
+        (their desk's pop-up); whether it changed."""
+        operator = self._operator(fields)
+        if operator is None:
+            return False
+        name, linkedid = fields.get("Event", ""), fields.get("Linkedid", "")
+        offer = self.offers.get(operator.id)
+        if name == "AgentCalled":
+            call = self.calls.get(linkedid)
+            self.offers[operator.id] = Offer(linkedid, fields.get("Queue", ""), fields.get("CallerIDNum", ""),
+                                             fields.get("CallerIDName", ""), since=now,
+                                             line=call.line if call else "", topic=call.topic if call else "",
+                                             queued=call.queued if call else 0.0)
+            return True
+        if offer is None or offer.linkedid != linkedid:
+            return False
+        if name == "AgentConnect":
+            offer.state, offer.since = "talking", now
+            return True
+        if name in ("AgentRingNoAnswer", "AgentComplete", "AgentDump"):
+            self._end_offer(operator.id, now)
+            return True
+        return False
+
+    def _end_offer(self, operator: str, now: float) -> None:
+        """The offer is over; a conversation is kept as the operator's last call (their after-call work)."""
+        offer = self.offers.pop(operator)
+        if offer.state == "talking":
+            offer.state, offer.since = "ended", now
+            self.finished[operator] = offer
 
     def snapshot(self) -> dict[str, Any]:
         """Calls by stage (oldest first) and operators, as JSON-ready data."""

@@ -15,6 +15,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -25,16 +26,19 @@ from sqlalchemy import func, select
 from callcenter.ami.client import AmiConnection, AmiError
 from callcenter.ami.events import MalformedEvent, from_ami
 from callcenter.calls.channels import Directory, endpoint_of, is_person
-from callcenter.live.board import Board, LiveCall
+from callcenter.live.board import Board, LiveCall, Offer
 from callcenter.model.contract import IVR_APPS, QUEUE_APP
 from callcenter.model.hotline import HotlineModel
 from callcenter.settings import Settings
+from callcenter.store import worklist
 from callcenter.store.db import Database
 from callcenter.store.models import CALL
 
 log = logging.getLogger(__name__)
-MEMBER_EVENTS = ("QueueMemberStatus", "QueueMemberPause", "QueueMemberAdded", "QueueMember")
+MEMBER_EVENTS = ("QueueMemberStatus", "QueueMemberPause", "QueueMemberAdded", "QueueMemberRemoved", "QueueMember")
+AGENT_EVENTS = ("AgentCalled", "AgentConnect", "AgentRingNoAnswer", "AgentComplete", "AgentDump")
 COUNTERS_EVERY = 5.0
+LOOKUPS_KEPT = 500
 
 
 class LiveFeed:
@@ -43,24 +47,58 @@ class LiveFeed:
     def __init__(self, settings: Settings, model: Callable[[], HotlineModel], db: Database) -> None:
         current = model()
         self.settings, self.model, self.db = settings, model, db
-        self.board = Board(Directory.from_model(current), {op.id: op.name for op in current.operators.values()})
+        agents = frozenset(op for queue in current.queues.values() for op in queue.agents)
+        self.board = Board(Directory.from_model(current), {op.id: op.name for op in current.operators.values()},
+                           agents)
         self.zone = ZoneInfo(settings.api.default_timezone)
         self.counters: dict[str, int] = {}
         self.last_event: float | None = None
         self._subscribers: set[asyncio.Queue[str]] = set()
+        self._desks: dict[asyncio.Queue[str], str] = {}  # an open desk page's queue -> its operator
+        self.lookups: dict[str, dict[str, Any]] = {}  # linkedid -> the caller's earlier calls and open requests
+        self._tasks: set[asyncio.Task[None]] = set()
 
     def snapshot(self) -> dict[str, Any]:
         """What a board page shows now."""
         return {**self.board.snapshot(), "today": self.counters, "event_time": self.last_event,
                 "sent_at": time.time()}
 
+    def desk(self, operator: str) -> dict[str, Any]:
+        """What an operator's desk shows now: their state, the call offered to them (the screen-pop: caller, line,
+        topic, time waited, earlier calls, open call-back requests) and their last conversation (after-call work)."""
+        model = self.model()
+        me = self.board.operators.get(operator)
+
+        def describe(offer: Offer | None) -> dict[str, Any] | None:
+            if offer is None:
+                return None
+            line = model.lines.get(offer.line)
+            return {**asdict(offer), "line_name": line.name if line else "",
+                    **self.lookups.get(offer.linkedid, {"earlier": None, "requests": None})}
+
+        wrapup = max((q.wrapup_seconds for q in model.queues.values() if q.admits(operator)), default=0)
+        return {"connected": self.board.connected, "operator": asdict(me) if me else None,
+                "offer": describe(self.board.offers.get(operator)),
+                "last": describe(self.board.finished.get(operator)), "wrapup_seconds": wrapup,
+                "sent_at": time.time()}
+
     def _push(self) -> None:
         data = json.dumps(self.snapshot())
         for queue in list(self._subscribers):
-            if queue.full():
-                with contextlib.suppress(asyncio.QueueEmpty):
-                    queue.get_nowait()  # a slow page skips to the newest state
-            queue.put_nowait(data)
+            _offer(queue, data)
+        for queue, operator in list(self._desks.items()):
+            _offer(queue, json.dumps(self.desk(operator)))
+
+    async def subscribe_desk(self, operator: str) -> AsyncIterator[str]:
+        """Desk states for one operator's page: the current one at once, then one per change."""
+        queue: asyncio.Queue[str] = asyncio.Queue(maxsize=4)
+        self._desks[queue] = operator
+        try:
+            yield json.dumps(self.desk(operator))
+            while True:
+                yield await queue.get()
+        finally:
+            self._desks.pop(queue, None)
 
     async def subscribe(self) -> AsyncIterator[str]:
         """Snapshots for one page: the current one at once, then one per change."""
@@ -88,6 +126,37 @@ class LiveFeed:
         if self.board.member(dict(message), time.time()):
             self._push()
 
+    def on_agent(self, message: Message) -> None:
+        """A call offered to an operator (or its answer, ring-out, end): the desk's pop-up."""
+        fields = dict(message)
+        if self.board.agent_event(fields, time.time()):
+            self._push()
+            linkedid = fields.get("Linkedid", "")
+            if fields.get("Event") == "AgentCalled" and linkedid not in self.lookups:
+                task = asyncio.get_running_loop().create_task(self._look_up(linkedid, fields.get("CallerIDNum", "")))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+
+    async def _look_up(self, linkedid: str, number: str) -> None:
+        """The caller's earlier calls and open call-back requests, from the call log (for the screen-pop)."""
+        try:
+            found = await asyncio.to_thread(self._history, linkedid, number)
+        except Exception:  # the database being down must not stop the desk: the pop-up says it is unknown
+            log.exception("desk: looking up %s failed", number)
+            return
+        if len(self.lookups) > LOOKUPS_KEPT:
+            self.lookups.pop(next(iter(self.lookups)))
+        self.lookups[linkedid] = found
+        self._push()
+
+    def _history(self, linkedid: str, number: str) -> dict[str, Any]:
+        with self.db.session() as session:
+            earlier = [{"id": c.id, "started_at": c.started_at.timestamp(), "status": c.status, "topic": c.topic,
+                        "operator": c.operator} for c in worklist.earlier_calls(session, number, but=linkedid)]
+            requests = [{"id": c.id, "started_at": c.started_at.timestamp(), "status": c.status,
+                         "callback_number": c.callback_number} for c in worklist.open_requests(session, number)]
+        return {"earlier": earlier, "requests": requests}
+
     async def run(self) -> None:
         """Keep an AMI session and the counters going until cancelled."""
         counters = asyncio.create_task(self._count())
@@ -109,6 +178,8 @@ class LiveFeed:
         connection.on("CEL", self.on_cel)
         for name in MEMBER_EVENTS:
             connection.on(name, self.on_member)
+        for name in AGENT_EVENTS:
+            connection.on(name, self.on_agent)
         await connection.open()
         log.info("live board: connected to AMI")
         self.board.reset()
@@ -148,6 +219,13 @@ class LiveFeed:
         return {status: int(count) for status, count in rows}
 
 
+def _offer(queue: asyncio.Queue[str], data: str) -> None:
+    if queue.full():
+        with contextlib.suppress(asyncio.QueueEmpty):
+            queue.get_nowait()  # a slow page skips to the newest state
+    queue.put_nowait(data)
+
+
 def _messages(answer: object) -> list[Any]:
     return answer if isinstance(answer, list) else [answer]
 
@@ -167,6 +245,7 @@ def rebuild_calls(board: Board, channels: list[Mapping[str, str]], now: float) -
                         row.get("Exten", "") if row.get("Exten", "").isdigit() else "", started, since=started)
         app, bridge = row.get("Application", ""), row.get("BridgeId", "")
         call.stage = "queue" if app == QUEUE_APP else "ivr" if app in IVR_APPS else "arriving"
+        call.queued = started if call.stage == "queue" else 0.0  # not known exactly after a reconnect
         call.operators = [endpoint_of(c["Channel"]) for c in channels if c.get("Linkedid") == linkedid
                           and c is not row and bridge and c.get("BridgeId") == bridge and is_person(c["Channel"])]
         if call.operators:

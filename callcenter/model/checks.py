@@ -79,9 +79,14 @@ def _queues(model: HotlineModel) -> list[str]:
     found = [f"queues.{name}: a queue name is lower-case letters, digits, - and _" for name in model.queues
              if not QUEUE_NAME.match(name)]
     for name, queue in model.queues.items():
-        unknown = [member for member in queue.members if member not in model.operators]
-        if unknown:
-            found.append(f"queues.{name}.members: not operators: {unknown}")
-        if duplicates(queue.members):
-            found.append(f"queues.{name}.members: listed twice: {duplicates(queue.members)}")
+        for field in ("members", "agents"):
+            listed = getattr(queue, field)
+            unknown = [member for member in listed if member not in model.operators]
+            if unknown:
+                found.append(f"queues.{name}.{field}: not operators: {unknown}")
+            if duplicates(listed):
+                found.append(f"queues.{name}.{field}: listed twice: {duplicates(listed)}")
+        both = sorted(set(queue.members) & set(queue.agents))
+        if both:
+            found.append(f"queues.{name}: {both} both always in the queue (members) and logging in (agents)")
     return found

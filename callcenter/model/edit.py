@@ -38,8 +38,9 @@ def _tables(document: tomlkit.TOMLDocument, name: str) -> Table:
 
 
 def add_operator(path: Path, operator_id: str, name: str, extension: str, device: DeviceType,
-                 queues: list[str]) -> HotlineModel:
-    """Add an operator and make them a member of ``queues``; ModelError if the result is invalid."""
+                 queues: list[str], agent: bool = False) -> HotlineModel:
+    """Add an operator to ``queues``: always in them (``members``) or, as an ``agent``, once they log in at the
+    desk; ModelError if the result is invalid."""
     def change(document: tomlkit.TOMLDocument) -> None:
         operators = _tables(document, "operators")
         if operator_id in operators:
@@ -51,7 +52,8 @@ def add_operator(path: Path, operator_id: str, name: str, extension: str, device
         for queue in queues:
             if queue not in all_queues:
                 raise ModelError(f"{path}: no queue {queue!r} (known: {', '.join(all_queues)})")
-            members = all_queues[queue].setdefault("members", tomlkit.array())  # type: ignore[union-attr]
+            field = "agents" if agent else "members"
+            members = all_queues[queue].setdefault(field, tomlkit.array())  # type: ignore[union-attr]
             members.append(operator_id)
     return _replace(path, change)
 
@@ -64,7 +66,8 @@ def remove_operator(path: Path, operator_id: str) -> HotlineModel:
             raise ModelError(f"{path}: no operator {operator_id!r}")
         del operators[operator_id]
         for queue in _tables(document, "queues").values():
-            members = queue.get("members") if isinstance(queue, Table) else None
-            if members is not None and operator_id in members:
-                members.remove(operator_id)
+            for field in ("members", "agents"):
+                members = queue.get(field) if isinstance(queue, Table) else None
+                if members is not None and operator_id in members:
+                    members.remove(operator_id)
     return _replace(path, change)

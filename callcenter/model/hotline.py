@@ -95,7 +95,13 @@ class Queue(Part):
     ring_seconds: int = Field(default=15, ge=5, le=120)  # each operator's phone rings this long per try
     wait_seconds: int = Field(default=120, ge=5, le=3600)  # a caller waits this long before the call is missed
     wrapup_seconds: int = Field(default=0, ge=0, le=600)  # after a call, before the next is offered
-    members: tuple[OperatorId, ...] = ()
+    autopause: bool = True  # an operator who lets a call ring out is paused (the desk says why)
+    members: tuple[OperatorId, ...] = ()  # always in the queue (a fixed desk phone): pause, never log out
+    agents: tuple[OperatorId, ...] = ()  # log in and out at the operator desk (not in the queue until they do)
+
+    def admits(self, operator: str) -> bool:
+        """Whether ``operator`` answers this queue (always, or after logging in)."""
+        return operator in self.members or operator in self.agents
 
 
 class Sandbox(Part):

@@ -179,3 +179,52 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+
+class CallNote(Base):
+    """After-call work: an operator's note on a call and, when the caller's topic was keyed wrong, the right one.
+    Notes are only ever added (the latest topic correction counts); each is also written to the audit log."""
+
+    __tablename__ = "call_notes"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    call_id: Mapped[int] = mapped_column(ForeignKey("calls.id"), index=True)
+    author: Mapped[str] = mapped_column(String(64))  # the signed-in user's name
+    operator: Mapped[str] = mapped_column(String(64), default="")  # their operator id (if an operator)
+    text: Mapped[str] = mapped_column(Text, default="")
+    topic: Mapped[str | None] = mapped_column(String(64), nullable=True)  # a corrected topic code
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class CallbackItem(Base):
+    """A call-back worklist item's state: a call that asks to be returned (after-hours request, voice message,
+    abandoned or missed call), who holds it now, and when and why it closed. Rows exist once somebody touched the
+    item; an untouched open item is just its call."""
+
+    __tablename__ = "callback_items"
+    __table_args__ = (UniqueConstraint("call_id", name="uq_callback_items_call"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    call_id: Mapped[int] = mapped_column(ForeignKey("calls.id"))
+    claimed_by: Mapped[str] = mapped_column(String(64), default="")  # user name; "" when nobody holds it
+    claimed_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    closed_reason: Mapped[str] = mapped_column(String(32), default="")  # reached, answered_since, dismissed
+    closed_by: Mapped[str] = mapped_column(String(64), default="")
+
+
+class CallbackAttempt(Base):
+    """One click-to-call on a worklist item: the call the PBX placed (its linkedid, known before it starts) and
+    how it went."""
+
+    __tablename__ = "callback_attempts"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    call_id: Mapped[int] = mapped_column(ForeignKey("calls.id"), index=True)  # the call being returned
+    linkedid: Mapped[str] = mapped_column(String(64), index=True)  # the call-back's own call
+    author: Mapped[str] = mapped_column(String(64))
+    operator: Mapped[str] = mapped_column(String(64))
+    number: Mapped[str] = mapped_column(String(32))
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    result: Mapped[str] = mapped_column(String(32), default="placed")  # placed, reached, not_reached, failed
+    detail: Mapped[str] = mapped_column(Text, default="")

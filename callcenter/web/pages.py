@@ -32,7 +32,8 @@ class NavItem:
     roles: tuple[Role, ...]
 
 
-NAV = (NavItem("/calls", "History", tuple(Role)), NavItem("/live", "Live", STAFF),
+NAV = (NavItem("/desk", "Desk", (Role.OPERATOR,)), NavItem("/calls", "History", tuple(Role)),
+       NavItem("/live", "Live", STAFF),
        NavItem("/stats", "Statistics", STAFF), NavItem("/audit", "Audit", STAFF),
        NavItem("/users", "Users", (Role.ADMIN,)))
 

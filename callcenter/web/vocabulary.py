@@ -24,4 +24,8 @@ VOCABULARY = (
     N_("Not found"), N_("Call history"), N_("Your account"),
     N_("free"), N_("ringing"), N_("on_call"), N_("paused"), N_("unreachable"),
     N_("hour"), N_("day"), N_("week"),
+    N_("Desk"), N_("logged_out"), N_("ringing_offer"), N_("talking"), N_("ended"), N_("note"),
+    N_("break"), N_("lunch"), N_("meeting"), N_("training"), N_("paperwork"),
+    N_("paused by the queue: a call rang out unanswered"), N_("Saved"), N_("None"), N_("Unknown"),
+    N_("placed"), N_("reached"), N_("not_reached"),
 )

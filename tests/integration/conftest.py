@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -71,6 +72,23 @@ def agents(sandbox: Path) -> Iterator[Callable[..., SipAgent]]:
     for agent in started:
         agent.stop()
     wait_until(lambda: "No objects found" in cli("pjsip show contacts"), 10, "operators to unregister")
+    reset_queues()
+
+
+def reset_queues() -> None:
+    """Undo what a test did to the queues: pauses (its own, or the queue's after a phone rang out) end, and desk
+    agents who logged in are logged out, so the next test starts from the model's queues."""
+    for name, queue in MODEL.queues.items():
+        shown = cli(f"queue show {name}")
+        for line in shown.splitlines():
+            member = re.search(r"\((PJSIP/[^) ]+)\)", line)
+            if member is None:
+                continue
+            operator = member.group(1).removeprefix("PJSIP/")
+            if operator in queue.agents:
+                cli(f"queue remove member {member.group(1)} from {name}")
+            elif "(paused" in line:
+                cli(f"queue unpause member {member.group(1)} queue {name}")
 
 
 def asterisk_udp_sockets() -> set[str]:

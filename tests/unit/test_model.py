@@ -26,7 +26,7 @@ def shipped() -> HotlineModel:
     return load(MODEL_FILE)
 
 
-def test_shipped_model_covers_both_lines_seven_topics_five_operators() -> None:
+def test_shipped_model_covers_both_lines_seven_topics_six_operators() -> None:
     model = shipped()
     assert set(model.lines) == {"02621022", "1900868647"}
     assert model.topic_codes == ["admin", "environment", "urban_order", "construction", "security", "traffic",
@@ -39,8 +39,11 @@ def test_shipped_model_covers_both_lines_seven_topics_five_operators() -> None:
     assert model.lines["02621022"].schedule is None  # around the clock
     assert {op.id: op.device for op in model.operators.values()} == {
         "op101": DeviceType.IP_PHONE, "op102": DeviceType.IP_PHONE, "op103": DeviceType.IP_PHONE,
-        "op201": DeviceType.SOFTPHONE, "op202": DeviceType.SOFTPHONE}
-    assert model.queues["operators"].members == ("op101", "op102", "op103", "op201", "op202")
+        "op201": DeviceType.SOFTPHONE, "op202": DeviceType.SOFTPHONE, "op203": DeviceType.SOFTPHONE}
+    queue = model.queues["operators"]
+    assert queue.members == ("op101", "op102", "op103", "op201", "op202")
+    assert queue.agents == ("op203",) and queue.autopause  # op203 logs in at the desk
+    assert queue.admits("op203") and queue.admits("op101") and not queue.admits("op999")
     assert (model.pbx.sip, model.pbx.ami, model.ivr.address) == (
         Address("127.0.0.1", 5060), Address("127.0.0.1", 5038), Address("127.0.0.1", 4573))
     assert model.sandbox.citizen_ids[0] == "citizen1" and len(model.sandbox.citizen_ids) == 12
@@ -137,6 +140,8 @@ def _set(path: str, value: Any) -> Any:
     (_set("operators.op102.id", "op999"), "differs from its table name"),
     (_set("queues.operators.members", ["op101", "op999"]), "not operators: ['op999']"),
     (_set("queues.operators.members", ["op101", "op101"]), "listed twice: ['op101']"),
+    (_set("queues.operators.agents", ["op999"]), "agents: not operators: ['op999']"),
+    (_set("queues.operators.agents", ["op101"]), "['op101'] both always in the queue (members) and logging in"),
     (_set("queues.operators.ring_seconds", 1), "queues.operators.ring_seconds"),
     (_set("queues.Bad Name", {}), "a queue name is lower-case"),
     (_set("pbx.sip", "localhost"), "bad address 'localhost'"),

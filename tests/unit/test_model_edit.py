@@ -32,6 +32,14 @@ def test_adding_an_operator_keeps_comments_and_joins_the_queue(model_file: Path)
     assert load(model_file) == model
 
 
+def test_an_agent_is_added_to_the_queue_s_agents_and_removed_from_them(model_file: Path) -> None:
+    model = add_operator(model_file, "op105", "Lê Văn Nam", "105", DeviceType.SOFTPHONE, ["operators"], agent=True)
+    queue = model.queues["operators"]
+    assert queue.agents[-1] == "op105" and "op105" not in queue.members
+    model = remove_operator(model_file, "op105")
+    assert "op105" not in model.queues["operators"].agents
+
+
 def test_removing_an_operator_drops_its_queue_membership(model_file: Path) -> None:
     model = remove_operator(model_file, "op202")
     assert "op202" not in model.operators and "op202" not in model.queues["operators"].members

@@ -59,9 +59,10 @@ def test_a_deployment_gets_no_test_citizens_no_plain_dialplan_and_no_sandbox_ami
 def test_queues_lines_directory_and_globals_follow_the_model() -> None:
     out = files()
     queue = MODEL.queues["operators"]
-    assert "[operators](queue-defaults)\nstrategy = leastrecent\ntimeout = 15\nwrapuptime = 0\n" in out[
-        "queues_model.conf"]
+    assert ("[operators](queue-defaults)\nstrategy = leastrecent\ntimeout = 15\nwrapuptime = 0\nautopause = yes\n"
+            in out["queues_model.conf"])
     assert all(f"member => PJSIP/{m},0,{m},PJSIP/{m}\n" in out["queues_model.conf"] for m in queue.members)
+    assert queue.agents and not any(f"PJSIP/{a}," in out["queues_model.conf"] for a in queue.agents)  # log in later
     ext = out["extensions_model.conf"]
     for number in MODEL.lines:
         assert f"exten => {number},1,Set(__HOTLINE_QUEUE=operators)" in ext

@@ -40,7 +40,8 @@ def live_page(request: Request, who: StaffPage) -> HTMLResponse:
     model = request.app.state.model()
     topics = {t.code: t.label.get(who.language) for t in model.topics}
     words = translations(who.language)
-    labels = {key: words.gettext(key) for key in ("free", "ringing", "on_call", "paused", "unreachable")}
+    labels = {key: words.gettext(key)
+              for key in ("free", "ringing", "on_call", "paused", "unreachable", "logged_out")}
     return render(request, "live.html", title="Live", topics_json=_json(topics),
                   words_json=_json({**labels, "none": words.gettext("None")}))
 

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from callcenter.api.calls import may_see_call, public, scoped
 from callcenter.model.contract import Role, Status
 from callcenter.model.hotline import HotlineModel
-from callcenter.store import queries
+from callcenter.store import queries, worklist
 from callcenter.store.models import Recording
 from callcenter.web.auth import EVERYONE, Principal, require
 from callcenter.web.pages import render
@@ -171,7 +171,13 @@ def call_page(request: Request, who: Person, call_id: int) -> HTMLResponse:
                      "channel": e.payload.get("channel", ""), "app": e.payload.get("app", ""),
                      "appdata": e.payload.get("appdata", "")} for e in events]
         out = public(call, who)
+        notes = worklist.notes_of(session, call.id)
+        attempts = worklist.attempts_of(session, call.id) if who.sees_numbers else []
     line = model.lines.get(out.line)
-    topic = next((t.label.get(who.language) for t in model.topics if t.code == out.topic), out.topic)
+    labels = {t.code: t.label.get(who.language) for t in model.topics}
+    corrected = next((n.topic for n in reversed(notes) if n.topic), None)
     return render(request, "call.html", title=f"Call {out.caller_number}", call=out, recordings=shown,
-                  events=timeline, line_name=line.name if line else "", topic_label=topic)
+                  events=timeline, line_name=line.name if line else "", topic_label=labels.get(out.topic, out.topic),
+                  corrected_label=labels.get(corrected, corrected) if corrected else "", notes=notes,
+                  attempts=attempts, topics=list(labels.items()), labels=labels,
+                  may_note=who.role is not Role.DEPARTMENT)

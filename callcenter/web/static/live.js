@@ -4,13 +4,8 @@
   const topics = JSON.parse(document.getElementById("live-topics").textContent);
   const state = { board: null, offset: 0 };
 
-  const clock = (seconds) => {
-    const s = Math.max(0, Math.round(seconds));
-    const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), r = s % 60;
-    return (h ? h + ":" + String(m).padStart(2, "0") : m) + ":" + String(r).padStart(2, "0");
-  };
+  const { clock, cell } = window.Timers;
   const now = () => Date.now() / 1000 - state.offset;
-  const cell = (text) => { const td = document.createElement("td"); td.textContent = text; return td; };
 
   function renderCalls() {
     const stages = state.board.calls || {};

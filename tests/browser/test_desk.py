@@ -1,0 +1,214 @@
+"""The operator desk in a real Chromium against the sandbox: an agent logs in to the queue from the page; a citizen
+calls and the page pops up the caller, the line, the topic keyed in the voice menu, the caller's earlier calls and
+open call-back requests before the phone is answered; after the call the operator keeps a note with the right topic,
+which the call's page then shows (and the audit log records). Pauses are honoured by the queue (a paused operator's
+phone does not ring), a call left ringing pauses the operator with the queue's reason, and logging out takes the
+operator out of the queue; the supervisors' live board shows each state."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+from sqlalchemy import select
+
+from callcenter.model.contract import Role, Status
+from callcenter.sandbox.baresip import SipAgent
+from callcenter.store import accounts
+from callcenter.store.db import Database
+from callcenter.store.models import CALL, Call, CelJournal, RecordingAccess
+from tests.browser.conftest import ServerFactory, WebServer, screenshot, sign_in
+from tests.integration.conftest import (
+    MODEL,
+    IvrProcess,
+    ListenerProcess,
+    caller_number,
+    cli,
+    wait_cel,
+    wait_for_calls,
+    wait_queue,
+    wait_until,
+)
+from tests.webclient import PASSWORD, add_call, add_users, insert_calls, synthetic_calls
+
+pytestmark = [pytest.mark.sandbox, pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)]
+WAIT = 30_000  # ms: Playwright's bound on each expectation
+LINE = "02621022"  # open around the clock
+NAME = "Nguyễn Thị Hoa"
+
+
+def add_agent_user(db: Database) -> None:
+    add_users(db)
+    with db.session() as session:
+        accounts.create_user(session, accounts.NewUser("op203", Role.OPERATOR, PASSWORD, operator="op203",
+                                                       language="en"))
+
+
+def this_call(db: Database, number: str, operator: str) -> Call | None:
+    """The call ``operator`` answered from ``number`` (the number also has older calls)."""
+    with db.session() as session:
+        return session.scalars(select(Call).where(CALL.caller_number == number, CALL.operator == operator)).first()
+
+
+def open_desk(page: Page, server: WebServer) -> None:
+    sign_in(page, server, "op203")
+    page.goto(f"{server.url}/desk")
+    expect(page.locator("#link-state")).to_have_attribute("data-state", "up", timeout=WAIT)
+
+
+def my_state(page: Page, state: str) -> None:
+    expect(page.locator("#my-state")).to_have_attribute("data-state", state, timeout=WAIT)
+
+
+def in_queue(operator: str) -> str:
+    """The operator's line in the queue's CLI status ("" when not a member)."""
+    return next((line for line in cli("queue show operators").splitlines() if f"(PJSIP/{operator})" in line), "")
+
+
+@pytest.fixture
+def board(browser: Browser, server_factory: ServerFactory) -> Iterator[Callable[[WebServer], Page]]:
+    """A supervisor's live board in a second browser context."""
+    contexts = []
+
+    def open_board(server: WebServer) -> Page:
+        context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-GB")
+        contexts.append(context)
+        supervisor = context.new_page()
+        sign_in(supervisor, server, "super1")
+        supervisor.goto(f"{server.url}/live")
+        expect(supervisor.locator("#link-state")).to_have_attribute("data-state", "up", timeout=WAIT)
+        return supervisor
+
+    yield open_board
+    for context in contexts:
+        context.close()
+
+
+def board_state(board: Page, operator: str, state: str) -> None:
+    pill = board.locator("#operators tr", has_text=f"({operator})").locator(".pill")
+    expect(pill).to_have_class(re.compile(rf"\bstate-{state}\b"), timeout=WAIT)
+
+
+def test_an_agent_logs_in_sees_who_calls_before_answering_and_notes_the_call(
+        page: Page, db: Database, server_factory: ServerFactory, listener: ListenerProcess, ivr: IvrProcess,
+        agents: Callable[..., SipAgent], board: Callable[[WebServer], Page]) -> None:
+    add_agent_user(db)
+    number = caller_number()
+    add_call(db, 30, operator="op101", number=number)  # answered a day ago: an earlier call
+    missed = synthetic_calls(1, datetime.now(UTC) - timedelta(hours=2), 0.01)[0]
+    insert_calls(db, [missed | {"node": "sandbox", "linkedid": f"missed-{number}", "caller_number": number,
+                                "line": LINE, "status": "missed", "operator": "", "talk_seconds": None,
+                                "topic": "environment"}])  # two hours ago, not returned since: open
+    ivr.start()
+    server = server_factory(CALLCENTER_API__LIVE_BOARD="true")
+    phone = agents("op203", register=True, wav_seconds=120, auto_answer=False)
+    supervisor = board(server)
+    board_state(supervisor, "op203", "logged_out")
+
+    open_desk(page, server)
+    my_state(page, "logged_out")
+    page.click("#log-in")
+    my_state(page, "free")
+    assert in_queue("op203")
+    board_state(supervisor, "op203", "free")
+
+    citizen = agents("citizen1", wav_seconds=120, display_name=NAME, caller_number=number)
+    citizen.dial(LINE)
+    wait_cel(number, "IVR_MENU")
+    topic = next(t for t in MODEL.line_topics(MODEL.lines[LINE]) if t.code == "construction")
+    citizen.send_digit(topic.digit)
+    phone.wait_event("CALL_INCOMING", 30)
+    # Before anybody answers, the page shows who calls and why
+    expect(page.locator("#offer-state")).to_have_text("Incoming call", timeout=WAIT)
+    expect(page.locator("#offer-number")).to_have_text(number)
+    expect(page.locator("#offer-name")).to_have_text(NAME)
+    expect(page.locator("#offer-line")).to_contain_text(LINE)
+    expect(page.locator("#offer-topic")).to_have_text(topic.label.get("en"))
+    expect(page.locator("#offer-earlier tr")).to_have_count(2, timeout=WAIT)
+    expect(page.locator("#offer-requests li[data-request]")).to_have_count(1)
+    expect(page.locator("#offer-requests")).to_contain_text("missed")
+    screenshot(page, "desk-screen-pop")
+
+    phone.command("accept")
+    expect(page.locator("#offer-state")).to_have_text("Talking", timeout=WAIT)
+    board_state(supervisor, "op203", "on_call")
+    citizen.hangup()
+    citizen.wait_event("CALL_CLOSED", 20)
+    expect(page.locator("#note-form")).to_be_visible(timeout=WAIT)
+    expect(page.locator("#last-caller")).to_contain_text(number)
+    call = wait_until(lambda: this_call(db, number, "op203"), 30, "the call's log row")  # the note's row
+    assert isinstance(call, Call) and call.status == Status.ANSWERED
+
+    page.fill("#note-text", "Rác xây dựng đổ trên vỉa hè; đã hướng dẫn gửi ảnh.")
+    page.select_option("#note-topic", "environment")
+    page.click("#note-save")
+    expect(page.locator("#desk-message")).to_have_text("Saved", timeout=WAIT)
+    page.goto(f"{server.url}/calls/{call.id}")
+    expect(page.locator("#notes")).to_contain_text("Rác xây dựng đổ trên vỉa hè")
+    expect(page.locator("#corrected-topic")).to_have_text("Environment and sanitation")
+    with db.session() as session:
+        audited = session.scalars(select(RecordingAccess).where(RecordingAccess.call_id == call.id,
+                                                                RecordingAccess.action == "note")).all()
+    assert [(a.actor, a.allowed, a.detail) for a in audited] == [("op203", True, "topic=environment")]
+
+
+def test_a_paused_operator_is_not_rung_a_ringing_out_one_is_paused_and_logging_out_leaves_the_queue(
+        page: Page, db: Database, server_factory: ServerFactory, listener: ListenerProcess,
+        agents: Callable[..., SipAgent], board: Callable[[WebServer], Page], tmp_path: Path) -> None:
+    add_agent_user(db)
+    server = server_factory(CALLCENTER_API__LIVE_BOARD="true")
+    phone = agents("op203", register=True, wav_seconds=120, auto_answer=False)
+    supervisor = board(server)
+    open_desk(page, server)
+    page.click("#log-in")
+    my_state(page, "free")
+
+    page.select_option("#pause-reason", "lunch")
+    page.click("#pause")
+    my_state(page, "paused")
+    expect(page.locator("#my-reason")).to_have_text("(lunch)")
+    board_state(supervisor, "op203", "paused")
+    expect(supervisor.locator("#operators tr", has_text="(op203)")).to_contain_text("lunch")
+    assert "paused" in in_queue("op203")
+
+    # The only logged-in operator is paused: a caller waits the whole queue time and nobody's phone rings
+    cli("dialplan set global QUEUE_WAIT_operators 4")
+    try:
+        number = caller_number()
+        citizen = agents("citizen2", wav_seconds=60, caller_number=number)
+        citizen.dial(LINE)
+        wait_queue(number)
+        citizen.wait_event("CALL_CLOSED", 30)
+    finally:
+        cli(f"dialplan set global QUEUE_WAIT_operators {MODEL.queues['operators'].wait_seconds}")
+    call = wait_for_calls(db, [number])[number]
+    assert (call.status, call.queue_result) == ("missed", "TIMEOUT")
+    with db.session() as session:
+        channels = {e.payload.get("channel", "") for e in session.scalars(
+            select(CelJournal).where(CelJournal.linkedid == call.linkedid))}
+    assert not any(channel.startswith("PJSIP/op203") for channel in channels), channels
+
+    # Resumed, the phone rings; left ringing, the queue pauses the operator and the page says why
+    page.click("#resume")
+    my_state(page, "free")
+    number = caller_number()
+    citizen = agents("citizen3", wav_seconds=60, caller_number=number)
+    citizen.dial(LINE)
+    phone.wait_event("CALL_INCOMING", 30)
+    expect(page.locator("#offer-number")).to_have_text(number, timeout=WAIT)
+    my_state(page, "paused")  # after the queue's ring time (15 s) the queue gives up on op203
+    expect(page.locator("#my-reason")).to_contain_text("paused by the queue", timeout=WAIT)
+    expect(page.locator("#offer-body")).to_be_hidden()
+    board_state(supervisor, "op203", "paused")
+    screenshot(page, "desk-auto-paused")
+    citizen.hangup()
+    citizen.wait_event("CALL_CLOSED", 20)
+
+    page.click("#log-out")
+    my_state(page, "logged_out")
+    board_state(supervisor, "op203", "logged_out")
+    wait_until(lambda: not in_queue("op203"), 10, "op203 to leave the queue")

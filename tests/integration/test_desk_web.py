@@ -1,0 +1,116 @@
+"""After-call notes and the desk's refusals through the real app over a real database (no PBX needed): who may
+note which call, what a bad note gets, that notes are kept and audited, and that the worklist's open items follow
+the call log (an answered call from the same number closes earlier requests)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from callcenter.store import worklist
+from callcenter.store.db import Database
+from callcenter.store.models import CallNote, RecordingAccess
+from tests.webclient import (
+    add_call,
+    add_users,
+    api_client,
+    client,
+    insert_calls,
+    settings_for,
+    sign_in,
+    synthetic_calls,
+)
+
+
+@pytest.fixture
+def call_of_op101(db: Database) -> int:
+    add_users(db)
+    call_id, _ = add_call(db, 3, operator="op101", number="0905000111")
+    return call_id
+
+
+def test_an_operator_notes_their_own_call_and_the_note_is_kept_and_audited(
+        db: Database, tmp_path: Path, call_of_op101: int) -> None:
+    test = api_client(db, settings_for(tmp_path), user="op101")
+    answer = test.post(f"/api/calls/{call_of_op101}/notes", json={"text": " Hỏi thủ tục cấp phép ", "topic": "admin"})
+    assert answer.status_code == 201, answer.text
+    assert answer.json() == {"call_id": call_of_op101, "text": "Hỏi thủ tục cấp phép", "topic": "admin"}
+    with db.session() as session:
+        assert worklist.corrected_topic(session, call_of_op101) == "admin"
+        notes = worklist.notes_of(session, call_of_op101)
+        audited = session.scalars(select(RecordingAccess).where(RecordingAccess.action == "note")).all()
+    assert [(n.author, n.operator, n.text) for n in notes] == [("op101", "op101", "Hỏi thủ tục cấp phép")]
+    assert [(a.actor, a.call_id, a.status_code, a.detail) for a in audited] == [
+        ("op101", call_of_op101, 201, "topic=admin")]
+
+
+@pytest.mark.parametrize(("user", "body", "status"), [
+    ("op102", {"text": "not my call"}, 404),  # another operator's call: as if it did not exist
+    ("dept1", {"text": "departments do not note calls"}, 403),
+    ("op101", {"text": "", "topic": ""}, 422),  # nothing to keep
+    ("op101", {"text": "x", "topic": "weather"}, 422),  # no such topic
+    ("op101", {"text": "x" * 4001}, 422),
+])
+def test_bad_notes_get_a_clear_refusal_and_keep_nothing(db: Database, tmp_path: Path, call_of_op101: int,
+                                                        user: str, body: dict[str, str], status: int) -> None:
+    answer = api_client(db, settings_for(tmp_path), user=user).post(f"/api/calls/{call_of_op101}/notes", json=body)
+    assert answer.status_code == status, answer.text
+    assert answer.json()["detail"]
+    with db.session() as session:
+        assert session.scalars(select(CallNote)).all() == []
+
+
+def test_a_supervisor_notes_from_the_call_page_and_the_page_shows_the_corrected_topic(
+        db: Database, tmp_path: Path, call_of_op101: int) -> None:
+    test = sign_in(client(db, settings_for(tmp_path)), "super1")
+    page = test.get(f"/calls/{call_of_op101}")
+    assert "No notes on this call yet." in page.text
+    answer = test.post(f"/calls/{call_of_op101}/notes", data={"text": "Đã chuyển phòng Quản lý đô thị",
+                                                              "topic": "urban_order",
+                                                              "csrftoken": test.cookies.get("csrftoken", "")},
+                       follow_redirects=False)
+    assert answer.status_code == 303
+    page = test.get(f"/calls/{call_of_op101}")
+    assert "Đã chuyển phòng Quản lý đô thị" in page.text and 'id="corrected-topic"' in page.text
+
+
+def test_the_desk_is_for_operators_linked_to_the_model(db: Database, tmp_path: Path) -> None:
+    add_users(db)
+    assert sign_in(client(db, settings_for(tmp_path)), "super1").get("/desk").status_code == 403
+    desk = sign_in(client(db, settings_for(tmp_path)), "op101").get("/desk")
+    assert desk.status_code == 200 and "Operator 101" in desk.text
+    # op101 is always in the queue (a fixed desk): the page offers pause, not log in
+    assert 'id="log-in"' not in desk.text and 'id="pause"' in desk.text
+
+
+def test_a_bad_availability_change_is_refused_before_reaching_the_pbx(db: Database, tmp_path: Path) -> None:
+    add_users(db)
+    test = sign_in(client(db, settings_for(tmp_path)), "op101")
+    token = test.cookies.get("csrftoken", "")
+    for data, status in (({"action": "dance"}, 422), ({"action": "pause", "reason": "nap"}, 409),
+                         ({"action": "login"}, 409)):
+        answer = test.post("/desk/availability", data={**data, "csrftoken": token},
+                           headers={"Accept": "application/json"})
+        assert answer.status_code == status, (data, answer.text)
+        assert answer.json()["detail"]
+
+
+def test_open_call_back_requests_close_once_the_number_got_through(db: Database) -> None:
+    start = datetime.now(UTC) - timedelta(hours=5)
+    base = synthetic_calls(1, start, 0.001)[0]
+    rows = [base | {"linkedid": "a", "caller_number": "0905777888", "status": "missed", "started_at": start},
+            base | {"linkedid": "b", "caller_number": "0905777888", "status": "callback_requested",
+                    "started_at": start + timedelta(hours=1)},
+            base | {"linkedid": "c", "caller_number": "0905999000", "status": "voice_message",
+                    "started_at": start + timedelta(hours=2)},
+            base | {"linkedid": "d", "caller_number": "0905777888", "status": "answered",
+                    "started_at": start + timedelta(minutes=30)}]  # answered between a and b: closes a only
+    insert_calls(db, rows)
+    with db.session() as session:
+        found = [call.linkedid for call, _ in session.execute(worklist.open_items()).all()]
+        mine = [call.linkedid for call in worklist.open_requests(session, "0905777888")]
+    assert found == ["b", "c"]  # oldest first
+    assert mine == ["b"]
