@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from callcenter.asterisk.secrets import sip_password
+from callcenter.model.addresses import Address
 from callcenter.model.contract import DeviceType, Spool
 from callcenter.model.hotline import HotlineModel, Operator
 from callcenter.settings import Settings
@@ -37,6 +38,7 @@ def render(model: HotlineModel, settings: Settings, sandbox: bool, source: str =
         "queues_model.conf": Rendered(head + queues(model)),
         "extensions_model.conf": Rendered(head + extensions(model, sandbox)),
         "manager_model.conf": Rendered(head + manager(model, settings, sandbox), secret=True),
+        "http_model.conf": Rendered(head + http(model)),
     }
 
 
@@ -45,30 +47,47 @@ def _auth(endpoint: str, settings: Settings) -> str:
     return f"[{endpoint}-auth]\ntype = auth\nauth_type = userpass\nusername = {endpoint}\npassword = {password}\n"
 
 
-def _media(model: HotlineModel) -> str:
-    """RTP on the SIP address only (Asterisk binds every interface otherwise), unless SIP listens everywhere."""
-    host = model.pbx.sip.host
+def _media(address: Address) -> str:
+    """RTP on this address only (Asterisk binds every interface otherwise), unless it listens everywhere."""
+    host = address.host
     return "" if host in ("0.0.0.0", "::") else f"media_address = {host}\nbind_rtp_to_media_address = yes\n"
 
 
 def _operator(op: Operator, model: HotlineModel, settings: Settings) -> str:
-    return (f"[{op.id}]({TEMPLATES[op.device]})\nauth = {op.id}-auth\naors = {op.id}\n{_media(model)}"
+    """A browser's endpoint registers over the WSS transport and takes its media (ICE candidates: only the bound
+    address) on the WebRTC address, which browsers reach; every other phone's on the SIP address."""
+    if op.device is DeviceType.BROWSER:
+        where = f"transport = transport-wss\n{_media(model.pbx.webrtc)}"
+    else:
+        where = _media(model.pbx.sip)
+    return (f"[{op.id}]({TEMPLATES[op.device]})\nauth = {op.id}-auth\naors = {op.id}\n{where}"
             f'callerid = "{op.name}" <{op.extension}>\n[{op.id}](aor-base)\n' + _auth(op.id, settings))
 
 
 def _citizen(citizen: str, model: HotlineModel, settings: Settings) -> str:
-    return (f"[{citizen}](citizen)\nauth = {citizen}-auth\naors = {citizen}\n{_media(model)}"
+    return (f"[{citizen}](citizen)\nauth = {citizen}-auth\naors = {citizen}\n{_media(model.pbx.sip)}"
             f"[{citizen}](aor-base)\n" + _auth(citizen, settings))
 
 
 def pjsip(model: HotlineModel, settings: Settings, sandbox: bool) -> str:
-    """Transports on the model's SIP address, one endpoint + AOR + auth per operator (and sandbox citizen)."""
+    """Transports on the model's SIP address (and WSS, which rides Asterisk's HTTP server: see :func:`http`), one
+    endpoint + AOR + auth per operator (and sandbox citizen)."""
     sip = model.pbx.sip
     parts = [f"[transport-{proto}]\ntype = transport\nprotocol = {proto}\nbind = {sip}\n" for proto in ("udp", "tcp")]
+    # A WebSocket transport opens no socket of its own (bind is required but unused): browsers connect to the
+    # HTTP server's TLS address.
+    parts.append("[transport-wss]\ntype = transport\nprotocol = wss\nbind = 0.0.0.0\n")
     parts += [_operator(op, model, settings) for op in model.operators.values()]
     if sandbox:
         parts += [_citizen(citizen, model, settings) for citizen in model.sandbox.citizen_ids]
     return "\n".join(parts)
+
+
+def http(model: HotlineModel) -> str:
+    """Asterisk's HTTP server (continuing http.conf's [general]): TLS only, on the WebRTC address, where browser
+    softphones open their secure WebSocket (``wss://ADDRESS/ws``); the certificate must name that address."""
+    pbx = model.pbx
+    return f"tlsbindaddr = {pbx.webrtc}\ntlscertfile = {pbx.tls_cert}\ntlsprivatekey = {pbx.tls_key}\n"
 
 
 def queues(model: HotlineModel) -> str:

@@ -42,6 +42,21 @@ class Pbx(Part):
     ami: Annotated[Address, ParsedAddress] = Address("127.0.0.1", 5038)  # the manager interface
     ami_clients: tuple[str, ...] = ("127.0.0.1/255.255.255.255",)  # who may log in to AMI (address/mask)
     spool: str = Field(default="/var/spool/asterisk/monitor", pattern=r"^/[A-Za-z0-9_./-]+$")  # as Asterisk sees it
+    # Browser softphones: secure WebSocket to Asterisk's own HTTP server (TLS) here, and their media (ICE, DTLS-SRTP)
+    # on the same host, which operators' browsers must reach (ICE lists no loopback candidates).
+    webrtc: Annotated[Address, ParsedAddress] = Address("127.0.0.1", 8089)
+    tls_cert: str = Field(default="/etc/asterisk/keys/asterisk.crt", pattern=r"^/[A-Za-z0-9_./-]+$")  # PEM, as
+    tls_key: str = Field(default="/etc/asterisk/keys/asterisk.key", pattern=r"^/[A-Za-z0-9_./-]+$")  # Asterisk sees it
+
+    @property
+    def wss_origin(self) -> str:
+        """The origin of Asterisk's secure WebSocket (what the pages' CSP must allow)."""
+        return f"wss://{self.webrtc}"
+
+    @property
+    def wss_url(self) -> str:
+        """Where a browser softphone opens its SIP WebSocket (Asterisk's HTTP server, path /ws)."""
+        return f"{self.wss_origin}/ws"
 
 
 class Line(Part):

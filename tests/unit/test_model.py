@@ -39,11 +39,13 @@ def test_shipped_model_covers_both_lines_seven_topics_six_operators() -> None:
     assert model.lines["02621022"].schedule is None  # around the clock
     assert {op.id: op.device for op in model.operators.values()} == {
         "op101": DeviceType.IP_PHONE, "op102": DeviceType.IP_PHONE, "op103": DeviceType.IP_PHONE,
-        "op201": DeviceType.SOFTPHONE, "op202": DeviceType.SOFTPHONE, "op203": DeviceType.SOFTPHONE}
+        "op201": DeviceType.SOFTPHONE, "op202": DeviceType.SOFTPHONE, "op203": DeviceType.SOFTPHONE,
+        "op301": DeviceType.BROWSER}
     queue = model.queues["operators"]
-    assert queue.members == ("op101", "op102", "op103", "op201", "op202")
+    assert queue.members == ("op101", "op102", "op103", "op201", "op202", "op301")
     assert queue.agents == ("op203",) and queue.autopause  # op203 logs in at the desk
     assert queue.admits("op203") and queue.admits("op101") and not queue.admits("op999")
+    assert model.pbx.wss_url == "wss://198.51.100.1:8089/ws"  # the sandbox's WebRTC test network
     assert (model.pbx.sip, model.pbx.ami, model.ivr.address) == (
         Address("127.0.0.1", 5060), Address("127.0.0.1", 5038), Address("127.0.0.1", 4573))
     assert model.sandbox.citizen_ids[0] == "citizen1" and len(model.sandbox.citizen_ids) == 12

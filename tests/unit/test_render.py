@@ -28,7 +28,8 @@ def files(model: HotlineModel = MODEL, sandbox: bool = False) -> dict[str, str]:
 def test_every_operator_gets_an_endpoint_with_its_template_extension_and_own_password() -> None:
     pjsip = files()["pjsip_model.conf"]
     for op in MODEL.operators.values():
-        template = {"ip_phone": "operator-ipphone", "softphone": "operator-softphone"}[op.device.value]
+        template = {"ip_phone": "operator-ipphone", "softphone": "operator-softphone",
+                    "browser": "operator-browser"}[op.device.value]
         assert f"[{op.id}]({template})\n" in pjsip
         assert f'callerid = "{op.name}" <{op.extension}>' in pjsip
         assert f"password = {sip_password('test-key', op.id)}\n" in pjsip
@@ -40,9 +41,10 @@ def test_transports_and_media_bind_the_models_sip_address() -> None:
     raw["pbx"]["sip"] = "192.0.2.10:5070"
     pjsip = files(parse(raw), sandbox=True)["pjsip_model.conf"]
     assert pjsip.count("bind = 192.0.2.10:5070\n") == 2  # UDP and TCP
-    endpoints = len(MODEL.operators) + MODEL.sandbox.citizens
+    browsers = sum(op.device.value == "browser" for op in MODEL.operators.values())
+    endpoints = len(MODEL.operators) - browsers + MODEL.sandbox.citizens
     assert pjsip.count("media_address = 192.0.2.10\nbind_rtp_to_media_address = yes\n") == endpoints
-    raw["pbx"]["sip"] = "0.0.0.0:5060"
+    raw["pbx"]["sip"] = raw["pbx"]["webrtc"] = "0.0.0.0:5060"
     assert "media_address" not in files(parse(raw))["pjsip_model.conf"]  # listening everywhere: RTP too
 
 
@@ -121,3 +123,20 @@ def test_a_browser_operator_gets_the_webrtc_template(device: str) -> None:
     raw: dict[str, Any] = tomllib.loads(SETTINGS.model_file.read_text(encoding="utf-8"))
     raw["operators"]["op202"]["device"] = device
     assert "[op202](operator-browser)" in files(parse(raw))["pjsip_model.conf"]
+
+
+def test_browser_operators_register_over_wss_with_media_on_the_webrtc_address() -> None:
+    raw: dict[str, Any] = tomllib.loads(SETTINGS.model_file.read_text(encoding="utf-8"))
+    raw["pbx"]["webrtc"] = "203.0.113.5:8443"
+    raw["pbx"]["tls_cert"] = "/etc/ssl/hotline.pem"
+    out = files(parse(raw))
+    pjsip = out["pjsip_model.conf"]
+    assert "[transport-wss]\ntype = transport\nprotocol = wss\n" in pjsip
+    browser = pjsip[pjsip.index("[op301](operator-browser)"):pjsip.index("[op301](aor-base)")]
+    assert "transport = transport-wss\nmedia_address = 203.0.113.5\nbind_rtp_to_media_address = yes\n" in browser
+    assert out["http_model.conf"].endswith("tlsbindaddr = 203.0.113.5:8443\ntlscertfile = /etc/ssl/hotline.pem\n"
+                                           "tlsprivatekey = /etc/asterisk/keys/asterisk.key\n")
+    template = (Path(__file__).resolve().parents[2] / "asterisk-conf/pjsip.conf").read_text(encoding="utf-8")
+    browser_template = template[template.index("[operator-browser]"):].split("\n\n")[0]
+    for option in ("webrtc = yes", "dtls_auto_generate_cert = yes", "allow = opus,ulaw"):
+        assert option in browser_template
