@@ -11,7 +11,7 @@ from pathlib import Path
 
 from callcenter.asterisk.install import install
 from callcenter.model.hotline import HotlineModel
-from callcenter.sandbox import port_in_use
+from callcenter.sandbox import port_in_use, webnet
 from callcenter.settings import PROJECT_ROOT, Settings
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,28 @@ def install_config(root: Path, model: HotlineModel, settings: Settings) -> None:
     install(etc, model, settings, sandbox=True, source=str(settings.model_file))
     for folder in RUNTIME_DIRS:
         (root / folder).mkdir(parents=True, exist_ok=True)
+    install_certificate(root, model)
     install_prompts(root)
+
+
+def install_certificate(root: Path, model: HotlineModel) -> None:
+    """Put a self-signed certificate for the WebRTC address where http.conf expects it (the model's tls_cert and
+    tls_key, inside the root). Made once per address with openssl and kept outside /etc/asterisk, which every
+    start replaces. Browsers in tests accept it by ignoring certificate errors; a deployment brings a real one."""
+    host = model.pbx.webrtc.host
+    keep = root / "var/lib/asterisk/keys" / f"webrtc-{host}"
+    cert, key = keep.with_suffix(".crt"), keep.with_suffix(".key")
+    if not (cert.exists() and key.exists()):
+        keep.parent.mkdir(parents=True, exist_ok=True)
+        san = f"IP:{host}" if host.replace(".", "").isdigit() or ":" in host else f"DNS:{host}"
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3650",
+                        "-subj", f"/CN={host}", "-addext", f"subjectAltName={san}",
+                        "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    for source, target in ((cert, model.pbx.tls_cert), (key, model.pbx.tls_key)):
+        inside = root / target.lstrip("/")
+        inside.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, inside)
+        inside.chmod(0o600 if source is key else 0o644)
 
 
 def install_prompts(root: Path) -> None:
@@ -89,6 +110,8 @@ def is_running(root: Path) -> bool:
 def start(root: Path, model: HotlineModel, settings: Settings, boot_timeout: float = 60) -> None:
     """Start Asterisk in the root (or reload it when it already runs) and wait until fully booted."""
     install_config(root, model, settings)
+    if webnet.needs_network(model.pbx.webrtc):  # Asterisk binds the WebRTC address at start: it must exist
+        webnet.ensure(model.pbx.webrtc)
     if is_running(root):
         cli(root, "core reload")
         log.info("sandbox Asterisk already running: configuration reloaded")
