@@ -66,12 +66,12 @@ def _handlers(app: FastAPI) -> None:
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
 
 
-def _middleware(app: FastAPI, settings: Settings) -> None:
+def _middleware(app: FastAPI, settings: Settings, model: Callable[[], HotlineModel]) -> None:
     api = settings.api
     app.add_middleware(SessionMiddleware, secret_key=api.session_secret, session_cookie=SESSION_COOKIE,
                        max_age=int(api.session_max_hours * 3600), same_site="lax", https_only=api.secure_cookies)
     app.add_middleware(CsrfProtection, secret=api.session_secret, secure=api.secure_cookies)
-    app.add_middleware(SecurityHeaders)
+    app.add_middleware(SecurityHeaders, connect=lambda: model().pbx.wss_origin)
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=api.allowed_hosts)
 
 
@@ -106,7 +106,7 @@ def create_app(settings: Settings, db: Database, model: Callable[[], HotlineMode
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     _handlers(app)
-    _middleware(app, settings)
+    _middleware(app, settings, model)
 
     @app.get("/api/health", tags=["operations"], summary="Liveness and database reachability")
     def health() -> dict[str, str]:

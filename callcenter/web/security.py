@@ -2,24 +2,33 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from callcenter.settings import Settings
 
-# No inline script or style anywhere: every asset is served by the app itself.
+# No inline script or style anywhere: every asset is served by the app itself. connect-src adds the origin of
+# Asterisk's secure WebSocket, where the operator desk's softphone registers.
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self'; "
-       "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
+       "connect-src 'self'{connect}; font-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
        "frame-ancestors 'none'")
-HEADERS = [(b"content-security-policy", CSP.encode()), (b"x-content-type-options", b"nosniff"),
-           (b"referrer-policy", b"same-origin"), (b"x-frame-options", b"DENY"),
+HEADERS = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"same-origin"), (b"x-frame-options", b"DENY"),
            (b"permissions-policy", b"camera=(), geolocation=(), microphone=(self)")]
 
 
-class SecurityHeaders:
-    """ASGI middleware adding :data:`HEADERS` to every HTTP response (unless the app set one itself)."""
+def csp(connect: str = "") -> str:
+    """The Content-Security-Policy, allowing ``connect`` (e.g. ``wss://198.51.100.1:8089``) besides the app."""
+    return CSP.format(connect=f" {connect}" if connect else "")
 
-    def __init__(self, app: ASGIApp) -> None:
+
+class SecurityHeaders:
+    """ASGI middleware adding :data:`HEADERS` and the CSP to every HTTP response (unless the app set one itself).
+    ``connect`` says, per response, which WebSocket origin the pages may open (the model may change while up)."""
+
+    def __init__(self, app: ASGIApp, connect: Callable[[], str] = str) -> None:
         self.app = app
+        self.connect = connect
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -29,8 +38,9 @@ class SecurityHeaders:
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 present = {name.lower() for name, _ in message.get("headers", [])}
+                wanted = [(b"content-security-policy", csp(self.connect()).encode()), *HEADERS]
                 message["headers"] = [*message.get("headers", []),
-                                      *((name, value) for name, value in HEADERS if name not in present)]
+                                      *((name, value) for name, value in wanted if name not in present)]
             await send(message)
 
         await self.app(scope, receive, with_headers)

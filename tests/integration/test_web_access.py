@@ -232,6 +232,7 @@ def test_security_headers_and_allowed_hosts(calls: dict[str, int], as_user: dict
     page = as_user["super1"].get("/calls")
     csp = page.headers["content-security-policy"]
     assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp
+    assert "connect-src 'self' wss://198.51.100.1:8089;" in csp  # the softphone's WebSocket (the model's pbx.webrtc)
     assert page.headers["x-content-type-options"] == "nosniff"
     assert page.headers["referrer-policy"] == "same-origin"
     assert "<script>" not in page.text  # no inline script anywhere
