@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 
 from callcenter.settings import PROJECT_ROOT
 from callcenter.store.db import Database
@@ -92,15 +92,21 @@ def server_factory(db: Database, db_url: str, tmp_path: Path) -> Iterator[Server
 
 
 @pytest.fixture(scope="package")
-def browser() -> Iterator[Browser]:
-    """One headless Chromium for the browser tests. Package scope: Playwright's sync API keeps an event loop
-    running in the main thread and a driver process as our child, so both must be gone before other tests run."""
+def playwright() -> Iterator[Playwright]:
+    """Playwright for the browser tests. Package scope: its sync API keeps an event loop running in the main thread
+    and a driver process as our child, so both must be gone before other tests run (and only one may run)."""
     if not Path(CHROMIUM).exists():
         pytest.fail("chromium is missing: `make test` installs Debian's chromium package")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield launched
-        launched.close()
+    with sync_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture(scope="package")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    """One headless Chromium for the page tests."""
+    launched = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+    yield launched
+    launched.close()
 
 
 @pytest.fixture
