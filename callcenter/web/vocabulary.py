@@ -28,4 +28,5 @@ VOCABULARY = (
     N_("break"), N_("lunch"), N_("meeting"), N_("training"), N_("paperwork"),
     N_("paused by the queue: a call rang out unanswered"), N_("Saved"), N_("None"), N_("Unknown"),
     N_("placed"), N_("reached"), N_("not_reached"),
+    N_("idle"), N_("calling"), N_("held"), N_("Registered"), N_("Not registered"),
 )

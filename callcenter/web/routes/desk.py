@@ -18,10 +18,11 @@ from sse_starlette.sse import EventSourceResponse
 from callcenter.ami.client import AmiError
 from callcenter.api.calls import ERRORS, may_see_call
 from callcenter.api.schemas import ErrorOut
+from callcenter.asterisk.secrets import sip_password
 from callcenter.desk import availability
 from callcenter.desk.availability import PAUSE_REASONS, DeskError
 from callcenter.live.feed import LiveFeed
-from callcenter.model.contract import Role
+from callcenter.model.contract import DeviceType, Role
 from callcenter.store import worklist
 from callcenter.store.models import CALL, Call
 from callcenter.web.audit import audit
@@ -66,13 +67,22 @@ def desk_page(request: Request, who: OperatorPage) -> HTMLResponse:
     topics = {t.code: t.label.get(who.language) for t in model.topics}
     agent = any(operator in q.agents for q in model.queues.values())
     labels = ("free", "ringing", "on_call", "paused", "unreachable", "logged_out", "ringing_offer", "talking",
-              "ended", "None", "paused by the queue: a call rang out unanswered", "Unknown", "Saved",
+              "ended", "None", "idle", "calling", "held", "Registered", "Not registered",
+              "paused by the queue: a call rang out unanswered", "Unknown", "Saved",
               *PAUSE_REASONS, "answered", "voice_message", "callback_requested", "abandoned_queue", "missed",
               "abandoned_ivr", "abandoned_before_queue", "failed")
-    return render(request, "desk.html", title="Desk", operator=model.operators[operator], agent=agent,
-                  reasons=PAUSE_REASONS, topics=list(topics.items()), topics_json=_json(topics),
-                  words_json=_json({key: words.gettext(key) for key in labels}),
-                  live=_feed(request) is not None)
+    me = model.operators[operator]
+    phone = None
+    if me.device is DeviceType.BROWSER:  # the page is the phone: its SIP account, for this operator only
+        phone = {"wsUrl": model.pbx.wss_url, "user": me.id, "displayName": me.name,
+                 "password": sip_password(request.app.state.settings.pbx.sip_secret, me.id)}
+    colleagues = [(op.extension, op.name) for op in model.operators.values() if op.id != operator]
+    page = render(request, "desk.html", title="Desk", operator=me, agent=agent, reasons=PAUSE_REASONS,
+                  topics=list(topics.items()), topics_json=_json(topics),
+                  words_json=_json({key: words.gettext(key) for key in labels}), live=_feed(request) is not None,
+                  phone_json=_json(phone) if phone else "", colleagues=colleagues)
+    page.headers["Cache-Control"] = "no-store"  # it may hold the operator's SIP password
+    return page
 
 
 @router.get("/desk/events")
