@@ -9,12 +9,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from callcenter.api.schemas import CallDetail, CallOut, CallPage, ErrorOut, EventOut
 from callcenter.model.contract import Role, Status
 from callcenter.settings import ApiSettings
-from callcenter.store import queries
+from callcenter.store import queries, worklist
 from callcenter.store.models import Call
 from callcenter.web.auth import Anyone, Principal
 from callcenter.web.privacy import mask_number
@@ -96,10 +96,16 @@ def scoped(where: queries.CallFilter, who: Principal) -> queries.CallFilter:
 
 
 def may_see_call(who: Principal, call: Call) -> bool:
-    """Whether the user may see this call (and, where their role hears recordings, hear it)."""
+    """Whether the user may see this call (and, where their role hears recordings, hear it): an operator the calls
+    they took part in, and the worklist items they hold or called back (to hear a voice message first)."""
     if who.role is not Role.OPERATOR:
         return True
-    return bool(who.operator) and (call.operator == who.operator or who.operator in (call.operators or []))
+    if not who.operator:
+        return False
+    if call.operator == who.operator or who.operator in (call.operators or []):
+        return True
+    session = object_session(call)
+    return session is not None and worklist.worked_on(session, call.id, who.name)
 
 
 def public(call: Call, who: Principal) -> CallOut:

@@ -104,7 +104,8 @@ def queues(model: HotlineModel) -> str:
 
 def extensions(model: HotlineModel, sandbox: bool) -> str:
     """Globals, the hotline numbers, the operator directory and the recording subroutine."""
-    return "\n".join([_globals(model), _lines(model, sandbox), _directory(model), _recording()])
+    return "\n".join([_globals(model), _lines(model, sandbox), _directory(model), _recording(),
+                      _outbound(model, sandbox)])
 
 
 def _globals(model: HotlineModel) -> str:
@@ -131,6 +132,28 @@ def _directory(model: HotlineModel) -> str:
                 " same => n,Goto(dial-operator,s,1)",
                 f"exten => {op.id},1,Goto(operator-directory,{op.extension},1)"]
     return "\n".join(out) + "\n"
+
+
+# The sandbox's "public network": a test maps a citizen's number to a registered test citizen in astdb
+# (`database put sandbox-pstn 0905123456 citizen5`); an unmapped number is unallocated, like a wrong number.
+SANDBOX_OUTBOUND = """[outbound]
+exten => _X.,1,Set(CITIZEN=${DB(sandbox-pstn/${EXTEN})})
+ same => n,GotoIf($["${CITIZEN}" = ""]?unallocated)
+ same => n,Dial(PJSIP/${CITIZEN},45)
+ same => n,Hangup()
+ same => n(unallocated),Hangup(1)
+"""
+
+
+def _outbound(model: HotlineModel, sandbox: bool) -> str:
+    """[outbound]: how a call-back reaches a citizen's number (the model's dial string; the sandbox's test
+    citizens; or, with neither, nowhere: the desk then offers no call-backs)."""
+    if sandbox:
+        return SANDBOX_OUTBOUND
+    if not model.pbx.outbound:
+        return "[outbound]\nexten => _X.,1,Hangup(1)  ; no outbound route in the model (pbx.outbound)\n"
+    dial = model.pbx.outbound.replace("{number}", "${EXTEN}")
+    return f"[outbound]\nexten => _X.,1,Dial({dial},45)\n same => n,Hangup()\n"
 
 
 def _recording() -> str:

@@ -142,6 +142,10 @@ def _handler(event_name: str) -> Handler | None:
     return HANDLERS.get(event_name)
 
 
+# Dialplan contexts a call-back passes through on its way to the citizen (asterisk-conf/extensions.conf).
+OUTBOUND_CONTEXTS = frozenset({"callback", "outbound"})
+
+
 def _caller_event(events: list[CelEvent]) -> CelEvent:
     linkedid = events[0].linkedid
     return next((event for event in events if event.uniqueid == linkedid), events[0])
@@ -239,16 +243,49 @@ def build_call(events: Iterable[CelEvent], directory: Directory | None = None, c
     record = CallRecord(linkedid=first.linkedid, started_at=_when(ordered[0].time), ended_at=_when(ordered[-1].time),
                         status=Status.FAILED, caller_number=first.cid_num, caller_name=first.cid_name,
                         line=_line(first, ordered, directory))
+    called = ""
     if directory.is_operator(endpoint_of(first.channel)):
         record.direction = Direction.INTERNAL
+        called = _called_citizen(first, ordered)
     state = _State(record=record, caller=first.uniqueid, caller_channel=first.channel, directory=directory)
     for event in ordered:
         _observe(state, event)
         handler = _handler(event.event)
         if handler is not None:
             handler(state, event)
-    _operators(state, conversation(ordered, first.channel))
+    talk = conversation(ordered, first.channel)
+    if called:
+        _outbound(state, talk, called)
+    else:
+        _operators(state, talk)
     record.ended_by = _ended_by(state, cut)
+    if called:  # the citizen is the "caller" of the log: the first channel was the operator's
+        record.ended_by = {EndedBy.CALLER: EndedBy.OPERATOR, EndedBy.OPERATOR: EndedBy.CALLER}.get(
+            record.ended_by, record.ended_by)
     record.status = _status(state)
+    if called and record.status is not Status.ANSWERED and record.ended_by is not EndedBy.SYSTEM:
+        record.status = Status.MISSED  # the citizen did not answer the call-back
     _times(state, ordered[-1].time)
     return record
+
+
+def _called_citizen(first: CelEvent, events: list[CelEvent]) -> str:
+    """The citizen's number an operator's call went out to (a call-back through the dialplan's outbound contexts),
+    or "" for a call inside the PBX."""
+    return next((e.exten for e in events if e.uniqueid == first.uniqueid and e.context in OUTBOUND_CONTEXTS
+                 and e.exten.isdigit()), "")
+
+
+def _outbound(state: _State, talk: Conversation, called: str) -> None:
+    """A call-back: the operator is the one who placed it; the citizen (whoever answered at ``called``) is the
+    other party, whose number the log shows as the caller's so that the citizen's calls list together."""
+    record = state.record
+    operator = endpoint_of(state.caller_channel)
+    record.direction = Direction.OUTBOUND
+    record.caller_number, record.caller_name = called, ""
+    record.operator, record.operators = operator, [operator]
+    record.operator_device = state.directory.device(operator)
+    if talk.people:
+        state.first_operator = state.uniqueids.get(talk.people[0], "")  # the citizen's ring time
+    state.bridged_at = talk.connected_at
+    state.unbridged_at = talk.disconnected_at

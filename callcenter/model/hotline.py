@@ -47,6 +47,9 @@ class Pbx(Part):
     webrtc: Annotated[Address, ParsedAddress] = Address("127.0.0.1", 8089)
     tls_cert: str = Field(default="/etc/asterisk/keys/asterisk.crt", pattern=r"^/[A-Za-z0-9_./-]+$")  # PEM, as
     tls_key: str = Field(default="/etc/asterisk/keys/asterisk.key", pattern=r"^/[A-Za-z0-9_./-]+$")  # Asterisk sees it
+    # How the PBX reaches a citizen's number (the operator desk's call-backs): an Asterisk dial string with
+    # {number}, e.g. "PJSIP/{number}@carrier". Empty: no call-backs (the sandbox reaches its test citizens itself).
+    outbound: str = Field(default="", pattern=r"^$|^[A-Za-z0-9_/@.:-]*\{number\}[A-Za-z0-9_/@.:-]*$")
 
     @property
     def wss_origin(self) -> str:

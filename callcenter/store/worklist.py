@@ -13,10 +13,12 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 from sqlalchemy import Select, exists, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
-from callcenter.model.contract import Direction, Status
-from callcenter.store.models import CALL, Call, CallbackAttempt, CallbackItem, CallNote, calls
+from callcenter.calls.channels import endpoint_of, is_person
+from callcenter.model.contract import Cel, Direction, Status
+from callcenter.store.models import CALL, Call, CallbackAttempt, CallbackItem, CallNote, CelJournal, calls
 
 RETURNABLE = (Status.CALLBACK_REQUESTED, Status.VOICE_MESSAGE, Status.ABANDONED_QUEUE, Status.MISSED)
 NOTE_MAX = 4000
@@ -95,3 +97,110 @@ def attempts_of(session: Session, call_id: int) -> list[CallbackAttempt]:
 
 
 
+
+
+class WorklistError(ValueError):
+    """A worklist change refused (held by somebody else, already closed); the message says why."""
+
+
+def return_number(call: Call) -> str:
+    """The number to call back: the one the caller asked for, else the one they called from."""
+    return str(call.callback_number or call.caller_number)
+
+
+def _item(session: Session, call_id: int) -> CallbackItem:
+    """The item's row (created on first touch; a concurrent creator wins and this one reads theirs)."""
+    item = session.scalar(select(CallbackItem).where(CallbackItem.call_id == call_id).with_for_update())
+    if item is not None:
+        return item
+    try:
+        with session.begin_nested():
+            item = CallbackItem(call_id=call_id, claimed_by="", closed_reason="", closed_by="")
+            session.add(item)
+    except IntegrityError:
+        item = session.scalar(select(CallbackItem).where(CallbackItem.call_id == call_id).with_for_update())
+    assert item is not None
+    return item
+
+
+def open_call(session: Session, call_id: int) -> Call:
+    """The call of an open item (WorklistError if it is not one)."""
+    row = session.execute(open_items().where(CALL.id == call_id)).first()
+    if row is None:
+        raise WorklistError("this call is not waiting to be returned (closed, answered since, or not a request)")
+    call: Call = row[0]
+    return call
+
+
+def claim(session: Session, call_id: int, user: str) -> None:
+    """Hold an item (one person at a time; holding it again is harmless)."""
+    open_call(session, call_id)
+    item = _item(session, call_id)
+    if item.claimed_by not in ("", user):
+        raise WorklistError(f"{item.claimed_by} is working on this call already")
+    item.claimed_by, item.claimed_at = user, datetime.now(UTC)
+
+
+def release(session: Session, call_id: int, user: str, staff: bool = False) -> None:
+    """Let go of an item (its holder, or staff for anybody)."""
+    item = _item(session, call_id)
+    if item.claimed_by and item.claimed_by != user and not staff:
+        raise WorklistError(f"{item.claimed_by} holds this call, not you")
+    item.claimed_by, item.claimed_at = "", None
+
+
+def close(session: Session, call_id: int, user: str, reason: str, staff: bool = False) -> None:
+    """Close an item (its holder, or staff): ``reached`` or ``dismissed``."""
+    open_call(session, call_id)
+    item = _item(session, call_id)
+    if item.claimed_by != user and not staff:
+        raise WorklistError("take the call first (claim it), then close it")
+    item.closed_at, item.closed_reason, item.closed_by = datetime.now(UTC), reason, user
+    item.claimed_by, item.claimed_at = "", None
+
+
+def start_attempt(session: Session, call: Call, user: str, operator: str, linkedid: str) -> CallbackAttempt:
+    """Record a call-back about to be placed (its call's linkedid is chosen before it starts)."""
+    item = _item(session, call.id)
+    if item.claimed_by != user:
+        raise WorklistError("take the call first (claim it), then call back")
+    attempt = CallbackAttempt(call_id=call.id, linkedid=linkedid, author=user, operator=operator,
+                              number=return_number(call), started_at=datetime.now(UTC), result="placed", detail="")
+    session.add(attempt)
+    session.flush()
+    return attempt
+
+
+def settle_attempts(session: Session, operators: set[str]) -> int:
+    """Decide the result of call-backs whose call has ended (from the CEL journal): ``reached`` when a channel that
+    is no operator's answered (the citizen), else ``not_reached``; a reached citizen closes the item. Returns how
+    many were settled."""
+    pending = session.scalars(select(CallbackAttempt).where(CallbackAttempt.result == "placed")).all()
+    settled = 0
+    for attempt in pending:
+        events = session.scalars(select(CelJournal).where(CelJournal.linkedid == attempt.linkedid)).all()
+        if not any(e.event == Cel.LINKEDID_END for e in events):
+            continue
+        reached = any(e.event == Cel.ANSWER and is_person(channel := str(e.payload.get("channel", "")))
+                      and endpoint_of(channel) not in operators for e in events)
+        attempt.result = "reached" if reached else "not_reached"
+        settled += 1
+        if reached:
+            item = _item(session, attempt.call_id)
+            if item.closed_at is None:
+                item.closed_at, item.closed_reason, item.closed_by = attempt.started_at, "reached", attempt.author
+                item.claimed_by, item.claimed_at = "", None
+    return settled
+
+
+def attempt_for(session: Session, linkedid: str) -> CallbackAttempt | None:
+    """The call-back a call was (so its page can link to the call it returned)."""
+    return session.scalar(select(CallbackAttempt).where(CallbackAttempt.linkedid == linkedid).limit(1))
+
+
+def worked_on(session: Session, call_id: int, user: str) -> bool:
+    """Whether ``user`` holds this call's worklist item now, or called it back."""
+    holds = select(CallbackItem.id).where(CallbackItem.call_id == call_id, CallbackItem.claimed_by == user,
+                                          CallbackItem.closed_at.is_(None))
+    called = select(CallbackAttempt.id).where(CallbackAttempt.call_id == call_id, CallbackAttempt.author == user)
+    return session.scalar(holds.union_all(called).limit(1)) is not None

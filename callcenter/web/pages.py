@@ -32,7 +32,9 @@ class NavItem:
     roles: tuple[Role, ...]
 
 
-NAV = (NavItem("/desk", "Desk", (Role.OPERATOR,)), NavItem("/calls", "History", tuple(Role)),
+NAV = (NavItem("/desk", "Desk", (Role.OPERATOR,)),
+       NavItem("/worklist", "Call-backs", (Role.OPERATOR, Role.SUPERVISOR, Role.ADMIN)),
+       NavItem("/calls", "History", tuple(Role)),
        NavItem("/live", "Live", STAFF),
        NavItem("/stats", "Statistics", STAFF), NavItem("/audit", "Audit", STAFF),
        NavItem("/users", "Users", (Role.ADMIN,)))

@@ -6,13 +6,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import parse_qs, urlparse
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from callcenter.store import worklist
 from callcenter.store.db import Database
-from callcenter.store.models import CallNote, RecordingAccess
+from callcenter.store.models import CALL, Call, CallbackItem, CallNote, RecordingAccess
 from tests.webclient import (
     add_call,
     add_users,
@@ -114,3 +116,55 @@ def test_open_call_back_requests_close_once_the_number_got_through(db: Database)
         mine = [call.linkedid for call in worklist.open_requests(session, "0905777888")]
     assert found == ["b", "c"]  # oldest first
     assert mine == ["b"]
+
+
+def _request(db: Database, number: str, status: str = "voice_message") -> int:
+    row = synthetic_calls(1, datetime.now(UTC) - timedelta(hours=1), 0.001)[0] | {
+        "linkedid": f"req-{number}", "caller_number": number, "status": status, "operator": "", "talk_seconds": None}
+    insert_calls(db, [row])
+    with db.session() as session:
+        return int(session.scalars(select(Call.id).where(CALL.linkedid == row["linkedid"])).one())
+
+
+def _act(test: TestClient, call_id: int, action: str) -> str:
+    """Post a worklist action; the problem the page then reports ("" when none)."""
+    answer = test.post(f"/worklist/{call_id}", data={"action": action, "csrftoken": test.cookies.get("csrftoken", "")},
+                       follow_redirects=False)
+    assert answer.status_code == 303, answer.text
+    return str(parse_qs(urlparse(answer.headers["location"]).query).get("problem", [""])[0])
+
+
+def test_one_operator_at_a_time_holds_an_item_and_only_then_sees_the_message(db: Database, tmp_path: Path) -> None:
+    add_users(db)
+    call_id = _request(db, "0905333444")
+    first, second = (sign_in(client(db, settings_for(tmp_path)), name) for name in ("op101", "op102"))
+    assert first.get(f"/calls/{call_id}").status_code == 404  # nobody's call yet: not an operator's to see
+    assert _act(first, call_id, "claim") == ""
+    assert f'data-call="{call_id}"' in first.get("/worklist?mine=true").text
+    assert first.get(f"/calls/{call_id}").status_code == 200  # held: the voice message can be heard
+    assert _act(second, call_id, "claim") == "op101 is working on this call already"
+    assert _act(second, call_id, "release") == "op101 holds this call, not you"
+    assert _act(second, call_id, "close") == "take the call first (claim it), then close it"
+    assert second.get(f"/calls/{call_id}").status_code == 404
+    supervisor = sign_in(client(db, settings_for(tmp_path)), "super1")
+    assert _act(supervisor, call_id, "release") == ""  # staff free an item somebody left held
+    assert _act(second, call_id, "claim") == ""
+    assert _act(second, call_id, "close") == ""
+    assert f'data-call="{call_id}"' not in second.get("/worklist").text
+    assert "not waiting to be returned" in _act(first, call_id, "claim")
+    with db.session() as session:
+        item = session.scalars(select(CallbackItem).where(CallbackItem.call_id == call_id)).one()
+    assert (item.closed_reason, item.closed_by, item.claimed_by) == ("dismissed", "op102", "")
+
+
+def test_the_worklist_refuses_bad_input_clearly(db: Database, tmp_path: Path) -> None:
+    add_users(db)
+    call_id = _request(db, "0905333555")
+    test = sign_in(client(db, settings_for(tmp_path)), "op101")
+    assert _act(test, 2**63, "claim") == "no such call"
+    assert _act(test, call_id, "call") == "take the call first (claim it), then call back"
+    token = test.cookies.get("csrftoken", "")
+    assert test.post(f"/worklist/{call_id}", data={"action": "explode", "csrftoken": token}).status_code == 422
+    assert sign_in(client(db, settings_for(tmp_path)), "dept1").get("/worklist").status_code == 403
+    answered = _request(db, "0905333666", status="answered")
+    assert "not waiting to be returned" in _act(test, answered, "claim")

@@ -15,7 +15,7 @@ from callcenter.calls.builder import build_call
 from callcenter.calls.channels import Directory, endpoint_of, is_person
 from callcenter.calls.record import CallRecord
 from callcenter.model.contract import DeviceType, Direction, EndedBy, Status
-from tests.factories import CALLER, DIRECTORY, OP, T0, answered_stream, cel, hangup, load_jsonl, user
+from tests.factories import BRIDGE, CALLER, DIRECTORY, OP, T0, answered_stream, cel, hangup, load_jsonl, user
 
 PLAIN = "02621099"  # the sandbox's plain dialplan number the captures called
 
@@ -271,3 +271,35 @@ def test_a_call_whose_end_never_came_is_built_cut_when_asterisk_restarted() -> N
         Status.FAILED, EndedBy.SYSTEM, None, "op101")
     assert record.ended_at == datetime.fromtimestamp(events[-1].time, UTC)
     assert build_call(events, DIRECTORY).ended_by is EndedBy.UNKNOWN  # not cut: an incomplete call says so
+
+
+def callback_stream(citizen_answers: bool) -> list[CelEvent]:
+    """A call-back from the operator desk as Asterisk 22 logged it in the sandbox: Originate rings op101's phone
+    (the first channel), the [callback] context records and dials the citizen through [outbound]."""
+    op: dict[str, Any] = {"uniqueid": "cb-1", "linkedid": "cb-1", "channel": "PJSIP/op101-9", "cid_num": "101"}
+    citizen: dict[str, Any] = {"uniqueid": "cb-2", "linkedid": "cb-1", "channel": "PJSIP/citizen5-10", "cid_num": ""}
+    dial = {"app": "Dial", "context": "outbound", "exten": "0944826467"}
+    events = [cel("CHAN_START", 0, **op), cel("ANSWER", 3.0, app="AppDial2", **op),
+              cel("APP_START", 3.1, **{**op, **dial}), cel("CHAN_START", 3.2, **citizen)]
+    if citizen_answers:
+        events += [cel("ANSWER", 8.0, app="AppDial", **citizen),
+                   cel("BRIDGE_ENTER", 8.01, extra=BRIDGE, app="AppDial", **citizen),
+                   cel("BRIDGE_ENTER", 8.02, extra=BRIDGE, **{**op, **dial}),
+                   cel("BRIDGE_EXIT", 68.0, extra=BRIDGE, app="AppDial", **citizen),
+                   cel("BRIDGE_EXIT", 68.01, extra=BRIDGE, **{**op, **dial})]
+    return [*events, hangup(68.02, source="PJSIP/citizen5-10", **citizen), cel("CHAN_END", 68.03, **citizen),
+            hangup(68.04, source="PJSIP/citizen5-10", **op), cel("CHAN_END", 68.05, **op),
+            cel("LINKEDID_END", 68.06, **op)]
+
+
+def test_a_call_back_is_outbound_with_the_operator_who_placed_it_and_the_citizen_s_number() -> None:
+    record = build_call(callback_stream(citizen_answers=True), DIRECTORY)
+    assert (record.direction, record.status, record.caller_number) == ("outbound", "answered", "0944826467")
+    assert (record.operator, record.operators, record.operator_device) == ("op101", ["op101"], "ip_phone")
+    assert record.talk_seconds == pytest.approx(60.0, abs=0.1) and record.ring_seconds == pytest.approx(4.8)
+    assert record.ended_by == "caller"  # the citizen hung up
+
+
+def test_a_call_back_nobody_answered_is_missed() -> None:
+    record = build_call(callback_stream(citizen_answers=False), DIRECTORY)
+    assert (record.direction, record.status, record.talk_seconds) == ("outbound", "missed", None)

@@ -140,3 +140,18 @@ def test_browser_operators_register_over_wss_with_media_on_the_webrtc_address() 
     browser_template = template[template.index("[operator-browser]"):].split("\n\n")[0]
     for option in ("webrtc = yes", "dtls_auto_generate_cert = yes", "allow = opus,ulaw"):
         assert option in browser_template
+
+
+def test_call_backs_go_out_by_the_model_s_route_or_the_sandbox_s_test_citizens() -> None:
+    carrier = MODEL.model_copy(update={"pbx": MODEL.pbx.model_copy(update={"outbound": "PJSIP/{number}@carrier"})})
+    assert "[outbound]\nexten => _X.,1,Dial(PJSIP/${EXTEN}@carrier,45)\n" in files(carrier)["extensions_model.conf"]
+    assert "exten => _X.,1,Hangup(1)  ; no outbound route" in files()["extensions_model.conf"]
+    assert "Dial(PJSIP/${CITIZEN},45)" in files(sandbox=True)["extensions_model.conf"]
+
+
+@pytest.mark.parametrize("route", ["PJSIP/carrier", "PJSIP/{number}@carrier;evil", "Local/{number}@x,1,System(x)"])
+def test_an_outbound_route_without_the_number_or_with_dialplan_syntax_is_refused(route: str) -> None:
+    raw = tomllib.loads(SETTINGS.model_file.read_text(encoding="utf-8"))
+    raw.setdefault("pbx", {})["outbound"] = route
+    with pytest.raises(ValueError, match="outbound"):
+        parse(raw, "hotline.toml")

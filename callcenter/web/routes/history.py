@@ -13,12 +13,13 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, StreamingResponse
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from callcenter.api.calls import may_see_call, public, scoped
 from callcenter.model.contract import Role, Status
 from callcenter.model.hotline import HotlineModel
 from callcenter.store import queries, worklist
-from callcenter.store.models import Recording
+from callcenter.store.models import CALL, Call, Recording
 from callcenter.web.auth import EVERYONE, Principal, require
 from callcenter.web.pages import render
 
@@ -110,6 +111,12 @@ def history(request: Request, who: Person, form: Annotated[PageFilter, Depends(p
                   **_options(model, who, who.language))
 
 
+def _call_id(session: Session, linkedid: str) -> int | None:
+    """The log row of a call by its Asterisk id (None while it is not logged yet)."""
+    found: int | None = session.scalar(select(Call.id).where(CALL.linkedid == linkedid).limit(1))
+    return found
+
+
 def _shown(moment: datetime, who: Principal) -> str:
     return moment.astimezone(ZoneInfo(who.timezone)).strftime("%Y-%m-%dT%H:%M")
 
@@ -172,7 +179,11 @@ def call_page(request: Request, who: Person, call_id: int) -> HTMLResponse:
                      "appdata": e.payload.get("appdata", "")} for e in events]
         out = public(call, who)
         notes = worklist.notes_of(session, call.id)
-        attempts = worklist.attempts_of(session, call.id) if who.sees_numbers else []
+        attempts = [(a, _call_id(session, a.linkedid)) for a in worklist.attempts_of(session, call.id)
+                    ] if who.sees_numbers else []
+        returned = worklist.attempt_for(session, call.linkedid)
+        original = session.get(Call, returned.call_id) if returned is not None else None
+        returning = original.id if original is not None and may_see_call(who, original) else None
     line = model.lines.get(out.line)
     labels = {t.code: t.label.get(who.language) for t in model.topics}
     corrected = next((n.topic for n in reversed(notes) if n.topic), None)
@@ -180,4 +191,5 @@ def call_page(request: Request, who: Person, call_id: int) -> HTMLResponse:
                   events=timeline, line_name=line.name if line else "", topic_label=labels.get(out.topic, out.topic),
                   corrected_label=labels.get(corrected, corrected) if corrected else "", notes=notes,
                   attempts=attempts, topics=list(labels.items()), labels=labels,
+                  returning=returning,
                   may_note=who.role is not Role.DEPARTMENT)
