@@ -1,9 +1,10 @@
 """The operator desk's browser softphone against the real sandbox: Chromium in the WebRTC test namespace
 (callcenter/sandbox/webnet.py) signs in as op301, whose desk page registers its phone over wss; a baresip citizen
-calls the plain number, the queue rings the browser, the operator answers on the page, and two-way audio is checked
-by tone: the citizen's 440 Hz in the browser's remote track, and both the citizen's 440 Hz and the browser's
-1000 Hz in MixMonitor's recording. The operator then transfers the caller to an IP desk phone (op101), which
-answers."""
+calls a hotline line and keys a topic, the queue rings the browser and the page pops up the caller and topic, the
+operator answers on the page, and two-way audio is checked by tone: the citizen's 440 Hz in the browser's remote
+track, and both the citizen's 440 Hz and the browser's 1000 Hz in MixMonitor's recording. Hold, mute and a DTMF
+digit; a transfer to an IP desk phone (op101), which answers; a note; and a call-back from the worklist that rings
+the same browser phone and reaches a citizen."""
 
 from __future__ import annotations
 
@@ -13,22 +14,35 @@ import struct
 import time
 import wave
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, Playwright, expect
+from sqlalchemy import select
 
-from callcenter.model.contract import Role
+from callcenter.model.contract import Role, Spool
 from callcenter.sandbox import webnet
 from callcenter.sandbox.baresip import SipAgent
-from callcenter.store import accounts
+from callcenter.store import accounts, worklist
 from callcenter.store.db import Database
+from callcenter.store.models import CALL, Call, CallbackAttempt
 from tests.browser.conftest import CHROMIUM, FLAGS, ServerFactory, WebServer, wait_js
-from tests.integration.conftest import MODEL, ROOT, caller_number, cli, wait_until
-from tests.webclient import PASSWORD
+from tests.integration.conftest import (
+    MODEL,
+    ROOT,
+    IvrProcess,
+    ListenerProcess,
+    caller_number,
+    cli,
+    wait_cel,
+    wait_until,
+)
+from tests.webclient import PASSWORD, insert_calls, synthetic_calls
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)]
 WAIT = 30_000  # ms: Playwright's bound on each expectation
+LINE = "02621022"  # open around the clock
 
 OPERATOR = next(op for op in MODEL.operators.values() if op.device.value == "browser")
 CITIZEN_HZ, BROWSER_HZ = 440.0, 1000.0  # baresip's microphone (write_tone_wav) and the browser's fake microphone
@@ -129,20 +143,34 @@ def recorded_seconds(since: float) -> float:
     return found.stat().st_size / 16000 if found else 0.0
 
 
-def test_a_citizen_reaches_the_browser_operator_who_answers_on_the_desk_and_transfers_to_a_desk_phone(
-        db: Database, agents: Callable[..., SipAgent], server_factory: ServerFactory,
-        phone_browser: Browser) -> None:
-    server = server_factory()
+def recording_tones(recording: Path) -> dict[float, float]:
+    """Tone powers in a closed recording: each side's tone and two frequencies nobody sends."""
+    samples, rate = wav_samples(recording)
+    return {hz: tone_power(samples, rate, hz) for hz in (CITIZEN_HZ, BROWSER_HZ, 700.0, 1500.0)}
+
+
+def test_a_browser_operator_answers_on_the_desk_talks_transfers_notes_and_calls_back(
+        db: Database, agents: Callable[..., SipAgent], server_factory: ServerFactory, phone_browser: Browser,
+        listener: ListenerProcess, ivr: IvrProcess) -> None:
+    """The issue's whole flow on one desk page: available, rung with the screen-pop, answered, audio both ways,
+    hold, mute and a DTMF digit, transferred to an IP desk phone, noted; then a call-back from the worklist (in a
+    second tab) rings the same browser phone and reaches the citizen, whose call links to the request."""
+    ivr.start()
+    server = server_factory(CALLCENTER_API__LIVE_BOARD="true")
     page, bridge = open_desk(phone_browser, server, db)
     try:
         expect(page.locator("#phone-registration")).to_have_attribute("data-registered", "true", timeout=WAIT)
-        assert OPERATOR.id in cli("pjsip show contacts")
+        expect(page.locator("#my-state")).to_have_attribute("data-state", "free", timeout=WAIT)
         started = time.time()
         number = caller_number()
-        citizen = agents("citizen1", caller_number=number, wav_seconds=60)
-        citizen.dial(MODEL.sandbox.plain_number)
+        citizen = agents("citizen1", caller_number=number, display_name="Lê Thị Thu", wav_seconds=120)
+        citizen.dial(LINE)
+        wait_cel(number, "IVR_MENU")
+        topic = next(t for t in MODEL.line_topics(MODEL.lines[LINE]) if t.code == "security")
+        citizen.send_digit(topic.digit)
         expect(page.locator("#phone-state")).to_have_attribute("data-state", "ringing", timeout=WAIT)
-        expect(page.locator("#phone-peer")).to_contain_text(number)
+        expect(page.locator("#offer-number")).to_have_text(number, timeout=WAIT)  # the pop-up, before answering
+        expect(page.locator("#offer-topic")).to_have_text(topic.label.get("en"))
         page.click("#phone-answer")
         expect(page.locator("#phone-state")).to_have_attribute("data-state", "talking", timeout=WAIT)
         citizen.wait_event("CALL_ESTABLISHED", 15)
@@ -152,6 +180,18 @@ def test_a_citizen_reaches_the_browser_operator_who_answers_on_the_desk_and_tran
         heard, level = page.evaluate(REMOTE_FREQUENCY)
         assert abs(heard - CITIZEN_HZ) < 15, (heard, level)
         wait_until(lambda: recorded_seconds(started) >= 3, 20, "three seconds of the conversation recorded")
+        recording = newest_recording(started)
+
+        page.click("#phone-hold")
+        expect(page.locator("#phone-state")).to_have_attribute("data-state", "held", timeout=WAIT)
+        page.click("#phone-hold")
+        expect(page.locator("#phone-state")).to_have_attribute("data-state", "talking", timeout=WAIT)
+        page.click("#phone-mute")
+        expect(page.locator("#phone-mute")).to_have_attribute("aria-pressed", "true")
+        page.click("#phone-mute")
+        expect(page.locator("#phone-mute")).to_have_attribute("aria-pressed", "false")
+        page.click('.keypad .key[data-digit="5"]')
+        citizen.wait_event("CALL_DTMF_START", 10)
 
         # Registered only now, or the queue might have offered it the caller first
         colleague = agents("op101", register=True, wav_seconds=60)  # an IP desk phone, answers at once
@@ -162,16 +202,70 @@ def test_a_citizen_reaches_the_browser_operator_who_answers_on_the_desk_and_tran
                                                                    timeout=WAIT)
         citizen.hangup()
         citizen.wait_event("CALL_CLOSED", 20)
-        wait_until(lambda: "PJSIP/op301" not in cli("core show channels"), 10, "the call to end")
-        recording = newest_recording(started)
+        expect(page.locator("#note-form")).to_be_visible(timeout=WAIT)
         assert recording is not None
-        samples, rate = wav_samples(recording)
-        powers = {hz: tone_power(samples, rate, hz) for hz in (CITIZEN_HZ, BROWSER_HZ, 700.0, 1500.0)}
+        done = recording.with_name(recording.name + Spool.DONE_SUFFIX)
+        wait_until(done.exists, 20, "MixMonitor to close the recording")
+        powers = recording_tones(recording)
         noise = max(powers[700.0], powers[1500.0])
-        print("tone powers in", recording.name, {hz: f"{p:.3g}" for hz, p in powers.items()}, "browser heard", heard)
-        assert powers[CITIZEN_HZ] > 100 * noise and powers[BROWSER_HZ] > 100 * noise, (recording, powers)
+        assert powers[CITIZEN_HZ] > 100 * noise and powers[BROWSER_HZ] > 100 * noise, powers
+        call = wait_until(lambda: answered_by(db, number, OPERATOR.id), 30, "the call's log row")
+        assert isinstance(call, Call) and call.operators == [OPERATOR.id, "op101"]
+        page.fill("#note-text", "Phản ánh mất trật tự; đã chuyển cho anh An (101).")
+        page.click("#note-save")
+        expect(page.locator("#desk-message")).to_have_text("Saved", timeout=WAIT)
+
+        # A call-back from the worklist, in a second tab: the desk's phone (first tab) rings first
+        request_id, left = add_request(db)
+        reached = agents("citizen6", register=True, wav_seconds=60)  # the citizen, answers at once
+        cli(f"database put sandbox-pstn {left} citizen6")
+        try:
+            worklist = page.context.new_page()
+            worklist.goto(f"{server.url}/worklist")
+            row = worklist.locator(f'tr[data-call="{request_id}"]')
+            row.get_by_role("button", name="Take").click()
+            row.get_by_role("button", name="Call back").click()
+            expect(page.locator("#phone-state")).to_have_attribute("data-state", "ringing", timeout=WAIT)
+            page.click("#phone-answer")
+            reached.wait_event("CALL_ESTABLISHED", 20)
+            reached.hangup()
+            reached.wait_event("CALL_CLOSED", 20)
+            wait_until(lambda: settled(db, request_id) == "reached", 30, "the call-back's result")
+        finally:
+            cli(f"database del sandbox-pstn {left}")
+        worklist.goto(f"{server.url}/calls/{request_id}")
+        listed = worklist.locator("#callbacks tr[data-attempt]")
+        expect(listed).to_contain_text("reached")
+        wait_until(lambda: (worklist.reload(), listed.locator("a").count())[1], 30, "the call-back in the log")
+        listed.locator("a").click()
+        expect(worklist.locator("#returning")).to_contain_text(f"#{request_id}", timeout=WAIT)
     finally:
         page.evaluate("deskPhone.stop()")
         wait_until(lambda: OPERATOR.id not in cli("pjsip show contacts"), 10, "the browser to unregister")
         page.context.close()
         bridge.stop()
+
+
+def answered_by(db: Database, number: str, operator: str) -> Call | None:
+    with db.session() as session:
+        return session.scalars(select(Call).where(CALL.caller_number == number, CALL.operator == operator,
+                                                  CALL.direction == "inbound")).first()
+
+
+def add_request(db: Database) -> tuple[int, str]:
+    """An after-hours call-back request an hour old; its id and the number the caller left."""
+    left = caller_number()
+    row = synthetic_calls(1, datetime.now(UTC) - timedelta(hours=1), 0.01)[0] | {
+        "node": "sandbox", "linkedid": f"request-{left}", "caller_number": caller_number(), "callback_number": left,
+        "line": LINE, "status": "callback_requested", "operator": "", "talk_seconds": None, "after_hours": True}
+    insert_calls(db, [row])
+    with db.session() as session:
+        return int(session.scalars(select(Call.id).where(CALL.linkedid == row["linkedid"])).one()), left
+
+
+def settled(db: Database, request_id: int) -> str:
+    """The result of the request's call-back, settled when the worklist is looked at (as the page does)."""
+    with db.session() as session:
+        worklist.settle_attempts(session, set(MODEL.operators))
+        attempt = session.scalars(select(CallbackAttempt).where(CallbackAttempt.call_id == request_id)).first()
+        return attempt.result if attempt is not None else ""
