@@ -215,6 +215,29 @@ def test_a_browser_operator_answers_on_the_desk_talks_transfers_notes_and_calls_
         page.click("#note-save")
         expect(page.locator("#desk-message")).to_have_text("Saved", timeout=WAIT)
 
+        # An attended transfer: the operator calls a colleague first (the caller on hold), then joins them
+        second = caller_number()
+        caller = agents("citizen2", caller_number=second, wav_seconds=120)
+        cli("queue pause member PJSIP/op101 queue operators")  # away (the fixture ends the pause): the browser rings
+        caller.dial(MODEL.sandbox.plain_number)  # the plain dialplan's queue
+        expect(page.locator("#phone-state")).to_have_attribute("data-state", "ringing", timeout=WAIT)
+        page.click("#phone-answer")
+        caller.wait_event("CALL_ESTABLISHED", 15)
+        expect(page.locator("#phone-state")).to_have_attribute("data-state", "talking", timeout=WAIT)
+        consulted = agents("op102", register=True, wav_seconds=120)  # answers at once
+        page.select_option("#transfer-target", "102")
+        page.click("#phone-consult")
+        consulted.wait_event("CALL_ESTABLISHED", 20)
+        expect(page.locator("#phone-complete")).to_be_enabled(timeout=WAIT)
+        page.click("#phone-complete")
+        expect(page.locator("#phone-state")).not_to_have_attribute("data-state", re.compile("talking|held"),
+                                                                   timeout=WAIT)
+        caller.hangup()
+        caller.wait_event("CALL_CLOSED", 20)
+        consulted.wait_event("CALL_CLOSED", 20)  # op102 was talking to the caller: the caller's hang-up ends it
+        joined = wait_until(lambda: answered_by(db, second, OPERATOR.id), 30, "the second call's log row")
+        assert isinstance(joined, Call) and joined.operators == [OPERATOR.id, "op102"] and joined.transfers == 1
+
         # A call-back from the worklist, in a second tab: the desk's phone (first tab) rings first
         request_id, left = add_request(db)
         reached = agents("citizen6", register=True, wav_seconds=60)  # the citizen, answers at once
