@@ -131,29 +131,32 @@ def _directory(model: HotlineModel) -> str:
         out += [f"exten => {op.extension},1,Set(OPERATOR={op.id})  ; {op.name}",
                 " same => n,Goto(dial-operator,s,1)",
                 f"exten => {op.id},1,Goto(operator-directory,{op.extension},1)"]
+    # Departments' desk phones: what operators transfer a caller to, out through [outbound].
+    for key, contact in model.directory.items():
+        out.append(f"exten => {contact.number},1,Goto(outbound,${{EXTEN}},1)  ; {key}: {contact.name}")
     return "\n".join(out) + "\n"
 
 
 # The sandbox's "public network": a test maps a citizen's number to a registered test citizen in astdb
-# (`database put sandbox-pstn 0905123456 citizen5`); an unmapped number is unallocated, like a wrong number.
-SANDBOX_OUTBOUND = """[outbound]
-exten => _X.,1,Set(CITIZEN=${DB(sandbox-pstn/${EXTEN})})
- same => n,GotoIf($["${CITIZEN}" = ""]?unallocated)
- same => n,Dial(PJSIP/${CITIZEN},45)
- same => n,Hangup()
- same => n(unallocated),Hangup(1)
-"""
+# (`database put sandbox-pstn 0905123456 citizen5`); an unmapped number is like a wrong number.
+SANDBOX_DIAL = ("exten => _X.,1,Set(CITIZEN=${DB(sandbox-pstn/${EXTEN})})\n"
+                ' same => n,ExecIf($["${CITIZEN}" != ""]?Dial(PJSIP/${CITIZEN},45))\n')
+# Whoever is not reached: a citizen transferred to a department that does not answer goes back to the line's
+# queue (never dropped); a call-back simply ends.
+NOT_REACHED = (' same => n,GotoIf($["${HOTLINE_LINE}" != ""]?hotline,${HOTLINE_LINE},requeue)\n'
+               " same => n,Hangup()\n")
 
 
 def _outbound(model: HotlineModel, sandbox: bool) -> str:
-    """[outbound]: how a call-back reaches a citizen's number (the model's dial string; the sandbox's test
-    citizens; or, with neither, nowhere: the desk then offers no call-backs)."""
+    """[outbound]: how a call-back or a transfer to a department reaches a number outside (the model's dial
+    string; the sandbox's test citizens; or, with neither, nowhere)."""
     if sandbox:
-        return SANDBOX_OUTBOUND
-    if not model.pbx.outbound:
-        return "[outbound]\nexten => _X.,1,Hangup(1)  ; no outbound route in the model (pbx.outbound)\n"
-    dial = model.pbx.outbound.replace("{number}", "${EXTEN}")
-    return f"[outbound]\nexten => _X.,1,Dial({dial},45)\n same => n,Hangup()\n"
+        dial = SANDBOX_DIAL
+    elif model.pbx.outbound:
+        dial = f"exten => _X.,1,Dial({model.pbx.outbound.replace('{number}', '${EXTEN}')},45)\n"
+    else:
+        dial = "exten => _X.,1,NoOp(no outbound route in the model: pbx.outbound)\n"
+    return "[outbound]\n" + dial + NOT_REACHED
 
 
 def _recording() -> str:

@@ -20,7 +20,17 @@ def duplicates(values: Iterable[str]) -> list[str]:
 
 def problems(model: HotlineModel) -> list[str]:
     """Every inconsistency in ``model``, one readable line each (empty when the model is usable)."""
-    return [*_topics(model), *_digits(model), *_lines(model), *_operators(model), *_queues(model)]
+    return [*_topics(model), *_digits(model), *_lines(model), *_operators(model), *_queues(model),
+            *_directory(model)]
+
+
+def _directory(model: HotlineModel) -> list[str]:
+    numbers = [contact.number for contact in model.directory.values()]
+    found = [f"directory: numbers listed twice: {duplicates(numbers)}"] if duplicates(numbers) else []
+    taken = set(model.lines) | {model.sandbox.plain_number} | {op.extension for op in model.operators.values()}
+    found += [f"directory.{key}.number {c.number} is a hotline number or an operator's extension"
+              for key, c in model.directory.items() if c.number in taken]
+    return found
 
 
 def _topics(model: HotlineModel) -> list[str]:

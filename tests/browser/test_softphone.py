@@ -3,7 +3,8 @@
 calls a hotline line and keys a topic, the queue rings the browser and the page pops up the caller and topic, the
 operator answers on the page, and two-way audio is checked by tone: the citizen's 440 Hz in the browser's remote
 track, and both the citizen's 440 Hz and the browser's 1000 Hz in MixMonitor's recording. Hold, mute and a DTMF
-digit; a transfer to an IP desk phone (op101), which answers; a note; and a call-back from the worklist that rings
+digit; a blind transfer to an IP desk phone (op101), an attended one to op102 and a blind one to a department's desk
+phone from the model's directory; a note; and a call-back from the worklist that rings
 the same browser phone and reaches a citizen."""
 
 from __future__ import annotations
@@ -237,6 +238,27 @@ def test_a_browser_operator_answers_on_the_desk_talks_transfers_notes_and_calls_
         consulted.wait_event("CALL_CLOSED", 20)  # op102 was talking to the caller: the caller's hang-up ends it
         joined = wait_until(lambda: answered_by(db, second, OPERATOR.id), 30, "the second call's log row")
         assert isinstance(joined, Call) and joined.operators == [OPERATOR.id, "op102"] and joined.transfers == 1
+
+        # A blind transfer to a department's desk phone from the model's directory (out through [outbound]; in
+        # the sandbox a test citizen answers for the department)
+        department = next(iter(MODEL.directory.values()))
+        desk_phone = agents("citizen7", register=True, wav_seconds=120)
+        cli(f"database put sandbox-pstn {department.number} citizen7")
+        try:
+            cli("queue pause member PJSIP/op102 queue operators")
+            third = caller_number()
+            caller = agents("citizen3", caller_number=third, wav_seconds=120)
+            caller.dial(MODEL.sandbox.plain_number)
+            expect(page.locator("#phone-state")).to_have_attribute("data-state", "ringing", timeout=WAIT)
+            page.click("#phone-answer")
+            caller.wait_event("CALL_ESTABLISHED", 15)
+            page.select_option("#transfer-target", department.number)
+            page.click("#phone-transfer")
+            desk_phone.wait_event("CALL_ESTABLISHED", 20)
+            caller.hangup()
+            caller.wait_event("CALL_CLOSED", 20)
+        finally:
+            cli(f"database del sandbox-pstn {department.number}")
 
         # A call-back from the worklist, in a second tab: the desk's phone (first tab) rings first
         request_id, left = add_request(db)

@@ -77,6 +77,7 @@ def desk_page(request: Request, who: OperatorPage) -> HTMLResponse:
         phone = {"wsUrl": model.pbx.wss_url, "user": me.id, "displayName": me.name,
                  "password": sip_password(request.app.state.settings.pbx.sip_secret, me.id)}
     colleagues = [(op.extension, op.name) for op in model.operators.values() if op.id != operator]
+    colleagues += [(contact.number, contact.name) for contact in model.directory.values()]
     page = render(request, "desk.html", title="Desk", operator=me, agent=agent, reasons=PAUSE_REASONS,
                   topics=list(topics.items()), topics_json=_json(topics),
                   words_json=_json({key: words.gettext(key) for key in labels}), live=_feed(request) is not None,
