@@ -104,6 +104,7 @@ def create_app(settings: Settings, db: Database, model: Callable[[], HotlineMode
     for router in (calls.router, recordings.router, board.api, desk.api, sign_in.router, history.router,
                    account.router, admin.router, board.router, desk.router, worklist.router):
         app.include_router(router)
+    desk.document_topics(app, lambda: list(app.state.model().topic_codes))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     _handlers(app)
     _middleware(app, settings, model)

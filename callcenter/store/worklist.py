@@ -71,6 +71,8 @@ def add_note(session: Session, call: Call, author: str, operator: str, text: str
         raise ValueError("write a note or choose the right topic")
     if len(text) > NOTE_MAX:
         raise ValueError(f"a note is at most {NOTE_MAX} characters")
+    if "\x00" in text:
+        raise ValueError("a note cannot contain NUL characters")
     note = CallNote(call_id=call.id, author=author, operator=operator, text=text, topic=topic or None,
                     created_at=datetime.now(UTC))
     session.add(note)

@@ -273,7 +273,8 @@ def test_a_browser_operator_answers_on_the_desk_talks_transfers_notes_and_calls_
             expect(page.locator("#phone-state")).to_have_attribute("data-state", "ringing", timeout=WAIT)
             page.click("#phone-answer")
             reached.wait_event("CALL_ESTABLISHED", 20)
-            reached.hangup()
+            expect(page.locator("#phone-hangup")).to_be_enabled(timeout=WAIT)
+            page.click("#phone-hangup")  # the operator ends this one from the page
             reached.wait_event("CALL_CLOSED", 20)
             wait_until(lambda: settled(db, request_id) == "reached", 30, "the call-back's result")
         finally:

@@ -55,6 +55,7 @@ def test_an_operator_notes_their_own_call_and_the_note_is_kept_and_audited(
     ("op101", {"text": "", "topic": ""}, 422),  # nothing to keep
     ("op101", {"text": "x", "topic": "weather"}, 422),  # no such topic
     ("op101", {"text": "x" * 4001}, 422),
+    ("op101", {"text": "a\x00b"}, 422),  # PostgreSQL keeps no NUL in text: refused, not a server error
 ])
 def test_bad_notes_get_a_clear_refusal_and_keep_nothing(db: Database, tmp_path: Path, call_of_op101: int,
                                                         user: str, body: dict[str, str], status: int) -> None:

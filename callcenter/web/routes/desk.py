@@ -5,7 +5,7 @@ the call being offered, and the after-call note with a corrected topic. Notes ca
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
@@ -191,8 +191,10 @@ def call_note(request: Request, who: Noter, call_id: int, text: Annotated[str, F
 class NoteIn(BaseModel):
     """A note on a call."""
 
-    text: str = Field(default="", max_length=worklist.NOTE_MAX, description="what was said and done")
-    topic: str = Field(default="", max_length=64, description="the right topic code, when the keyed one was wrong")
+    text: str = Field(max_length=worklist.NOTE_MAX, pattern=r"^[^\x00]*\S[^\x00]*$",
+                      description="what was said and done (not blank)")
+    topic: str = Field(default="", max_length=64,
+                       description="the right topic code, when the keyed one was wrong (the model's codes)")
 
 
 class NoteOut(BaseModel):
@@ -218,6 +220,20 @@ def api_note(request: Request, who: NoterApi, call_id: int, note: NoteIn) -> dic
             raise
         raise invalid_body("topic" if "topic" in str(exc.detail) else "text", note.text, str(exc.detail)) from None
     return {"call_id": call_id, "text": note.text.strip(), "topic": note.topic or None}
+
+
+def document_topics(app: Any, codes: Callable[[], list[str]]) -> None:
+    """Name the model's topic codes in the OpenAPI schema of a note (they live in the model, not in the code)."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema: dict[str, Any] = generate()
+        note = schema.get("components", {}).get("schemas", {}).get("NoteIn")
+        if note is not None:
+            note["properties"]["topic"]["enum"] = ["", *codes()]
+        return schema
+
+    app.openapi = openapi
 
 
 def invalid_body(field: str, value: object, message: str) -> RequestValidationError:
