@@ -46,4 +46,6 @@ def announce(channel: Channel, cases: CaseLookup, number: str) -> None:
         say(channel, ["case-number", *digits(number), "case-not-found"])
         return
     channel.user_event(IvrEvent.CASE_LOOKUP, number=number, result="found", status=found.status)
-    say(channel, ["case-number", *digits(number), "case-status-is", found.prompt])
+    updated = ["case-updated", f"num-{found.updated.day}", "month", f"num-{found.updated.month}"] if found.updated \
+        else []
+    say(channel, ["case-number", *digits(number), "case-status-is", found.prompt, *updated])

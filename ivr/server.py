@@ -26,6 +26,7 @@ from callcenter.model.hotline import HotlineModel
 from ivr.adapter import AgiChannel
 from ivr.admission import Admission, Limits
 from ivr.agi import BoundedAgi, DeadlineReader, session, text_reader
+from ivr.cases import CaseLookup, NoCases
 from ivr.flows import FLOWS, run
 from ivr.steps import Call, Services
 
@@ -161,10 +162,11 @@ class FastAgiServer(socketserver.ForkingTCPServer):
         self.admission.close()
 
 
-def serve(model: Callable[[], HotlineModel], address: Address | None = None) -> None:
+def serve(model: Callable[[], HotlineModel], address: Address | None = None, cases: CaseLookup | None = None) -> None:
     """Serve FastAGI on the model's IVR address (or ``address``) until interrupted; each call uses the model as
-    it is when the call arrives."""
+    it is when the call arrives, and ``cases`` for case lookups (none found without it)."""
     host, port = address or model().ivr.address
-    with FastAgiServer((host, port), lambda: Services(model=model())) as server:
+    lookup = cases or NoCases()
+    with FastAgiServer((host, port), lambda: Services(model=model(), cases=lookup)) as server:
         log.info("IVR: FastAGI on %s:%d, %d lines", host, port, len(model().lines))
         server.serve_forever()

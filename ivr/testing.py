@@ -11,6 +11,7 @@ import random
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from ivr.cases import CaseStatus
@@ -110,6 +111,9 @@ class ScriptedChannel:
         return [step[1] for step in self.trace if step[0] in ("play", "collect")]
 
 
+UPDATED = date(2026, 11, 28)  # the last update of every case FixedCases knows
+
+
 @dataclass
 class FixedCases:
     """A case lookup that knows a few cases, or raises ``error`` for every lookup."""
@@ -124,7 +128,7 @@ class FixedCases:
         if self.error is not None:
             raise self.error
         status = self.cases.get(number)
-        return CaseStatus(number, status) if status is not None else None
+        return CaseStatus(number, status, UPDATED) if status is not None else None
 
 
 def random_script(rng: random.Random, keys: tuple[str, ...] = ODD_KEYS, longest: int = 25) -> list[str]:

@@ -30,7 +30,7 @@ from callcenter.store.db import Database
 from callcenter.web.audit import AnonymousLimit
 from callcenter.web.auth import SignInRequired
 from callcenter.web.pages import ENV, STATIC, render
-from callcenter.web.routes import account, admin, board, desk, history, sign_in, worklist
+from callcenter.web.routes import account, admin, board, cases, desk, history, sign_in, worklist
 from callcenter.web.security import SecurityHeaders
 from callcenter.web.throttle import SignInThrottle
 
@@ -102,7 +102,7 @@ def create_app(settings: Settings, db: Database, model: Callable[[], HotlineMode
     app.state.throttle = SignInThrottle(settings.api)
     app.state.anonymous_audit = AnonymousLimit()
     for router in (calls.router, recordings.router, board.api, desk.api, sign_in.router, history.router,
-                   account.router, admin.router, board.router, desk.router, worklist.router):
+                   account.router, admin.router, board.router, desk.router, worklist.router, cases.router):
         app.include_router(router)
     desk.document_topics(app, lambda: list(app.state.model().topic_codes))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -132,8 +132,9 @@ def _directory(model: HotlineModel) -> str:
                 " same => n,Goto(dial-operator,s,1)",
                 f"exten => {op.id},1,Goto(operator-directory,{op.extension},1)"]
     # Departments' desk phones: what operators transfer a caller to, out through [outbound].
-    for key, contact in model.directory.items():
-        out.append(f"exten => {contact.number},1,Goto(outbound,${{EXTEN}},1)  ; {key}: {contact.name}")
+    for key, department in model.departments.items():
+        if department.phone:
+            out.append(f"exten => {department.phone},1,Goto(outbound,${{EXTEN}},1)  ; {key}: {department.name}")
     return "\n".join(out) + "\n"
 
 

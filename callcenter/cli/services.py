@@ -88,9 +88,11 @@ def _migrate_or_defer(url: str) -> Callable[[], None] | None:
 def cmd_ivr(args: argparse.Namespace, settings: Settings, model: HotlineModel) -> int:
     """Run the FastAGI IVR server until interrupted."""
     from callcenter.model.watch import ModelWatch
+    from ivr.cases import StoredCases
     from ivr.server import serve
 
-    serve(ModelWatch(settings.model_file, model).current)
+    serve(ModelWatch(settings.model_file, model).current,
+          cases=StoredCases(settings.db.url, settings.api.default_timezone))
     return 0
 
 

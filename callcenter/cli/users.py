@@ -36,6 +36,9 @@ def _add(args: argparse.Namespace, db: Database, model: HotlineModel) -> int:
     if args.operator and args.operator not in model.operators:
         raise accounts.AccountError(f"no operator {args.operator!r} in the telephony model "
                                     f"(known: {', '.join(model.operators)})")
+    if args.role == Role.DEPARTMENT.value and args.department not in model.departments:
+        raise accounts.AccountError(f"a department user needs --department, one of the telephony model's: "
+                                    f"{', '.join(model.departments)}")
     new = accounts.NewUser(name=args.name, role=Role(args.role), password=read_password(),
                            display_name=args.display_name or "", operator=args.operator,
                            department=args.department, language=args.language)
@@ -103,7 +106,7 @@ def add_commands(sub: Any) -> None:
     parser.add_argument("name", nargs="?", help="the user name (lower-case letters, digits, . _ -)")
     parser.add_argument("--role", choices=[role.value for role in Role], default=Role.OPERATOR.value)
     parser.add_argument("--operator", help="for operators: the operator id in the model (e.g. op101)")
-    parser.add_argument("--department", help="for department users: the department")
+    parser.add_argument("--department", help="for department users: the department's key in the model (hotline.toml)")
     parser.add_argument("--display-name", help="shown in the pages (default: the user name)")
     parser.add_argument("--language", choices=("vi", "en"), default="vi")
     parser.set_defaults(handler=cmd_users)

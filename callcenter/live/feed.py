@@ -30,7 +30,7 @@ from callcenter.live.board import Board, LiveCall, Offer
 from callcenter.model.contract import IVR_APPS, QUEUE_APP
 from callcenter.model.hotline import HotlineModel
 from callcenter.settings import Settings
-from callcenter.store import worklist
+from callcenter.store import cases, worklist
 from callcenter.store.db import Database
 from callcenter.store.models import CALL
 
@@ -74,7 +74,7 @@ class LiveFeed:
                 return None
             line = model.lines.get(offer.line)
             return {**asdict(offer), "line_name": line.name if line else "",
-                    **self.lookups.get(offer.linkedid, {"earlier": None, "requests": None})}
+                    **self.lookups.get(offer.linkedid, {"earlier": None, "requests": None, "cases": None})}
 
         wrapup = max((q.wrapup_seconds for q in model.queues.values() if q.admits(operator)), default=0)
         return {"connected": self.board.connected, "operator": asdict(me) if me else None,
@@ -155,7 +155,9 @@ class LiveFeed:
                         "operator": c.operator} for c in worklist.earlier_calls(session, number, but=linkedid)]
             requests = [{"id": c.id, "started_at": c.started_at.timestamp(), "status": c.status,
                          "callback_number": c.callback_number} for c in worklist.open_requests(session, number)]
-        return {"earlier": earlier, "requests": requests}
+            theirs = [{"number": c.number, "status": c.status, "topic": c.topic,
+                       "updated_at": c.updated_at.timestamp()} for c in cases.of_caller(session, number)]
+        return {"earlier": earlier, "requests": requests, "cases": theirs}
 
     async def run(self) -> None:
         """Keep an AMI session and the counters going until cancelled."""

@@ -21,15 +21,20 @@ def duplicates(values: Iterable[str]) -> list[str]:
 def problems(model: HotlineModel) -> list[str]:
     """Every inconsistency in ``model``, one readable line each (empty when the model is usable)."""
     return [*_topics(model), *_digits(model), *_lines(model), *_operators(model), *_queues(model),
-            *_directory(model)]
+            *_departments(model)]
 
 
-def _directory(model: HotlineModel) -> list[str]:
-    numbers = [contact.number for contact in model.directory.values()]
-    found = [f"directory: numbers listed twice: {duplicates(numbers)}"] if duplicates(numbers) else []
+def _departments(model: HotlineModel) -> list[str]:
+    found = [f"departments.{key}: a key is lower-case letters, digits, - and _" for key in model.departments
+             if not QUEUE_NAME.match(key)]
+    phones = [d.phone for d in model.departments.values() if d.phone]
+    if duplicates(phones):
+        found.append(f"departments: phones listed twice: {duplicates(phones)}")
     taken = set(model.lines) | {model.sandbox.plain_number} | {op.extension for op in model.operators.values()}
-    found += [f"directory.{key}.number {c.number} is a hotline number or an operator's extension"
-              for key, c in model.directory.items() if c.number in taken]
+    found += [f"departments.{key}.phone {d.phone} is a hotline number or an operator's extension"
+              for key, d in model.departments.items() if d.phone in taken]
+    found += [f"topics.{t.code}.department: no department {t.department!r} (known: {sorted(model.departments)})"
+              for t in model.topics if t.department and t.department not in model.departments]
     return found
 
 

@@ -141,11 +141,11 @@ def _keyed(tables: Any, field: str) -> Any:
     return {key: {field: key, **value} if isinstance(value, dict) else value for key, value in tables.items()}
 
 
-class Contact(Part):
-    """A number outside the call center operators transfer to: a department's desk phone."""
+class Department(Part):
+    """A department cases are forwarded to; its desk phone is where operators may transfer a caller."""
 
     name: str = Field(min_length=1, max_length=128)
-    number: str = Field(pattern=r"^[0-9]{3,20}$")  # reached through pbx.outbound
+    phone: str = Field(default="", pattern=r"^$|^[0-9]{3,20}$")  # reached through pbx.outbound
 
 
 class HotlineModel(Part):
@@ -157,7 +157,7 @@ class HotlineModel(Part):
     lines: dict[str, Line] = Field(min_length=1)
     operators: dict[str, Operator] = Field(default_factory=dict)
     queues: dict[str, Queue] = Field(default_factory=lambda: {"operators": Queue()})
-    directory: dict[str, Contact] = Field(default_factory=dict)  # departments' desk phones, by a short key
+    departments: dict[str, Department] = Field(default_factory=dict)  # by a short key (users link to it)
     sandbox: Sandbox = Field(default_factory=Sandbox)
 
     @field_validator("lines", mode="before")

@@ -35,6 +35,8 @@ class Topic(Part):
     code: str = Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")
     digit: Digit
     label: Texts
+    department: str = ""  # the department a case on this topic is forwarded to (a key of [departments])
+    target_hours: int = Field(default=72, ge=1, le=24 * 365)  # a forwarded case is overdue after this long
 
     @field_validator("code")
     @classmethod

@@ -228,3 +228,64 @@ class CallbackAttempt(Base):
     started_at: Mapped[datetime] = mapped_column(UtcDateTime())
     result: Mapped[str] = mapped_column(String(32), default="placed")  # placed, reached, not_reached, failed
     detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class Case(Base):
+    """A citizen's report the hotline forwards to a department and tracks to a result (status flow in
+    :mod:`callcenter.model.cases`). ``number`` is what the citizen is told and keys in."""
+
+    __tablename__ = "cases"
+    __table_args__ = (UniqueConstraint("number", name="uq_cases_number"),
+                      Index("ix_cases_status_due", "status", "due_at"),
+                      Index("ix_cases_department_status", "department", "status"),
+                      Index("ix_cases_created_at", "created_at"))
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    number: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    topic: Mapped[str] = mapped_column(String(64))
+    department: Mapped[str] = mapped_column(String(64))
+    description: Mapped[str] = mapped_column(Text)
+    location: Mapped[str] = mapped_column(Text, default="")
+    latitude: Mapped[float | None] = mapped_column(Float, nullable=True)
+    longitude: Mapped[float | None] = mapped_column(Float, nullable=True)
+    contact_name: Mapped[str] = mapped_column(String(128), default="")
+    contact_phone: Mapped[str] = mapped_column(String(32), default="")
+    contact_consent: Mapped[bool] = mapped_column(Boolean, default=False)  # departments may see the contact
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    created_by: Mapped[str] = mapped_column(String(64))
+    forwarded_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    due_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)  # forwarded + target hours
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+
+class CaseCall(Base):
+    """A call linked to a case (the call it was opened from, a citizen calling back, others reporting the same)."""
+
+    __tablename__ = "case_calls"
+    __table_args__ = (UniqueConstraint("case_id", "call_id", name="uq_case_calls"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    call_id: Mapped[int] = mapped_column(ForeignKey("calls.id"), index=True)
+    linked_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    linked_by: Mapped[str] = mapped_column(String(64))
+
+
+class CaseUpdate(Base):
+    """Every change to a case, in order: opened, a status move, progress, reassignment, a linked call. Only ever
+    added."""
+
+    __tablename__ = "case_updates"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
+    author: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(16))  # opened, status, progress, reassign, link
+    from_status: Mapped[str] = mapped_column(String(16), default="")
+    to_status: Mapped[str] = mapped_column(String(16), default="")
+    department: Mapped[str] = mapped_column(String(64), default="")
+    text: Mapped[str] = mapped_column(Text, default="")

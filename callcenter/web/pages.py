@@ -34,7 +34,7 @@ class NavItem:
 
 NAV = (NavItem("/desk", "Desk", (Role.OPERATOR,)),
        NavItem("/worklist", "Call-backs", (Role.OPERATOR, Role.SUPERVISOR, Role.ADMIN)),
-       NavItem("/calls", "History", tuple(Role)),
+       NavItem("/cases", "Cases", tuple(Role)), NavItem("/calls", "History", tuple(Role)),
        NavItem("/live", "Live", STAFF),
        NavItem("/stats", "Statistics", STAFF), NavItem("/audit", "Audit", STAFF),
        NavItem("/users", "Users", (Role.ADMIN,)))

@@ -29,4 +29,8 @@ VOCABULARY = (
     N_("paused by the queue: a call rang out unanswered"), N_("Saved"), N_("None"), N_("Unknown"),
     N_("placed"), N_("reached"), N_("not_reached"),
     N_("idle"), N_("calling"), N_("held"), N_("Registered"), N_("Not registered"),
+    N_("Cases"), N_("new"), N_("forwarded"), N_("in_progress"), N_("resolved"), N_("closed"), N_("returned"),
+    N_("reopened"), N_("move-forwarded"), N_("move-in_progress"), N_("move-resolved"), N_("move-closed"),
+    N_("move-returned"), N_("move-reopened"), N_("Case opened. Tell the citizen the case number:"),
+    N_("unknown status"), N_("overdue"),
 )

@@ -68,6 +68,8 @@ FIXED: dict[str, Texts] = {
     "case-status-closed": _t("đã kết thúc.", "closed."),
     "case-status-rejected": _t("không được tiếp nhận.", "not accepted."),
     "case-status-other": _t("đang được cập nhật.", "being updated."),
+    "case-updated": _t("Cập nhật lần cuối ngày", "Last updated on day"),
+    "month": _t("tháng", "month"),
 }
 
 DAYS: dict[str, Texts] = {

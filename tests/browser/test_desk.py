@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from callcenter.model.contract import Role, Status
 from callcenter.sandbox.baresip import SipAgent
-from callcenter.store import accounts
+from callcenter.store import accounts, cases
 from callcenter.store.db import Database
 from callcenter.store.models import CALL, Call, CelJournal, RecordingAccess
 from tests.browser.conftest import ServerFactory, WebServer, screenshot, sign_in
@@ -98,7 +98,11 @@ def test_an_agent_logs_in_sees_who_calls_before_answering_and_notes_the_call(
         agents: Callable[..., SipAgent], board: Callable[[WebServer], Page]) -> None:
     add_agent_user(db)
     number = caller_number()
-    add_call(db, 30, operator="op101", number=number)  # answered a day ago: an earlier call
+    earlier, _ = add_call(db, 30, operator="op101", number=number)  # answered a day ago: an earlier call
+    with db.session() as session:  # which became a case
+        reported = cases.open_case(session, MODEL, cases.NewCase(topic="traffic", description="Đèn tín hiệu hỏng",
+                                                                 call_ids=[earlier]),
+                                   cases.Actor("op101", Role.OPERATOR)).number
     missed = synthetic_calls(1, datetime.now(UTC) - timedelta(hours=2), 0.01)[0]
     insert_calls(db, [missed | {"node": "sandbox", "linkedid": f"missed-{number}", "caller_number": number,
                                 "line": LINE, "status": "missed", "operator": "", "talk_seconds": None,
@@ -131,6 +135,7 @@ def test_an_agent_logs_in_sees_who_calls_before_answering_and_notes_the_call(
     expect(page.locator("#offer-earlier tr")).to_have_count(2, timeout=WAIT)
     expect(page.locator("#offer-requests li[data-request]")).to_have_count(1)
     expect(page.locator("#offer-requests")).to_contain_text("missed")
+    expect(page.locator(f'#offer-cases li[data-case="{reported}"]')).to_contain_text("forwarded")
     screenshot(page, "desk-screen-pop")
 
     phone.command("accept")
@@ -147,7 +152,21 @@ def test_an_agent_logs_in_sees_who_calls_before_answering_and_notes_the_call(
     page.select_option("#note-topic", "environment")
     page.click("#note-save")
     expect(page.locator("#desk-message")).to_have_text("Saved", timeout=WAIT)
+    # A case from the call, opened on the desk: the citizen is told its number
+    page.locator("#case-box summary").click()
+    page.fill("#case-form textarea[name=description]", "Xà bần đổ trên vỉa hè đường Trần Phú")
+    page.fill("#case-form input[name=location]", "Trước số 12 Trần Phú")
+    page.click("#case-form button.primary")
+    expect(page.locator("#desk-message")).to_contain_text("Tell the citizen the case number", timeout=WAIT)
+    opened = page.locator("#case-number-opened").inner_text()
+    with db.session() as session:
+        case = cases.by_number(session, opened)
+        assert case is not None and (case.topic, case.department, case.status) == (
+            "construction", "construction", "forwarded")  # the topic keyed in the IVR, and its department
+        assert [c.id for c in cases.calls_of(session, case.id)] == [call.id]
+
     page.goto(f"{server.url}/calls/{call.id}")
+    expect(page.locator("#cases")).to_contain_text(opened)
     expect(page.locator("#notes")).to_contain_text("Rác xây dựng đổ trên vỉa hè")
     expect(page.locator("#corrected-topic")).to_have_text("Environment and sanitation")
     with db.session() as session:

@@ -241,9 +241,9 @@ def test_a_browser_operator_answers_on_the_desk_talks_transfers_notes_and_calls_
 
         # A blind transfer to a department's desk phone from the model's directory (out through [outbound]; in
         # the sandbox a test citizen answers for the department)
-        department = next(iter(MODEL.directory.values()))
+        department = next(d for d in MODEL.departments.values() if d.phone)
         desk_phone = agents("citizen7", register=True, wav_seconds=120)
-        cli(f"database put sandbox-pstn {department.number} citizen7")
+        cli(f"database put sandbox-pstn {department.phone} citizen7")
         try:
             cli("queue pause member PJSIP/op102 queue operators")
             third = caller_number()
@@ -252,13 +252,13 @@ def test_a_browser_operator_answers_on_the_desk_talks_transfers_notes_and_calls_
             expect(page.locator("#phone-state")).to_have_attribute("data-state", "ringing", timeout=WAIT)
             page.click("#phone-answer")
             caller.wait_event("CALL_ESTABLISHED", 15)
-            page.select_option("#transfer-target", department.number)
+            page.select_option("#transfer-target", department.phone)
             page.click("#phone-transfer")
             desk_phone.wait_event("CALL_ESTABLISHED", 20)
             caller.hangup()
             caller.wait_event("CALL_CLOSED", 20)
         finally:
-            cli(f"database del sandbox-pstn {department.number}")
+            cli(f"database del sandbox-pstn {department.phone}")
 
         # A call-back from the worklist, in a second tab: the desk's phone (first tab) rings first
         request_id, left = add_request(db)

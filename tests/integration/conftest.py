@@ -186,8 +186,10 @@ class IvrProcess:
     log: Path
     proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, model_file: Path | None = None) -> IvrProcess:
-        env = {**os.environ, **({"CALLCENTER_MODEL_FILE": str(model_file)} if model_file else {})}
+    def start(self, model_file: Path | None = None, db_url: str | None = None) -> IvrProcess:
+        """Start the server (with another model file; with the test's database for case lookups)."""
+        env = {**os.environ, **({"CALLCENTER_MODEL_FILE": str(model_file)} if model_file else {}),
+               **({"CALLCENTER_DB__URL": db_url} if db_url else {})}
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen([sys.executable, "-m", "callcenter", "ivr"], cwd=PROJECT_ROOT, env=env,
                                          stdout=out, stderr=subprocess.STDOUT)

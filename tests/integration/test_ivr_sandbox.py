@@ -17,11 +17,14 @@ import pytest
 import tomlkit
 from sqlalchemy import select
 
+from callcenter.model.contract import Role
 from callcenter.model.hotline import load
 from callcenter.sandbox.baresip import SipAgent
+from callcenter.store import cases
 from callcenter.store.db import Database
 from callcenter.store.models import CALL, Recording
 from tests.integration.conftest import (
+    MODEL,
     SETTINGS,
     IvrProcess,
     ListenerProcess,
@@ -220,3 +223,21 @@ def test_ivr_down_still_reaches_an_operator_even_with_no_prompts(
     assert call.status == "answered" and call.ivr_path == [] and call.topic == ""
     with db.session() as session:
         assert session.scalar(select(CALL.queue).where(CALL.id == call.id)) == "operators"
+
+
+def test_a_caller_hears_the_real_status_of_their_case(db: Database, db_url: str, listener: ListenerProcess,
+                                                      ivr: IvrProcess, open_config: Path,
+                                                      agents: Callable[..., SipAgent]) -> None:
+    """A case forwarded to a department; its citizen calls, keys the case-status option and the case number, and
+    the call log shows the lookup found it forwarded (the IVR reads the status and the day of the last update)."""
+    with db.session() as session:
+        case = cases.open_case(session, MODEL, cases.NewCase(topic="environment", description="Cống nghẹt"),
+                               cases.Actor("op101", Role.OPERATOR))
+        number = case.number
+    ivr.start(open_config, db_url=db_url)
+    numbers = _run(agents, {"mine": (PROVINCE, _case(number + "#")),
+                            "typo": (PROVINCE, _case(number[:-1] + str((int(number[-1]) + 1) % 10) + "#"))})
+    calls = wait_for_calls(db, list(numbers.values()))
+    assert f"IVR_CASE_LOOKUP:number={number}&result=found&status=forwarded" in calls[numbers["mine"]].ivr_path
+    assert any(step.startswith("IVR_CASE_LOOKUP:") and "result=not_found" in step
+               for step in calls[numbers["typo"]].ivr_path)

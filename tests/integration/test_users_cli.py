@@ -36,12 +36,17 @@ def test_users_are_added_listed_disabled_and_given_new_passwords(db_url: str, db
     assert signs_in(db, "lan", PASSWORD)
     operator = cli(db_url, "users", "add", "op.101", "--role", "operator", "--operator", "op101", stdin=PASSWORD)
     assert operator.returncode == 0, operator.stderr
+    department = cli(db_url, "users", "add", "tnmt", "--role", "department", "--department", "environment",
+                     stdin=PASSWORD)
+    assert department.returncode == 0, department.stderr
     listed = cli(db_url, "users", "list").stdout
     assert "lan" in listed and "supervisor" in listed and "op101" in listed
 
     for args, stdin, message in [
             (("users", "add", "x1", "--role", "operator"), PASSWORD, "needs the operator id"),
             (("users", "add", "x2", "--role", "operator", "--operator", "op999"), PASSWORD, "no operator 'op999'"),
+            (("users", "add", "x4", "--role", "department"), PASSWORD, "needs --department"),
+            (("users", "add", "x5", "--role", "department", "--department", "mars"), PASSWORD, "environment"),
             (("users", "add", "lan", "--role", "admin"), PASSWORD, "lan"),  # taken
             (("users", "add", "Bad Name!", "--role", "admin"), PASSWORD, "user name"),
             (("users", "add", "x3", "--role", "admin"), "short", "password"),

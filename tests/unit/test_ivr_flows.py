@@ -130,7 +130,7 @@ def test_case_status_found_is_read_back(status: str, prompt: str) -> None:
     _, fake = call(["8", "20260042"], services=Services(CONFIG, cases))
     assert ("CASE_LOOKUP", {"number": "20260042", "result": "found", "status": status}) in fake.events
     start = fake.played.index("case-number")
-    assert fake.played[start + 9:start + 11] == ["case-status-is", prompt]
+    assert fake.played[start + 9:start + 15] == ["case-status-is", prompt, "case-updated", "num-28", "month", "num-11"]
 
 
 def test_malformed_case_numbers_are_refused_without_a_lookup() -> None:

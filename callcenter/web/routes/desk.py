@@ -69,19 +69,22 @@ def desk_page(request: Request, who: OperatorPage) -> HTMLResponse:
     labels = ("free", "ringing", "on_call", "paused", "unreachable", "logged_out", "ringing_offer", "talking",
               "ended", "None", "idle", "calling", "held", "Registered", "Not registered",
               "paused by the queue: a call rang out unanswered", "Unknown", "Saved",
+              "Case opened. Tell the citizen the case number:",
               *PAUSE_REASONS, "answered", "voice_message", "callback_requested", "abandoned_queue", "missed",
-              "abandoned_ivr", "abandoned_before_queue", "failed")
+              "abandoned_ivr", "abandoned_before_queue", "failed", "new", "forwarded", "in_progress", "resolved",
+              "closed", "returned", "reopened")
     me = model.operators[operator]
     phone = None
     if me.device is DeviceType.BROWSER:  # the page is the phone: its SIP account, for this operator only
         phone = {"wsUrl": model.pbx.wss_url, "user": me.id, "displayName": me.name,
                  "password": sip_password(request.app.state.settings.pbx.sip_secret, me.id)}
     colleagues = [(op.extension, op.name) for op in model.operators.values() if op.id != operator]
-    colleagues += [(contact.number, contact.name) for contact in model.directory.values()]
+    colleagues += [(d.phone, d.name) for d in model.departments.values() if d.phone]
     page = render(request, "desk.html", title="Desk", operator=me, agent=agent, reasons=PAUSE_REASONS,
                   topics=list(topics.items()), topics_json=_json(topics),
                   words_json=_json({key: words.gettext(key) for key in labels}), live=_feed(request) is not None,
-                  phone_json=_json(phone) if phone else "", colleagues=colleagues)
+                  phone_json=_json(phone) if phone else "", colleagues=colleagues,
+                  departments=list(model.departments.items()), case_topic=None, case_phone=None)
     page.headers["Cache-Control"] = "no-store"  # it may hold the operator's SIP password
     return page
 

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from callcenter.api.calls import may_see_call, public, scoped
 from callcenter.model.contract import Role, Status
 from callcenter.model.hotline import HotlineModel
-from callcenter.store import queries, worklist
+from callcenter.store import cases, queries, worklist
 from callcenter.store.models import CALL, Call, Recording
 from callcenter.web.auth import EVERYONE, Principal, require
 from callcenter.web.pages import render
@@ -181,6 +181,8 @@ def call_page(request: Request, who: Person, call_id: int) -> HTMLResponse:
         notes = worklist.notes_of(session, call.id)
         attempts = [(a, _call_id(session, a.linkedid)) for a in worklist.attempts_of(session, call.id)
                     ] if who.sees_numbers else []
+        linked = [(c.number, c.status) for c in session.scalars(cases.listed(cases.CaseFilter(call_id=call.id)))
+                  if who.role is not Role.DEPARTMENT or c.department == who.department]
         returned = worklist.attempt_for(session, call.linkedid)
         original = session.get(Call, returned.call_id) if returned is not None else None
         returning = original.id if original is not None and may_see_call(who, original) else None
@@ -191,5 +193,7 @@ def call_page(request: Request, who: Person, call_id: int) -> HTMLResponse:
                   events=timeline, line_name=line.name if line else "", topic_label=labels.get(out.topic, out.topic),
                   corrected_label=labels.get(corrected, corrected) if corrected else "", notes=notes,
                   attempts=attempts, topics=list(labels.items()), labels=labels,
-                  returning=returning,
+                  case_topic=corrected or out.topic, case_phone=out.callback_number or out.caller_number,
+                  returning=returning, cases=linked, departments=list(model.departments.items()),
+                  problem=request.query_params.get("problem", ""),
                   may_note=who.role is not Role.DEPARTMENT)

@@ -54,6 +54,18 @@
       li.dataset.request = r.id;
       requests.append(li);
     }
+    const theirs = $("offer-cases");
+    theirs.replaceChildren();
+    for (const c of offer.cases || []) {
+      const li = document.createElement("li"), link = document.createElement("a");
+      link.href = "/cases/" + c.number; link.textContent = c.number; link.className = "num";
+      li.dataset.case = c.number;
+      li.append(link, " · " + word(c.status) + " · " + (topics[c.topic] || c.topic));
+      theirs.append(li);
+    }
+    if (offer.cases && !offer.cases.length) {
+      theirs.append(Object.assign(document.createElement("li"), { textContent: word("None"), className: "muted" }));
+    }
     for (const c of offer.earlier || []) {
       const tr = document.createElement("tr");
       const link = document.createElement("a");
@@ -75,8 +87,13 @@
     const timer = $("wrapup-timer");
     timer.hidden = !(last && wrapup);
     timer.dataset.until = last && wrapup ? last.since + wrapup : "";
+    $("case-box").hidden = !last;
     if (!last || $("note-linkedid").value === last.linkedid) return;
-    $("note-linkedid").value = last.linkedid;  // a new conversation ended: a fresh form
+    $("note-linkedid").value = last.linkedid;  // a new conversation ended: fresh forms
+    $("case-form").reset();
+    $("case-linkedid").value = last.linkedid;
+    $("case-form").querySelector("[name=topic]").value = last.topic || "";
+    $("case-form").querySelector("[name=contact_phone]").value = last.caller_number || "";
     $("note-text").value = ""; $("note-topic").value = "";
     $("last-caller").textContent = last.caller_number + (last.caller_name ? " · " + last.caller_name : "");
     $("last-topic").textContent = topics[last.topic] || last.topic || word("None");
@@ -109,14 +126,19 @@
     // getAttribute: a control named "action" shadows form.action
     const answer = await fetch(form.getAttribute("action"), { method: "POST", body, headers: { Accept: "application/json" } });
     const data = await answer.json().catch(() => ({}));
-    return { ok: answer.ok, detail: data.detail || answer.statusText };
+    return { ok: answer.ok, detail: data.detail || answer.statusText, data };
   }
 
-  for (const form of document.querySelectorAll("form.desk-action, #note-form")) {
+  for (const form of document.querySelectorAll("form.desk-action, #note-form, #case-form")) {
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
       const result = await post(form, event.submitter);
       if (form.id === "note-form" && result.ok) { say(word("Saved")); $("note-text").value = ""; }
+      else if (form.id === "case-form" && result.ok) {
+        say(word("Case opened. Tell the citizen the case number:") + " " + result.data.number);
+        $("case-number-opened").textContent = result.data.number;
+        $("case-box").open = false;
+      }
       else say(result.ok ? "" : result.detail, !result.ok);
     });
   }

@@ -1,0 +1,224 @@
+"""Cases: the hotline opens one from a call (the desk or the call's page) and forwards it; the department it was
+forwarded to starts it, posts progress, reports the result or sends it back; supervisors follow every case, the
+overdue ones first, and reassign, close or reopen. Departments see only their own cases, and a citizen's contact
+only where the citizen agreed to give it."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from sqlalchemy import select
+
+from callcenter.model.cases import CaseStatus, next_statuses
+from callcenter.model.contract import Role
+from callcenter.store import cases as store
+from callcenter.store.models import CALL, Call, Case
+from callcenter.web.auth import EVERYONE, Principal, require
+from callcenter.web.pages import render
+
+router = APIRouter(include_in_schema=False)
+Person = Annotated[Principal, Depends(require(*EVERYONE, page=True))]
+Hotline = Annotated[Principal, Depends(require(Role.OPERATOR, Role.SUPERVISOR, Role.ADMIN, page=True))]
+PAGE_SIZE = 50
+NUMBER = r"^[0-9]{5,16}$"
+
+
+def actor(who: Principal) -> store.Actor:
+    return store.Actor(who.name, who.role, who.department)
+
+
+def _scope(where: store.CaseFilter, who: Principal) -> store.CaseFilter:
+    """A department user sees their own department's cases only."""
+    if who.role is Role.DEPARTMENT:
+        return store.CaseFilter(**{**where.__dict__, "department": who.department or "\x00none"})
+    return where
+
+
+def _labels(request: Request, who: Principal) -> dict[str, Any]:
+    model = request.app.state.model()
+    return {"topics": [(t.code, t.label.get(who.language)) for t in model.topics],
+            "topic_labels": {t.code: t.label.get(who.language) for t in model.topics},
+            "departments": [(key, d.name) for key, d in model.departments.items()],
+            "department_names": {key: d.name for key, d in model.departments.items()},
+            "statuses": [s.value for s in CaseStatus]}
+
+
+@router.get("/cases", response_class=HTMLResponse)
+def case_list(request: Request, who: Person, status: Annotated[str, Query(max_length=16)] = "",
+              topic: Annotated[str, Query(max_length=64)] = "", department: Annotated[str, Query(max_length=64)] = "",
+              overdue: Annotated[bool, Query()] = False,
+              page: Annotated[int, Query(ge=1, le=100_000)] = 1) -> HTMLResponse:
+    """Cases, newest first, with filters; "overdue" lists those past their topic's target handling time."""
+    problem = ""
+    if status and status not in CaseStatus.__members__.values():
+        problem, status = "unknown status", ""
+    where = _scope(store.CaseFilter(status=status, topic=topic, department=department, overdue=overdue), who)
+    with request.app.state.db.session() as session:
+        query = store.listed(where)
+        total = store.count(session, query)
+        rows = list(session.scalars(query.offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)))
+        shown = [{"case": case, "overdue": store.overdue(case)} for case in rows]
+    return render(request, "cases.html", title="Cases", items=shown, total=total, page=page,
+                  pages=max(1, (total + PAGE_SIZE - 1) // PAGE_SIZE), problem=problem,
+                  form={"status": status, "topic": topic, "department": department, "overdue": overdue},
+                  **_labels(request, who))
+
+
+def _case(session: Any, number: str, who: Principal) -> Case:
+    case = store.by_number(session, number)
+    if case is None or (who.role is Role.DEPARTMENT and case.department != who.department):
+        raise HTTPException(404, detail=f"no case {number}")
+    return case
+
+
+@router.get("/cases/{number}", response_class=HTMLResponse)
+def case_page(request: Request, who: Person, number: str) -> HTMLResponse:
+    """One case: what was reported, where, by whom (contact as allowed), its calls, every update, and what this
+    user may do next."""
+    with request.app.state.db.session() as session:
+        case = _case(session, number, who)
+        updates = store.updates_of(session, case.id)
+        calls = store.calls_of(session, case.id)
+        shown_contact = who.role is not Role.DEPARTMENT or case.contact_consent
+        moves = [s.value for s in next_statuses(CaseStatus(case.status), who.role)]
+        view = {c.name: getattr(case, c.name) for c in Case.__table__.columns}
+    return render(request, "case.html", title=f"Case {number}", case=view, updates=updates,
+                  calls=[(c.id, c.started_at, c.status) for c in calls], shown_contact=shown_contact, moves=moves,
+                  overdue=store.overdue(case), opened=request.query_params.get("opened") == "1",
+                  flash=request.query_params.get("problem", ""), flash_kind="error", **_labels(request, who))
+
+
+def _back(number: str, problem: str = "") -> RedirectResponse:
+    from urllib.parse import urlencode
+
+    return RedirectResponse(f"/cases/{number}" + (f"?{urlencode({'problem': problem})}" if problem else ""),
+                            status_code=303)
+
+
+def _float(text: str, what: str) -> float | None:
+    if not text.strip():
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise store.CaseError(f"{what}: a number such as 12.2388") from None
+
+
+def _call_id(session: Any, call_id: str, linkedid: str) -> list[int]:
+    if call_id:
+        if not call_id.isdigit() or not 0 < int(call_id) < 2**63:
+            raise store.CaseError("call: an id")
+        return [int(call_id)]
+    if linkedid:
+        found = session.scalar(select(Call.id).where(CALL.linkedid == linkedid).limit(1))
+        if found is None:
+            raise store.CaseError("the call is still being written to the log: open the case again in a few seconds")
+        return [int(found)]
+    return []
+
+
+@router.post("/cases")
+def open_case(request: Request, who: Hotline, topic: Annotated[str, Form(max_length=64)],
+              description: Annotated[str, Form(max_length=store.TEXT_MAX)],
+              department: Annotated[str, Form(max_length=64)] = "",
+              location: Annotated[str, Form(max_length=500)] = "", latitude: Annotated[str, Form(max_length=32)] = "",
+              longitude: Annotated[str, Form(max_length=32)] = "",
+              contact_name: Annotated[str, Form(max_length=128)] = "",
+              contact_phone: Annotated[str, Form(max_length=32)] = "", consent: Annotated[bool, Form()] = False,
+              forward: Annotated[bool, Form()] = False, call_id: Annotated[str, Form(max_length=20)] = "",
+              linkedid: Annotated[str, Form(max_length=64)] = "") -> Response:
+    """Open (and, if asked, forward) a case from a call; the answer names the case number to read out."""
+    model = request.app.state.model()
+    try:
+        with request.app.state.db.session() as session:
+            new = store.NewCase(topic=topic, description=description, department=department, location=location,
+                                latitude=_float(latitude, "latitude"), longitude=_float(longitude, "longitude"),
+                                contact_name=contact_name, contact_phone=contact_phone, contact_consent=consent,
+                                forward=forward, call_ids=_call_id(session, call_id, linkedid))
+            case = store.open_case(session, model, new, actor(who))
+            number, status = case.number, case.status
+    except store.CaseError as exc:
+        if "application/json" in request.headers.get("accept", ""):
+            return JSONResponse({"detail": str(exc)}, status_code=422)
+        raise HTTPException(422, detail=str(exc)) from None
+    if "application/json" in request.headers.get("accept", ""):
+        return JSONResponse({"number": number, "status": status, "url": f"/cases/{number}"}, status_code=201)
+    return RedirectResponse(f"/cases/{number}?opened=1", status_code=303)
+
+
+@router.post("/cases/{number}/status")
+def change_status(request: Request, who: Person, number: str, to: Annotated[str, Form(max_length=16)],
+                  text: Annotated[str, Form(max_length=store.TEXT_MAX)] = "",
+                  department: Annotated[str, Form(max_length=64)] = "") -> Response:
+    """Move the case along the flow (a refused move says why and changes nothing)."""
+    if to not in CaseStatus.__members__.values():
+        return _back(number, f"unknown status {to!r}")
+    try:
+        with request.app.state.db.session() as session:
+            store.move(session, request.app.state.model(), _case(session, number, who), CaseStatus(to), actor(who),
+                       text, department)
+    except store.CaseError as exc:
+        return _back(number, str(exc))
+    return _back(number)
+
+
+@router.post("/cases/{number}/progress")
+def post_progress(request: Request, who: Person, number: str,
+                  text: Annotated[str, Form(max_length=store.TEXT_MAX)] = "") -> Response:
+    """A progress note."""
+    try:
+        with request.app.state.db.session() as session:
+            store.progress(session, _case(session, number, who), actor(who), text)
+    except store.CaseError as exc:
+        return _back(number, str(exc))
+    return _back(number)
+
+
+@router.post("/cases/{number}/reassign")
+def reassign(request: Request, who: Person, number: str, department: Annotated[str, Form(max_length=64)],
+             text: Annotated[str, Form(max_length=store.TEXT_MAX)] = "") -> Response:
+    """Give the case to another department (supervisors)."""
+    try:
+        with request.app.state.db.session() as session:
+            store.reassign(session, request.app.state.model(), _case(session, number, who), department, actor(who),
+                           text)
+    except store.CaseError as exc:
+        return _back(number, str(exc))
+    return _back(number)
+
+
+@router.post("/cases/{number}/calls")
+def link_call(request: Request, who: Hotline, number: str, call_id: Annotated[str, Form(max_length=20)]) -> Response:
+    """Link another call to the case (the citizen calling back, another citizen reporting the same)."""
+    try:
+        with request.app.state.db.session() as session:
+            ids = _call_id(session, call_id, "")
+            if not ids:
+                raise store.CaseError("call: an id")
+            store.link_call(session, _case(session, number, who), ids[0], actor(who))
+    except store.CaseError as exc:
+        return _back(number, str(exc))
+    return _back(number)
+
+
+@router.post("/calls/{call_id}/case")
+def link_from_call(request: Request, who: Hotline, call_id: int,
+                   number: Annotated[str, Form(max_length=16)]) -> Response:
+    """Link this call to an existing case by its number (typed as the citizen reads it out)."""
+    from urllib.parse import urlencode
+
+    problem = ""
+    try:
+        with request.app.state.db.session() as session:
+            if not 0 < call_id < 2**63 or session.get(Call, call_id) is None:
+                raise HTTPException(404, detail=f"no call with id {call_id}")
+            case = store.by_number(session, number.strip())
+            if case is None:
+                raise store.CaseError(f"no case {number.strip()!r} (check the number: its last digit is a check)")
+            store.link_call(session, case, call_id, actor(who))
+    except store.CaseError as exc:
+        problem = str(exc)
+    suffix = f"?{urlencode({'problem': problem})}" if problem else ""
+    return RedirectResponse(f"/calls/{call_id}{suffix}#cases", status_code=303)
