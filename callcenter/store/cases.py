@@ -238,3 +238,60 @@ def of_caller(session: Session, number: str, limit: int = 5) -> list[Case]:
     theirs = select(CaseCall.case_id).join(Call, Call.id == CaseCall.call_id).where(CALL.caller_number == number)
     return list(session.scalars(select(Case).where((Case.contact_phone == number) | Case.id.in_(theirs))
                                 .order_by(Case.created_at.desc(), Case.id.desc()).limit(limit)))
+
+
+@dataclass
+class Handling:
+    """Handling of the cases of one department or topic: how many were forwarded, resolved, and how fast."""
+
+    key: str
+    forwarded: int = 0
+    resolved: int = 0
+    within_target: int = 0
+    overdue_now: int = 0
+    hours: list[float] = field(default_factory=list)
+
+    @property
+    def average_hours(self) -> float | None:
+        return round(sum(self.hours) / len(self.hours), 1) if self.hours else None
+
+    @property
+    def p90_hours(self) -> float | None:
+        if not self.hours:
+            return None
+        ordered = sorted(self.hours)
+        return round(ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))], 1)
+
+    @property
+    def on_time_percent(self) -> int | None:
+        return round(100 * self.within_target / self.resolved) if self.resolved else None
+
+
+def handling(session: Session, model: HotlineModel, start: datetime, end: datetime,
+             now: datetime | None = None) -> dict[str, list[Handling]]:
+    """Cases opened in [start, end): by department and by topic, how many were forwarded and resolved, the hours
+    from the (last) forwarding to the first result, the share resolved within the topic's target, and how many
+    are overdue now."""
+    now = now or datetime.now(UTC)
+    targets = {t.code: t.target_hours for t in model.topics}
+    rows = session.scalars(select(Case).where(Case.created_at >= start, Case.created_at < end)).all()
+    resolved_at = dict(session.execute(
+        select(CaseUpdate.case_id, func.min(CaseUpdate.at)).where(
+            CaseUpdate.case_id.in_([c.id for c in rows]), CaseUpdate.to_status == CaseStatus.RESOLVED.value)
+        .group_by(CaseUpdate.case_id)).all()) if rows else {}
+    groups: dict[str, dict[str, Handling]] = {"department": {}, "topic": {}}
+    for case in rows:
+        for dimension, key in (("department", case.department), ("topic", case.topic)):
+            found = groups[dimension].setdefault(key, Handling(key))
+            if case.forwarded_at is None:
+                continue
+            found.forwarded += 1
+            found.overdue_now += overdue(case, now)
+            done = resolved_at.get(case.id)
+            if done is not None:
+                done = done if done.tzinfo else done.replace(tzinfo=UTC)
+                hours = max(0.0, (done - case.forwarded_at).total_seconds() / 3600)
+                found.resolved += 1
+                found.hours.append(hours)
+                found.within_target += hours <= targets.get(case.topic, 72)
+    return {dimension: sorted(found.values(), key=lambda h: h.key) for dimension, found in groups.items()}

@@ -127,7 +127,8 @@ def test_pages_fit_the_screen_and_every_control_is_labelled(page: Page, server: 
     page.set_viewport_size({"width": viewport[0], "height": viewport[1]})
     sign_in(page, server, "admin1")
     call = page.locator("table.calls tbody a").first.get_attribute("href")
-    for path in ("/calls", call, "/live", "/stats", "/audit", "/users", "/account"):
+    for path in ("/calls", call, "/live", "/stats", "/audit", "/users", "/account", "/cases", "/cases/handling",
+                 "/worklist"):
         page.goto(f"{server.url}{path}")
         expect(page.locator("h1")).to_be_visible()
         assert page.evaluate(OVERFLOW) <= 0, f"{path} scrolls sideways at {viewport[0]} px"

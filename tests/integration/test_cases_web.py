@@ -156,3 +156,33 @@ def test_the_ivr_reads_the_stored_status_and_the_day_of_the_last_update(
         number, "forwarded", "case-status-forwarded")
     assert found.updated == datetime.now(UTC).astimezone(StoredCases(db_url).zone).date()
     assert StoredCases(db_url).lookup(number[:-1] + str((int(number[-1]) + 3) % 10)) is None
+
+
+def test_handling_times_by_department_and_topic(db: Database, tmp_path: Path, users: None) -> None:
+    from callcenter.model.cases import CaseStatus
+    from callcenter.store import cases as store
+    from tests.integration.conftest import MODEL
+
+    now = datetime.now(UTC)
+    hotline, department = store.Actor("op101", Role.OPERATOR), store.Actor("env1", Role.DEPARTMENT, "environment")
+    with db.session() as session:
+        made = [store.open_case(session, MODEL, store.NewCase(topic="environment", description=f"report {n}"),
+                                hotline) for n in range(3)]
+        for case, hours in zip(made[:2], (10, 60), strict=True):  # resolved after 10 h and 60 h (target: 48 h)
+            store.move(session, MODEL, case, CaseStatus.RESOLVED, department, "done")
+            case.forwarded_at = now - timedelta(hours=hours + 1)
+            session.flush()
+            update = session.scalars(select(CaseUpdate).where(CaseUpdate.case_id == case.id,
+                                                              CaseUpdate.to_status == "resolved")).one()
+            update.at = case.forwarded_at + timedelta(hours=hours)
+        made[2].due_at = now - timedelta(hours=1)  # still at the department, past its target
+        store.open_case(session, MODEL, store.NewCase(topic="traffic", description="not forwarded", forward=False),
+                        hotline)
+    page = as_user(db, tmp_path, "super1").get("/cases/handling").text
+    row = page.split('data-dimension="department"')[1].split('data-key="environment"')[1].split(">")[0]
+    assert 'data-forwarded="3"' in row and 'data-resolved="2"' in row and 'data-average="35.0"' in row
+    assert 'data-on-time="50"' in row and 'data-overdue="1"' in row
+    traffic = page.split('data-dimension="topic"')[1].split('data-key="traffic"')[1].split(">")[0]
+    assert 'data-forwarded="0"' in traffic and 'data-resolved="0"' in traffic
+    assert as_user(db, tmp_path, "env1").get("/cases/handling").status_code == 403
+    assert as_user(db, tmp_path, "super1").get("/cases/handling?from=2026-12-31&to=2026-01-01").status_code == 422

@@ -5,6 +5,7 @@ only where the citizen agreed to give it."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
@@ -21,6 +22,7 @@ from callcenter.web.pages import render
 router = APIRouter(include_in_schema=False)
 Person = Annotated[Principal, Depends(require(*EVERYONE, page=True))]
 Hotline = Annotated[Principal, Depends(require(Role.OPERATOR, Role.SUPERVISOR, Role.ADMIN, page=True))]
+Staff = Annotated[Principal, Depends(require(Role.SUPERVISOR, Role.ADMIN, page=True))]
 PAGE_SIZE = 50
 NUMBER = r"^[0-9]{5,16}$"
 
@@ -71,6 +73,33 @@ def _case(session: Any, number: str, who: Principal) -> Case:
     if case is None or (who.role is Role.DEPARTMENT and case.department != who.department):
         raise HTTPException(404, detail=f"no case {number}")
     return case
+
+
+@router.get("/cases/handling", response_class=HTMLResponse)
+def handling_page(request: Request, who: Staff, start: Annotated[str, Query(alias="from", max_length=10)] = "",
+                  end: Annotated[str, Query(alias="to", max_length=10)] = "") -> HTMLResponse:
+    """Handling times of the cases opened in a date range, by department and by topic, with charts."""
+    from zoneinfo import ZoneInfo
+
+    from callcenter.web.routes.board import _json, _range
+
+    zone, model = ZoneInfo(who.timezone), request.app.state.model()
+    form = {"start": start, "end": end}
+    try:
+        since, until = _range(start, end, zone, request.app.state.settings.api.max_range_days)
+    except ValueError as exc:
+        return render(request, "cases_handling.html", status=422, title="Handling times", form=form,
+                      problem=str(exc), found=None, chart="{}", **_labels(request, who))
+    with request.app.state.db.session() as session:
+        found = store.handling(session, model, since, until)
+    names = {key: d.name for key, d in model.departments.items()}
+    chart = {"labels": [names.get(h.key, h.key) for h in found["department"]],
+             "average": [h.average_hours for h in found["department"]],
+             "p90": [h.p90_hours for h in found["department"]]}
+    form = {"start": start or since.astimezone(zone).date().isoformat(),
+            "end": end or (until.astimezone(zone).date() - timedelta(days=1)).isoformat()}
+    return render(request, "cases_handling.html", title="Handling times", form=form, problem="", found=found,
+                  chart=_json(chart), targets={t.code: t.target_hours for t in model.topics}, **_labels(request, who))
 
 
 @router.get("/cases/{number}", response_class=HTMLResponse)
