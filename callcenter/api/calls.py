@@ -45,9 +45,10 @@ def get_api_settings(request: Request) -> ApiSettings:
     return settings
 
 
-def invalid(field: str, value: object, message: str) -> RequestValidationError:
-    """A 422 in FastAPI's documented validation shape (the same as for any other bad parameter)."""
-    return RequestValidationError([{"type": "value_error", "loc": ("query", field), "msg": message,
+def invalid(field: str, value: object, message: str, where: str = "query") -> RequestValidationError:
+    """A 422 in FastAPI's documented validation shape (the same as for any other bad parameter), for a query
+    parameter or (``where="body"``) a field of the JSON body."""
+    return RequestValidationError([{"type": "value_error", "loc": (where, field), "msg": message,
                                     "input": value}])
 
 

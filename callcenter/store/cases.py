@@ -213,10 +213,6 @@ def listed(where: CaseFilter, now: datetime | None = None) -> Select[Any]:
     return result
 
 
-def count(session: Session, query: Select[Any]) -> int:
-    return int(session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0)
-
-
 def updates_of(session: Session, case_id: int) -> list[CaseUpdate]:
     return list(session.scalars(select(CaseUpdate).where(CaseUpdate.case_id == case_id).order_by(CaseUpdate.id)))
 

@@ -63,6 +63,11 @@ def _ordered(query: Select[Any], sort: str) -> Select[Any]:
     return query.order_by(ordered, CALL.id.desc() if descending else CALL.id.asc())
 
 
+def count_rows(session: Session, query: Select[Any]) -> int:
+    """How many rows a (paged) list's query has in all."""
+    return int(session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0)
+
+
 def list_calls(session: Session, where: CallFilter, page: int, page_size: int,
                sort: str = "-started_at") -> tuple[list[Call], int]:
     """One page of calls in the asked order (newest first by default), and the total number matching."""

@@ -3,9 +3,10 @@ user, their translations and formats, the CSRF token and the navigation."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from fastapi import Request
@@ -15,6 +16,9 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from callcenter.model.contract import Role
 from callcenter.web.auth import STAFF, Principal, principal
 from callcenter.web.i18n import LANGUAGES, Formats, translations
+
+if TYPE_CHECKING:
+    from callcenter.live.feed import LiveFeed
 
 TEMPLATES = Path(__file__).with_name("templates")
 STATIC = Path(__file__).with_name("static")
@@ -60,6 +64,18 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
               "csrf": csrf() if callable(csrf) else "", "nav": [i for i in NAV if who and who.role in i.roles],
               "path": request.url.path, "query": query_without, **context}
     return HTMLResponse(ENV.get_template(template).render(values), status_code=status)
+
+
+def json_block(value: object) -> str:
+    """JSON for a data block inside a page (``<script type="application/json">``): nothing in it can close the
+    element."""
+    return json.dumps(value, ensure_ascii=False).replace("<", "\\u003c")
+
+
+def live_feed(request: Request) -> LiveFeed | None:
+    """The app's own PBX session (live board and desk), or None when it is turned off."""
+    feed: LiveFeed | None = getattr(request.app.state, "live", None)
+    return feed
 
 
 def query_without(request: Request, **changes: Any) -> str:

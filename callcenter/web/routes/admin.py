@@ -8,11 +8,12 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from callcenter.model.contract import Role
 from callcenter.store import accounts
 from callcenter.store.models import RecordingAccess, User
+from callcenter.store.queries import count_rows
 from callcenter.web.auth import STAFF, Principal, require
 from callcenter.web.pages import render
 
@@ -99,7 +100,7 @@ def audit_log(request: Request, who: Staff, start: Annotated[str, Query(alias="f
     if record_id is not None:
         query = query.where(RecordingAccess.recording_id == record_id)
     with request.app.state.db.session() as session:
-        total = int(session.scalar(select(func.count()).select_from(query.subquery())) or 0)
+        total = count_rows(session, query)
         rows = session.scalars(query.order_by(RecordingAccess.at.desc(), RecordingAccess.id.desc())
                                .offset((page - 1) * AUDIT_PAGE).limit(AUDIT_PAGE)).all()
     return render(request, "audit.html", title="Audit", rows=rows, total=total, page=page,

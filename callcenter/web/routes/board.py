@@ -15,23 +15,17 @@ from sse_starlette.sse import EventSourceResponse
 
 from callcenter.api.calls import DAY, ERRORS, NOT_A_DATE, invalid
 from callcenter.api.schemas import LiveOut, StatsOut
-from callcenter.live.feed import LiveFeed
 from callcenter.store import queries
 from callcenter.store.stats import statistics
 from callcenter.web.auth import STAFF, Principal, require
 from callcenter.web.i18n import translations
-from callcenter.web.pages import render
+from callcenter.web.pages import json_block, live_feed, render
 
 router = APIRouter(include_in_schema=False)
 StaffPage = Annotated[Principal, Depends(require(*STAFF, page=True))]
 api = APIRouter(prefix="/api", tags=["live and statistics"])
 StaffApi = Annotated[Principal, Depends(require(*STAFF))]
 ZONES = sorted(available_timezones())
-
-
-def _feed(request: Request) -> LiveFeed | None:
-    feed: LiveFeed | None = getattr(request.app.state, "live", None)
-    return feed
 
 
 @router.get("/live", response_class=HTMLResponse)
@@ -42,19 +36,14 @@ def live_page(request: Request, who: StaffPage) -> HTMLResponse:
     words = translations(who.language)
     labels = {key: words.gettext(key)
               for key in ("free", "ringing", "on_call", "paused", "unreachable", "logged_out")}
-    return render(request, "live.html", title="Live", topics_json=_json(topics),
-                  words_json=_json({**labels, "none": words.gettext("None")}))
-
-
-def _json(value: object) -> str:
-    """JSON for a data block inside the page: nothing in it can close the <script> element."""
-    return json.dumps(value, ensure_ascii=False).replace("<", "\\u003c")
+    return render(request, "live.html", title="Live", topics_json=json_block(topics),
+                  words_json=json_block({**labels, "none": words.gettext("None")}))
 
 
 @router.get("/live/events")
 async def live_events(request: Request, who: StaffPage) -> EventSourceResponse:
     """The board's snapshots as server-sent events: one now, then one per change."""
-    feed = _feed(request)
+    feed = live_feed(request)
 
     async def stream() -> AsyncIterator[dict[str, str]]:
         if feed is None:
@@ -72,11 +61,11 @@ async def live_events(request: Request, who: StaffPage) -> EventSourceResponse:
          response_model=LiveOut, responses=ERRORS)
 def live_now(request: Request, who: StaffApi) -> dict[str, Any]:
     """The same snapshot the board page shows."""
-    feed = _feed(request)
+    feed = live_feed(request)
     return feed.snapshot() if feed is not None else {"connected": False}
 
 
-def _range(start: str, end: str, zone: ZoneInfo, max_days: int) -> tuple[datetime, datetime]:
+def local_days(start: str, end: str, zone: ZoneInfo, max_days: int) -> tuple[datetime, datetime]:
     """The UTC bounds of whole local days ``start``..``end`` (both included; default: the last seven days)."""
     today = datetime.now(zone).replace(hour=0, minute=0, second=0, microsecond=0)
     try:
@@ -101,7 +90,7 @@ def stats_page(request: Request, who: StaffPage, start: Annotated[str, Query(ali
     zone, settings, model = ZoneInfo(who.timezone), request.app.state.settings.api, request.app.state.model()
     form = {"start": start, "end": end, "bucket": bucket, "line": line}
     try:
-        since, until = _range(start, end, zone, settings.max_range_days)
+        since, until = local_days(start, end, zone, settings.max_range_days)
     except ValueError as exc:
         return render(request, "stats.html", status=422, title="Statistics", form=form, problem=str(exc),
                       stats=None, chart="{}", lines=[], topics={})
@@ -114,7 +103,7 @@ def stats_page(request: Request, who: StaffPage, start: Annotated[str, Query(ali
     form |= {"start": start or (since.astimezone(zone)).date().isoformat(),
              "end": end or (until.astimezone(zone) - timedelta(days=1)).date().isoformat()}
     return render(request, "stats.html", title="Statistics", form=form, problem="", stats=found,
-                  chart=_json(chart), lines=[(n, line_.name) for n, line_ in model.lines.items()],
+                  chart=json_block(chart), lines=[(n, line_.name) for n, line_ in model.lines.items()],
                   topics={t.code: t.label.get(who.language) for t in model.topics})
 
 
@@ -132,7 +121,7 @@ def stats_api(request: Request, who: StaffApi,
         raise invalid("timezone", timezone, "unknown time zone; expected an IANA name such as Asia/Ho_Chi_Minh")
     zone = ZoneInfo(timezone)
     try:
-        since, until = _range(start, end, zone, request.app.state.settings.api.max_range_days)
+        since, until = local_days(start, end, zone, request.app.state.settings.api.max_range_days)
     except ValueError as exc:
         raise invalid("from", start, str(exc)) from None
     with request.app.state.db.session() as session:

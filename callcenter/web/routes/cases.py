@@ -16,8 +16,9 @@ from callcenter.model.cases import CaseStatus, next_statuses
 from callcenter.model.contract import Role
 from callcenter.store import cases as store
 from callcenter.store.models import CALL, Call, Case
+from callcenter.store.queries import count_rows
 from callcenter.web.auth import EVERYONE, Principal, require
-from callcenter.web.pages import render
+from callcenter.web.pages import json_block, render
 
 router = APIRouter(include_in_schema=False)
 Person = Annotated[Principal, Depends(require(*EVERYONE, page=True))]
@@ -59,7 +60,7 @@ def case_list(request: Request, who: Person, status: Annotated[str, Query(max_le
     where = _scope(store.CaseFilter(status=status, topic=topic, department=department, overdue=overdue), who)
     with request.app.state.db.session() as session:
         query = store.listed(where)
-        total = store.count(session, query)
+        total = count_rows(session, query)
         rows = list(session.scalars(query.offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)))
         shown = [{"case": case, "overdue": store.overdue(case)} for case in rows]
     return render(request, "cases.html", title="Cases", items=shown, total=total, page=page,
@@ -81,12 +82,12 @@ def handling_page(request: Request, who: Staff, start: Annotated[str, Query(alia
     """Handling times of the cases opened in a date range, by department and by topic, with charts."""
     from zoneinfo import ZoneInfo
 
-    from callcenter.web.routes.board import _json, _range
+    from callcenter.web.routes.board import local_days
 
     zone, model = ZoneInfo(who.timezone), request.app.state.model()
     form = {"start": start, "end": end}
     try:
-        since, until = _range(start, end, zone, request.app.state.settings.api.max_range_days)
+        since, until = local_days(start, end, zone, request.app.state.settings.api.max_range_days)
     except ValueError as exc:
         return render(request, "cases_handling.html", status=422, title="Handling times", form=form,
                       problem=str(exc), found=None, chart="{}", **_labels(request, who))
@@ -99,7 +100,8 @@ def handling_page(request: Request, who: Staff, start: Annotated[str, Query(alia
     form = {"start": start or since.astimezone(zone).date().isoformat(),
             "end": end or (until.astimezone(zone).date() - timedelta(days=1)).isoformat()}
     return render(request, "cases_handling.html", title="Handling times", form=form, problem="", found=found,
-                  chart=_json(chart), targets={t.code: t.target_hours for t in model.topics}, **_labels(request, who))
+                  chart=json_block(chart), targets={t.code: t.target_hours for t in model.topics},
+                  **_labels(request, who))
 
 
 @router.get("/cases/{number}", response_class=HTMLResponse)

@@ -9,26 +9,24 @@ from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sse_starlette.sse import EventSourceResponse
 
 from callcenter.ami.client import AmiError
-from callcenter.api.calls import ERRORS, may_see_call
+from callcenter.api.calls import ERRORS, invalid, may_see_call
 from callcenter.api.schemas import ErrorOut
 from callcenter.asterisk.secrets import sip_password
 from callcenter.desk import availability
 from callcenter.desk.availability import PAUSE_REASONS, DeskError
-from callcenter.live.feed import LiveFeed
 from callcenter.model.contract import DeviceType, Role
 from callcenter.store import worklist
 from callcenter.store.models import CALL, Call
 from callcenter.web.audit import audit
 from callcenter.web.auth import Principal, require
 from callcenter.web.i18n import translations
-from callcenter.web.pages import render
+from callcenter.web.pages import json_block, live_feed, render
 
 router = APIRouter(include_in_schema=False)
 api = APIRouter(prefix="/api", tags=["operator desk"])
@@ -38,15 +36,6 @@ NoterApi = Annotated[Principal, Depends(require(Role.OPERATOR, Role.SUPERVISOR, 
 STILL_LOGGING = "the call is still being written to the log: save again in a few seconds"
 
 
-def _feed(request: Request) -> LiveFeed | None:
-    feed: LiveFeed | None = getattr(request.app.state, "live", None)
-    return feed
-
-
-def _json(value: object) -> str:
-    return json.dumps(value, ensure_ascii=False).replace("<", "\\u003c")
-
-
 def _operator(request: Request, who: Principal) -> str:
     """The signed-in operator's id in the model (403 when their account names none the model knows)."""
     if not who.operator or who.operator not in request.app.state.model().operators:
@@ -54,7 +43,7 @@ def _operator(request: Request, who: Principal) -> str:
     return who.operator
 
 
-def _wants_json(request: Request) -> bool:
+def _wantsjson_block(request: Request) -> bool:
     return "application/json" in request.headers.get("accept", "")
 
 
@@ -81,9 +70,10 @@ def desk_page(request: Request, who: OperatorPage) -> HTMLResponse:
     colleagues = [(op.extension, op.name) for op in model.operators.values() if op.id != operator]
     colleagues += [(d.phone, d.name) for d in model.departments.values() if d.phone]
     page = render(request, "desk.html", title="Desk", operator=me, agent=agent, reasons=PAUSE_REASONS,
-                  topics=list(topics.items()), topics_json=_json(topics),
-                  words_json=_json({key: words.gettext(key) for key in labels}), live=_feed(request) is not None,
-                  phone_json=_json(phone) if phone else "", colleagues=colleagues,
+                  topics=list(topics.items()), topics_json=json_block(topics),
+                  words_json=json_block({key: words.gettext(key) for key in labels}),
+                  live=live_feed(request) is not None,
+                  phone_json=json_block(phone) if phone else "", colleagues=colleagues,
                   departments=list(model.departments.items()), case_topic=None, case_phone=None)
     page.headers["Cache-Control"] = "no-store"  # it may hold the operator's SIP password
     return page
@@ -92,7 +82,7 @@ def desk_page(request: Request, who: OperatorPage) -> HTMLResponse:
 @router.get("/desk/events")
 async def desk_events(request: Request, who: OperatorPage) -> EventSourceResponse:
     """The desk's state as server-sent events: one now, then one per change."""
-    operator, feed = _operator(request, who), _feed(request)
+    operator, feed = _operator(request, who), live_feed(request)
 
     async def stream() -> AsyncIterator[dict[str, str]]:
         if feed is None:
@@ -107,7 +97,7 @@ async def desk_events(request: Request, who: OperatorPage) -> EventSourceRespons
 
 
 def _answer(request: Request, status: int, message: str) -> Response:
-    if _wants_json(request):
+    if _wantsjson_block(request):
         return JSONResponse({"detail": message}, status_code=status)
     return RedirectResponse("/desk", status_code=303)
 
@@ -221,7 +211,8 @@ def api_note(request: Request, who: NoterApi, call_id: int, note: NoteIn) -> dic
     except HTTPException as exc:
         if exc.status_code != 422:
             raise
-        raise invalid_body("topic" if "topic" in str(exc.detail) else "text", note.text, str(exc.detail)) from None
+        raise invalid("topic" if "topic" in str(exc.detail) else "text", note.text, str(exc.detail),
+                      where="body") from None
     return {"call_id": call_id, "text": note.text.strip(), "topic": note.topic or None}
 
 
@@ -238,7 +229,3 @@ def document_topics(app: Any, codes: Callable[[], list[str]]) -> None:
 
     app.openapi = openapi
 
-
-def invalid_body(field: str, value: object, message: str) -> RequestValidationError:
-    """A 422 in FastAPI's documented validation shape, for a field of the JSON body."""
-    return RequestValidationError([{"type": "value_error", "loc": ("body", field), "msg": message, "input": value}])

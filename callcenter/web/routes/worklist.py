@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from callcenter.ami.client import AmiError
 from callcenter.api.calls import public
@@ -19,6 +19,7 @@ from callcenter.desk.availability import DeskError
 from callcenter.model.contract import Role
 from callcenter.store import worklist
 from callcenter.store.models import CallbackAttempt, CallbackItem
+from callcenter.store.queries import count_rows
 from callcenter.web.auth import Principal, require
 from callcenter.web.pages import render
 
@@ -44,7 +45,7 @@ def worklist_page(request: Request, who: Worker, page: Annotated[int, Query(ge=1
     if mine:
         query = query.where(CallbackItem.claimed_by == who.name)
     with request.app.state.db.session() as session:
-        total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
+        total = count_rows(session, query)
         rows = session.execute(query.offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)).all()
         ids = [call.id for call, _ in rows]
         attempts: dict[int, list[CallbackAttempt]] = {}
