@@ -112,6 +112,29 @@ class RecordingsSettings(BaseModel):
     purge_interval: float = 3600.0  # seconds between retention purges
 
 
+class NotifySettings(BaseModel):
+    """How departments are told of cases (``callcenter notify``): the SMTP relay, the webhooks' signing key and
+    the retry schedule. The addresses themselves are the model's ``[departments.*] email`` and ``webhook``."""
+
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_starttls: bool = False  # STARTTLS before signing in (set for any relay that is not on this host)
+    smtp_username: str = ""  # empty: no SMTP sign-in
+    smtp_password: str = ""
+    sender: str = "hotline@localhost"  # the From: address
+    # Signs each webhook body (header X-Callcenter-Signature: sha256=<HMAC of the body>) so the receiver can
+    # tell it came from the hotline.
+    webhook_secret: str = "hotline-dev-webhook"
+    base_url: str = "http://127.0.0.1:8000"  # where the case pages are, for the link in each message
+    language: Literal["vi", "en"] = "vi"  # of the e-mails
+    interval: float = Field(default=5.0, gt=0)  # seconds between looks at the outbox (and for overdue cases)
+    timeout: float = Field(default=10.0, gt=0)  # seconds one delivery may take
+    lease_seconds: float = Field(default=120.0, gt=0)  # a claimed row is another worker's after this long
+    retry_min: float = Field(default=30.0, gt=0)  # first retry after a failure; doubles up to retry_max
+    retry_max: float = Field(default=3600.0, gt=0)
+    give_up_hours: float = Field(default=72.0, gt=0)  # a message still undelivered this long after it was queued
+
+
 class SandboxSettings(BaseModel):
     """The development Asterisk sandbox (``make asterisk``); its passwords live here and nowhere else."""
 
@@ -136,4 +159,5 @@ class Settings(BaseSettings):
     api: ApiSettings = Field(default_factory=ApiSettings)
     pbx: PbxSettings = Field(default_factory=PbxSettings)
     recordings: RecordingsSettings = Field(default_factory=RecordingsSettings)
+    notify: NotifySettings = Field(default_factory=NotifySettings)
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)

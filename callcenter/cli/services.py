@@ -1,4 +1,5 @@
-"""The long-running parts: ``migrate``, ``listen``, ``ivr``, ``api`` and ``run`` (all three under a supervisor)."""
+"""The long-running parts: ``migrate``, ``listen``, ``ivr``, ``api``, ``notify`` and ``run`` (all four under a
+supervisor)."""
 
 from __future__ import annotations
 
@@ -118,15 +119,48 @@ def cmd_api(args: argparse.Namespace, settings: Settings, model: HotlineModel) -
     return 0
 
 
+def cmd_notify(args: argparse.Namespace, settings: Settings, model: HotlineModel) -> int:
+    """Tell departments of forwarded and overdue cases (e-mail, webhook) from the outbox, retrying until
+    delivered."""
+    import signal
+    import threading
+
+    from callcenter.model.watch import ModelWatch
+    from callcenter.notify.senders import SmtpSender, WebhookSender
+    from callcenter.notify.worker import Notifier
+    from callcenter.store.db import Database
+    from callcenter.store.migrate import upgrade
+
+    if _refused(settings):
+        return 2
+    upgrade(settings.db.url)
+    webhook = WebhookSender(settings.notify)
+    notifier = Notifier(Database(settings.db.url, settings.db.connect_timeout),
+                        ModelWatch(settings.model_file, model).current, settings.notify,
+                        {"email": SmtpSender(settings.notify, settings.api.default_timezone), "webhook": webhook})
+    try:
+        if args.once:
+            done = notifier.run_once()
+            print(f"queued {done.queued} overdue, sent {done.sent}, failed {done.failed} (retried later)")
+            return 0
+        stop = threading.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: stop.set())
+        notifier.run(stop)
+    finally:
+        webhook.close()
+    return 0
+
+
 def cmd_run(args: argparse.Namespace, settings: Settings, model: HotlineModel) -> int:
-    """Run listener, IVR and API together under one supervisor."""
+    """Run listener, IVR, API and the notifications worker together under one supervisor."""
     from callcenter.supervisor import supervise
 
     if _refused(settings):
         return 2
     print(f"callcenter: web app on http://{settings.api.host}:{settings.api.port}/ (API docs at /docs), "
           f"IVR on {model.ivr.address}, AMI {model.pbx.ami}. Place demo calls with: make demo", flush=True)
-    return supervise(["listen", "ivr", "api"], settings)
+    return supervise(["listen", "ivr", "api", "notify"], settings)
 
 
 def add_commands(sub: Any) -> None:
@@ -134,3 +168,8 @@ def add_commands(sub: Any) -> None:
     for name, handler in (("migrate", cmd_migrate), ("listen", cmd_listen), ("ivr", cmd_ivr), ("api", cmd_api),
                           ("run", cmd_run)):
         sub.add_parser(name, help=(handler.__doc__ or "").strip()).set_defaults(handler=handler)
+    notify = sub.add_parser("notify", help=(cmd_notify.__doc__ or "").strip(),
+                            description=(cmd_notify.__doc__ or "").strip() + " Settings: CALLCENTER_NOTIFY__*; "
+                            "addresses: the model's [departments.*] email and webhook.")
+    notify.add_argument("--once", action="store_true", help="one pass (queue overdue, send what is due), then exit")
+    notify.set_defaults(handler=cmd_notify)

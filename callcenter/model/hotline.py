@@ -146,6 +146,9 @@ class Department(Part):
 
     name: str = Field(min_length=1, max_length=128)
     phone: str = Field(default="", pattern=r"^$|^[0-9]{3,20}$")  # reached through pbx.outbound
+    # Where the department learns of a case forwarded to it or overdue (callcenter notify): either, both or none.
+    email: str = Field(default="", max_length=254, pattern=r"^$|^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    webhook: str = Field(default="", max_length=2000, pattern=r"^$|^https?://[^\s]+$")
 
 
 class HotlineModel(Part):

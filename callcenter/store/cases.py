@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from callcenter.model.cases import AT_DEPARTMENT, CaseStatus, TransitionError, case_number, check_transition, serial_of
 from callcenter.model.contract import Role
 from callcenter.model.hotline import HotlineModel
+from callcenter.store import outbox
 from callcenter.store.models import CALL, Call, Case, CaseCall, CaseUpdate
 
 TEXT_MAX = 4000
@@ -79,11 +80,19 @@ def _due(model: HotlineModel, topic: str, from_: datetime) -> datetime:
 
 
 def _log(session: Session, case: Case, who: Actor, kind: str, text: str = "", before: str = "", after: str = "",
-         department: str = "") -> None:
+         department: str = "") -> CaseUpdate:
     now = datetime.now(UTC)
-    session.add(CaseUpdate(case_id=case.id, at=now, author=who.name, role=who.role.value, kind=kind,
-                           from_status=before, to_status=after, department=department, text=text))
+    update = CaseUpdate(case_id=case.id, at=now, author=who.name, role=who.role.value, kind=kind,
+                        from_status=before, to_status=after, department=department, text=text)
+    session.add(update)
     case.updated_at = now
+    return update
+
+
+def _announce(session: Session, model: HotlineModel, case: Case, update: CaseUpdate) -> None:
+    """The department the case now lies with is told (the outbox row commits with the change)."""
+    session.flush()
+    outbox.announce(session, model, case, "forwarded", str(update.id))
 
 
 def open_case(session: Session, model: HotlineModel, new: NewCase, who: Actor) -> Case:
@@ -151,7 +160,10 @@ def move(session: Session, model: HotlineModel, case: Case, target: CaseStatus, 
         case.forwarded_at, case.due_at = now, _due(model, case.topic, now)
     case.status = target.value
     case.closed_at = now if target is CaseStatus.CLOSED else None
-    _log(session, case, who, "status", text, before=current.value, after=target.value, department=case.department)
+    update = _log(session, case, who, "status", text, before=current.value, after=target.value,
+                  department=case.department)
+    if target is CaseStatus.FORWARDED:
+        _announce(session, model, case, update)
 
 
 def progress(session: Session, case: Case, who: Actor, text: str) -> None:
@@ -171,10 +183,13 @@ def reassign(session: Session, model: HotlineModel, case: Case, department: str,
     if department == case.department:
         raise CaseError("the case is already that department's")
     case.department = department
-    if case.status in AT_DEPARTMENT:
+    at_department = case.status in AT_DEPARTMENT
+    if at_department:
         now = datetime.now(UTC)
         case.forwarded_at, case.due_at = now, _due(model, case.topic, now)
-    _log(session, case, who, "reassign", _text(text, "text"), department=department)
+    update = _log(session, case, who, "reassign", _text(text, "text"), department=department)
+    if at_department:
+        _announce(session, model, case, update)
 
 
 def by_number(session: Session, number: str) -> Case | None:

@@ -289,3 +289,31 @@ class CaseUpdate(Base):
     to_status: Mapped[str] = mapped_column(String(16), default="")
     department: Mapped[str] = mapped_column(String(64), default="")
     text: Mapped[str] = mapped_column(Text, default="")
+
+
+class Notification(Base):
+    """The outbox: one message to one department's address (e-mail or webhook) about one case, written in the
+    same transaction as the change it announces. ``key`` names the occasion, so it is enqueued at most once;
+    a worker claims a row (``lease_owner`` until ``lease_until``), sends it and marks it sent, or keeps it pending
+    with the next attempt after a backoff, until it gives up (``failed``)."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (UniqueConstraint("key", name="uq_notifications_key"),
+                      Index("ix_notifications_due", "status", "next_at"))
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200))  # <kind>/<case number>/<channel>/<occasion>
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # forwarded, overdue
+    channel: Mapped[str] = mapped_column(String(16))  # email, webhook
+    target: Mapped[str] = mapped_column(String(2000))  # the address or URL when enqueued
+    department: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[str] = mapped_column(Text)  # JSON: what the message says (never the citizen's contact)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending, sent, failed
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    next_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    lease_owner: Mapped[str] = mapped_column(String(64), default="")
+    lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)

@@ -33,4 +33,5 @@ VOCABULARY = (
     N_("reopened"), N_("move-forwarded"), N_("move-in_progress"), N_("move-resolved"), N_("move-closed"),
     N_("move-returned"), N_("move-reopened"), N_("Case opened. Tell the citizen the case number:"),
     N_("unknown status"), N_("overdue"),
+    N_("notify-forwarded"), N_("notify-overdue"), N_("email"), N_("webhook"), N_("sent"),
 )

@@ -146,6 +146,8 @@ def _set(path: str, value: Any) -> Any:
     (_set("departments.urban.phone", "101"), "departments.urban.phone 101 is a hotline number or an operator's"),
     (_set("departments.urban.phone", "02633555101"), "departments: phones listed twice: ['02633555101']"),
     (_set("departments.urban.phone", "12"), "departments.urban.phone"),
+    (_set("departments.urban.email", "not-an-address"), "departments.urban.email"),
+    (_set("departments.urban.webhook", "ftp://example.vn/hook"), "departments.urban.webhook"),
     (_set("topics.0.department", "nowhere"), "topics.admin.department: no department 'nowhere'"),
     (_set("topics.0.target_hours", 0), "topics.0.target_hours"),
     (_set("queues.operators.agents", ["op101"]), "['op101'] both always in the queue (members) and logging in"),

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from callcenter.model.cases import CaseStatus, next_statuses
 from callcenter.model.contract import Role
 from callcenter.store import cases as store
+from callcenter.store import outbox
 from callcenter.store.models import CALL, Call, Case
 from callcenter.store.queries import count_rows
 from callcenter.web.auth import EVERYONE, Principal, require
@@ -115,7 +116,10 @@ def case_page(request: Request, who: Person, number: str) -> HTMLResponse:
         shown_contact = who.role is not Role.DEPARTMENT or case.contact_consent
         moves = [s.value for s in next_statuses(CaseStatus(case.status), who.role)]
         view = {c.name: getattr(case, c.name) for c in Case.__table__.columns}
-    return render(request, "case.html", title=f"Case {number}", case=view, updates=updates,
+        told = [{"kind": n.kind, "channel": n.channel, "target": n.target, "status": n.status, "at": n.created_at,
+                 "sent_at": n.sent_at, "attempts": n.attempts, "error": n.last_error, "next_at": n.next_at}
+                for n in outbox.of_case(session, case.id)]
+    return render(request, "case.html", title=f"Case {number}", case=view, updates=updates, notifications=told,
                   calls=[(c.id, c.started_at, c.status) for c in calls], shown_contact=shown_contact, moves=moves,
                   overdue=store.overdue(case), opened=request.query_params.get("opened") == "1",
                   flash=request.query_params.get("problem", ""), flash_kind="error", **_labels(request, who))
