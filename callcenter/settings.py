@@ -112,6 +112,14 @@ class RecordingsSettings(BaseModel):
     purge_interval: float = 3600.0  # seconds between retention purges
 
 
+class CasesSettings(BaseModel):
+    """Files posted with a case's progress or result: where they are kept and how large they may be."""
+
+    attachments: Path = PROJECT_ROOT / "var/attachments"  # <sha256[:2]>/<sha256> (folders 0700, files 0600)
+    attachment_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)  # per file
+    attachments_per_update: int = Field(default=5, ge=1, le=20)
+
+
 class NotifySettings(BaseModel):
     """How departments are told of cases (``callcenter notify``): the SMTP relay, the webhooks' signing key and
     the retry schedule. The addresses themselves are the model's ``[departments.*] email`` and ``webhook``."""
@@ -159,5 +167,6 @@ class Settings(BaseSettings):
     api: ApiSettings = Field(default_factory=ApiSettings)
     pbx: PbxSettings = Field(default_factory=PbxSettings)
     recordings: RecordingsSettings = Field(default_factory=RecordingsSettings)
+    cases: CasesSettings = Field(default_factory=CasesSettings)
     notify: NotifySettings = Field(default_factory=NotifySettings)
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)

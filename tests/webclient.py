@@ -32,6 +32,7 @@ def settings_for(tmp_path: Path, **api: object) -> Settings:
     settings = Settings()
     settings.api = settings.api.model_copy(update={"allowed_hosts": ["testserver"], "live_board": False, **api})
     settings.recordings = settings.recordings.model_copy(update={"store": tmp_path / "store"})
+    settings.cases = settings.cases.model_copy(update={"attachments": tmp_path / "attachments"})
     return settings
 
 

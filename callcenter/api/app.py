@@ -12,7 +12,6 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
-from asgi_csrf import asgi_csrf
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -20,7 +19,6 @@ from sqlalchemy import text
 from starlette.exceptions import HTTPException
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from callcenter.api import calls, recordings
 from callcenter.live.feed import LiveFeed
@@ -29,23 +27,13 @@ from callcenter.settings import Settings
 from callcenter.store.db import Database
 from callcenter.web.audit import AnonymousLimit
 from callcenter.web.auth import SignInRequired
+from callcenter.web.csrf import CsrfProtection
 from callcenter.web.pages import ENV, STATIC, render
 from callcenter.web.routes import account, admin, board, cases, desk, history, sign_in, worklist
 from callcenter.web.security import SecurityHeaders
 from callcenter.web.throttle import SignInThrottle
 
 SESSION_COOKIE = "hotline_session"
-
-
-class CsrfProtection:
-    """asgi-csrf as Starlette middleware: a form post must carry the token its page was given."""
-
-    def __init__(self, app: ASGIApp, secret: str, secure: bool) -> None:
-        self.app = asgi_csrf(app, signing_secret=secret, cookie_secure=secure, cookie_samesite="Strict",
-                             always_protect={"/sign-in"})
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.app(scope, receive, send)
 
 
 def _wants_html(request: Request) -> bool:
@@ -70,7 +58,9 @@ def _middleware(app: FastAPI, settings: Settings, model: Callable[[], HotlineMod
     api = settings.api
     app.add_middleware(SessionMiddleware, secret_key=api.session_secret, session_cookie=SESSION_COOKIE,
                        max_age=int(api.session_max_hours * 3600), same_site="lax", https_only=api.secure_cookies)
-    app.add_middleware(CsrfProtection, secret=api.session_secret, secure=api.secure_cookies)
+    files = settings.cases
+    app.add_middleware(CsrfProtection, secret=api.session_secret, secure=api.secure_cookies,
+                       max_upload=files.attachments_per_update * files.attachment_max_bytes + 1024 * 1024)
     app.add_middleware(SecurityHeaders, connect=lambda: model().pbx.wss_origin)
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=api.allowed_hosts)
 

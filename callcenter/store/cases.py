@@ -144,7 +144,7 @@ def _mine(case: Case, who: Actor) -> None:
 
 
 def move(session: Session, model: HotlineModel, case: Case, target: CaseStatus, who: Actor, text: str,
-         department: str = "") -> None:
+         department: str = "") -> CaseUpdate:
     """Move a case to ``target`` (forwarding may name another department); refused moves raise CaseError."""
     _mine(case, who)
     current = CaseStatus(case.status)
@@ -164,14 +164,17 @@ def move(session: Session, model: HotlineModel, case: Case, target: CaseStatus, 
                   department=case.department)
     if target is CaseStatus.FORWARDED:
         _announce(session, model, case, update)
+    return update
 
 
-def progress(session: Session, case: Case, who: Actor, text: str) -> None:
+def progress(session: Session, case: Case, who: Actor, text: str) -> CaseUpdate:
     """A progress note from the department (or the hotline) on an open case."""
     _mine(case, who)
     if case.status in (CaseStatus.CLOSED.value,):
         raise CaseError("the case is closed: reopen it first")
-    _log(session, case, who, "progress", _text(text, "progress", required=True))
+    update = _log(session, case, who, "progress", _text(text, "progress", required=True))
+    session.flush()
+    return update
 
 
 def reassign(session: Session, model: HotlineModel, case: Case, department: str, who: Actor, text: str) -> None:

@@ -317,3 +317,19 @@ class Notification(Base):
     lease_owner: Mapped[str] = mapped_column(String(64), default="")
     lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+
+class CaseAttachment(Base):
+    """A file posted with a case update (progress, a result): kept by its content's digest, never deleted."""
+
+    __tablename__ = "case_attachments"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    update_id: Mapped[int] = mapped_column(ForeignKey("case_updates.id"))
+    name: Mapped[str] = mapped_column(String(128))  # as the user's computer named it, cleaned: shown only
+    content_type: Mapped[str] = mapped_column(String(64))  # from the file's first bytes
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    uploaded_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    uploaded_by: Mapped[str] = mapped_column(String(64))

@@ -8,15 +8,16 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Request, UploadFile
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from sqlalchemy import select
 
 from callcenter.model.cases import CaseStatus, next_statuses
 from callcenter.model.contract import Role
+from callcenter.store import attachments as files_store
 from callcenter.store import cases as store
 from callcenter.store import outbox
-from callcenter.store.models import CALL, Call, Case
+from callcenter.store.models import CALL, Call, Case, CaseAttachment
 from callcenter.store.queries import count_rows
 from callcenter.web.auth import EVERYONE, Principal, require
 from callcenter.web.pages import json_block, render
@@ -26,6 +27,8 @@ Person = Annotated[Principal, Depends(require(*EVERYONE, page=True))]
 Hotline = Annotated[Principal, Depends(require(Role.OPERATOR, Role.SUPERVISOR, Role.ADMIN, page=True))]
 Staff = Annotated[Principal, Depends(require(Role.SUPERVISOR, Role.ADMIN, page=True))]
 PAGE_SIZE = 50
+Files = Annotated[list[UploadFile], File()]
+NO_FILES: list[UploadFile] = []
 NUMBER = r"^[0-9]{5,16}$"
 
 
@@ -116,10 +119,12 @@ def case_page(request: Request, who: Person, number: str) -> HTMLResponse:
         shown_contact = who.role is not Role.DEPARTMENT or case.contact_consent
         moves = [s.value for s in next_statuses(CaseStatus(case.status), who.role)]
         view = {c.name: getattr(case, c.name) for c in Case.__table__.columns}
+        files = files_store.of_case(session, case.id)
         told = [{"kind": n.kind, "channel": n.channel, "target": n.target, "status": n.status, "at": n.created_at,
                  "sent_at": n.sent_at, "attempts": n.attempts, "error": n.last_error, "next_at": n.next_at}
                 for n in outbox.of_case(session, case.id)]
     return render(request, "case.html", title=f"Case {number}", case=view, updates=updates, notifications=told,
+                  files=files, limits=request.app.state.settings.cases, accept=",".join(files_store.ALLOWED),
                   calls=[(c.id, c.started_at, c.status) for c in calls], shown_contact=shown_contact, moves=moves,
                   overdue=store.overdue(case), opened=request.query_params.get("opened") == "1",
                   flash=request.query_params.get("problem", ""), flash_kind="error", **_labels(request, who))
@@ -183,32 +188,63 @@ def open_case(request: Request, who: Hotline, topic: Annotated[str, Form(max_len
     return RedirectResponse(f"/cases/{number}?opened=1", status_code=303)
 
 
+def _uploads(request: Request, files: list[UploadFile]) -> list[tuple[files_store.Upload, str]]:
+    """The posted files, checked (type by content, size, count) before anything changes."""
+    limits = request.app.state.settings.cases
+    read = [files_store.Upload(f.filename or "", f.file.read(limits.attachment_max_bytes + 1)) for f in files]
+    return files_store.check(read, limits)
+
+
 @router.post("/cases/{number}/status")
 def change_status(request: Request, who: Person, number: str, to: Annotated[str, Form(max_length=16)],
                   text: Annotated[str, Form(max_length=store.TEXT_MAX)] = "",
-                  department: Annotated[str, Form(max_length=64)] = "") -> Response:
-    """Move the case along the flow (a refused move says why and changes nothing)."""
+                  department: Annotated[str, Form(max_length=64)] = "", files: Files = NO_FILES) -> Response:
+    """Move the case along the flow, with files if any (a refused move says why and changes nothing)."""
     if to not in CaseStatus.__members__.values():
         return _back(number, f"unknown status {to!r}")
     try:
+        checked = _uploads(request, files)
         with request.app.state.db.session() as session:
-            store.move(session, request.app.state.model(), _case(session, number, who), CaseStatus(to), actor(who),
-                       text, department)
-    except store.CaseError as exc:
+            case = _case(session, number, who)
+            update = store.move(session, request.app.state.model(), case, CaseStatus(to), actor(who), text,
+                                department)
+            files_store.attach(session, request.app.state.settings.cases, case, update, who.name, checked)
+    except (store.CaseError, files_store.AttachmentError) as exc:
         return _back(number, str(exc))
     return _back(number)
 
 
 @router.post("/cases/{number}/progress")
 def post_progress(request: Request, who: Person, number: str,
-                  text: Annotated[str, Form(max_length=store.TEXT_MAX)] = "") -> Response:
-    """A progress note."""
+                  text: Annotated[str, Form(max_length=store.TEXT_MAX)] = "", files: Files = NO_FILES) -> Response:
+    """A progress note, with photos or documents if any."""
     try:
+        checked = _uploads(request, files)
         with request.app.state.db.session() as session:
-            store.progress(session, _case(session, number, who), actor(who), text)
-    except store.CaseError as exc:
+            case = _case(session, number, who)
+            update = store.progress(session, case, actor(who), text)
+            files_store.attach(session, request.app.state.settings.cases, case, update, who.name, checked)
+    except (store.CaseError, files_store.AttachmentError) as exc:
         return _back(number, str(exc))
     return _back(number)
+
+
+@router.get("/cases/{number}/files/{file_id}")
+def attachment(request: Request, who: Person, number: str, file_id: int) -> FileResponse:
+    """One file of the case, to whoever may see the case: photos shown in the page, documents downloaded."""
+    with request.app.state.db.session() as session:
+        case = _case(session, number, who)
+        row = session.get(CaseAttachment, file_id) if 0 < file_id < 2**63 else None
+        if row is None or row.case_id != case.id:
+            raise HTTPException(404, detail=f"no file {file_id} in case {number}")
+        path = files_store.path_of(request.app.state.settings.cases, row)
+        name, kind = row.name, row.content_type
+    if not path.is_file():
+        raise HTTPException(404, detail="the file is missing from the store")
+    inline = kind.startswith("image/")
+    return FileResponse(path, media_type=kind, filename=name,
+                        content_disposition_type="inline" if inline else "attachment",
+                        headers={"Cache-Control": "private, max-age=3600"})
 
 
 @router.post("/cases/{number}/reassign")

@@ -1,0 +1,105 @@
+"""CSRF protection for every form post (asgi-csrf: a signed double-submit cookie; bearer-token requests are
+exempt), with two things asgi-csrf does not do by itself:
+
+- **File uploads.** asgi-csrf 0.11 reads a multipart body with ``FormParser(FileClass=...)``, an argument
+  python-multipart no longer has (a TypeError on every upload). Here the multipart body is read up to its
+  ``csrftoken`` field with python-multipart's current API, and asgi-csrf is handed the token the way it accepts
+  without reading the body (the ``x-csrftoken`` header), then the body is replayed. The token must come before any
+  file, as asgi-csrf requires; the pages put it first.
+- **Size.** A multipart post must say its ``Content-Length`` (browsers always do) and stay within ``max_upload``
+  bytes, or it is refused (411, 413) before a byte of it is read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from asgi_csrf import asgi_csrf
+from python_multipart import FormParser
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+FIELD = "csrftoken"
+HEADER = b"x-csrftoken"
+
+
+class _Found(Exception):
+    def __init__(self, token: str | None) -> None:
+        self.token = token
+
+
+async def _token_of(boundary: bytes, receive: Receive) -> tuple[str | None, list[Message]]:
+    """Read a multipart body up to its csrftoken field (None if a file or the end comes first); the messages read
+    so far, to replay."""
+    def on_field(field: object) -> None:
+        if getattr(field, "field_name", b"") == FIELD.encode():
+            value = getattr(field, "value", b"") or b""
+            raise _Found(value.decode("utf-8", "replace"))
+
+    def on_file(_file: object) -> None:
+        raise _Found(None)
+
+    parser = FormParser("multipart/form-data", on_field, on_file, boundary=boundary)
+    messages: list[Message] = []
+    more = True
+    try:
+        while more:
+            message = await receive()
+            messages.append(message)
+            if message["type"] != "http.request":
+                break
+            parser.write(message.get("body", b""))
+            more = message.get("more_body", False)
+        parser.finalize()
+    except _Found as found:
+        return found.token, messages
+    except ValueError:  # python-multipart's parse errors
+        return None, messages
+    return None, messages
+
+
+def _replay(messages: list[Message], receive: Receive) -> Callable[[], Awaitable[Message]]:
+    async def replayed() -> Message:
+        return messages.pop(0) if messages else await receive()
+    return replayed
+
+
+async def _refuse(send: Send, status: int, text: str) -> None:
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"text/plain; charset=utf-8")]})
+    await send({"type": "http.response.body", "body": text.encode()})
+
+
+class CsrfProtection:
+    """asgi-csrf as Starlette middleware: a form post must carry the token its page was given."""
+
+    def __init__(self, app: ASGIApp, secret: str, secure: bool, max_upload: int) -> None:
+        self.app = asgi_csrf(app, signing_secret=secret, cookie_secure=secure, cookie_samesite="Strict",
+                             always_protect={"/sign-in"})
+        self.max_upload = max_upload
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = dict(scope.get("headers") or []) if scope["type"] == "http" else {}
+        kind, _, params = headers.get(b"content-type", b"").partition(b";")
+        if kind.strip().lower() != b"multipart/form-data":
+            await self.app(scope, receive, send)
+            return
+        length = headers.get(b"content-length", b"")
+        if not length.isdigit():
+            await _refuse(send, 411, "a file upload must say its Content-Length")
+            return
+        if int(length) > self.max_upload:
+            await _refuse(send, 413, f"too large: at most {self.max_upload // (1024 * 1024)} MiB per upload")
+            return
+        boundary = next((p.strip().partition(b"=")[2].strip(b'"') for p in params.split(b";")
+                         if p.strip().lower().startswith(b"boundary=")), b"")
+        if not boundary or HEADER in headers:
+            await self.app(scope, receive, send)
+            return
+        token, messages = await _token_of(boundary, receive)
+        if token is not None:
+            scope = {**scope, "headers": [*scope["headers"], (HEADER, token.encode("latin-1", "replace"))]}
+        elif b"cookie" in headers and not headers.get(b"authorization", b"").startswith(b"Bearer "):
+            # asgi-csrf would read the body itself here, and fail (see the module's docstring)
+            await _refuse(send, 403, "CSRF check failed: the form's token must come before its files")
+            return
+        await self.app(scope, _replay(messages, receive), send)
