@@ -100,14 +100,23 @@ def _from_session(request: Request) -> Principal | None:
     return principal
 
 
-def _from_token(request: Request) -> Principal | None:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token:
+def bearer(request: Request) -> str:
+    """The token of an ``Authorization: Bearer`` header, or ''."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
+def for_token(request: Request, token: str) -> Principal | None:
+    """The user an API token belongs to (active, not revoked), or None."""
+    if not token:
         return None
     with request.app.state.db.session() as session:
-        user = accounts.user_for_token(session, token.strip())
+        user = accounts.user_for_token(session, token)
         return Principal.of(user, "token") if user is not None else None
+
+
+def _from_token(request: Request) -> Principal | None:
+    return for_token(request, bearer(request))
 
 
 def principal(request: Request) -> Principal | None:
