@@ -278,6 +278,7 @@ class CaseUpdate(Base):
     added."""
 
     __tablename__ = "case_updates"
+    __table_args__ = (Index("ix_case_updates_at", "at"),)  # the Open311 update feed asks by time range
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)

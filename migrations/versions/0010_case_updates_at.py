@@ -1,0 +1,21 @@
+"""Case updates indexed by time: the Open311 service request updates feed is asked for by time range
+
+Revision ID: 0010
+Revises: 0009
+Create Date: 2026-11-30 09:00:00
+"""
+from alembic import op
+
+
+revision = '0010'
+down_revision = '0009'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_index('ix_case_updates_at', 'case_updates', ['at'])
+
+
+def downgrade() -> None:
+    op.drop_index('ix_case_updates_at', table_name='case_updates')
