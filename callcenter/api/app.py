@@ -1,8 +1,9 @@
 """The API's and web app's composition root: ``create_app(settings, db, model)``.
 
 Middleware, outermost first: allowed host names (against DNS rebinding), security headers, CSRF on every form
-post (a signed double-submit cookie; bearer-token requests are exempt), signed session cookies. Then the JSON API
-under /api, the pages, the vendored static assets and the self-hosted API docs.
+post (a signed double-submit cookie; bearer-token requests and the cookie-less Open311 API are exempt), signed
+session cookies. Then the JSON API under /api, the Open311 API under /open311/v2, the pages, the vendored static
+assets and the self-hosted API docs.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from callcenter.api import calls, recordings
+from callcenter.cases.open311 import routes as open311
 from callcenter.live.feed import LiveFeed
 from callcenter.model.hotline import HotlineModel, load
 from callcenter.settings import Settings
@@ -92,7 +94,8 @@ def create_app(settings: Settings, db: Database, model: Callable[[], HotlineMode
     app.state.throttle = SignInThrottle(settings.api)
     app.state.anonymous_audit = AnonymousLimit()
     for router in (calls.router, recordings.router, board.api, desk.api, sign_in.router, history.router,
-                   account.router, admin.router, board.router, desk.router, worklist.router, cases.router):
+                   account.router, admin.router, board.router, desk.router, worklist.router, cases.router,
+                   open311.router):
         app.include_router(router)
     desk.document_topics(app, lambda: list(app.state.model().topic_codes))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
