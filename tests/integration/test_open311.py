@@ -6,7 +6,7 @@ update feed following the case through the store, and the citizen's contact neve
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -164,6 +164,7 @@ def test_requests_and_updates_need_a_valid_api_key(db: Database, api: TestClient
     with db.session() as session:
         accounts.set_active(session.scalars(select(User).where(User.name == "op102")).one(), False)
     assert "not valid" in refused(api, "requests.json", 403, key=tokens["op102"])  # a disabled user's token
+    assert "no department" in refused(api, "requests.json", 403, key=tokens["dept1"])  # a department user without one
 
 
 def test_requests_carry_the_spec_fields_filters_and_never_the_contact(
@@ -207,6 +208,8 @@ def test_requests_carry_the_spec_fields_filters_and_never_the_contact(
     assert numbers(start_date=later.isoformat()) == []
     assert numbers(end_date=(later - timedelta(days=1)).isoformat()) == []
     assert numbers(start_date=(later - timedelta(days=2)).isoformat(), end_date=later.isoformat()) == numbers()
+    unencoded = (later - timedelta(days=1)).astimezone(timezone(timedelta(hours=7))).isoformat().replace("+", " ")
+    assert numbers(end_date=unencoded) == []  # an offset's "+" sent unencoded arrives as a space: still read
     assert numbers(page_size="2") == [fixed, urban] and numbers(page_size="2", page="2") == [environment]
 
     for query, problem in (({"start_date": "yesterday"}, "start_date"), ({"end_date": "2026-02-30"}, "end_date"),

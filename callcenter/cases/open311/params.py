@@ -22,6 +22,7 @@ FORMATS = ("json", "xml")
 LOCALES = ("vi", "en")
 NUMBER = re.compile(r"^[0-9]{5,16}$")
 PHONE = re.compile(r"^\+?[0-9]{3,20}$")
+UNENCODED_PLUS = re.compile(r"(T[0-9:.]+) ([0-9]{2}:?[0-9]{2})$")
 # GeoReport's two statuses over ours: a case is "closed" once the department reported a result (or staff closed
 # it); the model's OPEN set is the rest.
 STATUSES = {"open": tuple(s.value for s in CaseStatus if s in OPEN),
@@ -77,6 +78,8 @@ def moment(values: Mapping[str, str], name: str) -> datetime | None:
     value = text(values, name, 40)
     if not value:
         return None
+    # An offset's "+" arrives as a space when a client forgets to percent-encode it in the query string.
+    value = UNENCODED_PLUS.sub(r"\1+\2", value)
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:

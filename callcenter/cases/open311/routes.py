@@ -62,7 +62,11 @@ def _caller(request: Request, values: dict[str, str], roles: tuple[Role, ...] = 
 
 def _scope(who: Principal) -> str:
     """The department a user's view is limited to ('' for the hotline)."""
-    return (who.department or "\x00none") if who.role is Role.DEPARTMENT else ""
+    if who.role is not Role.DEPARTMENT:
+        return ""
+    if not who.department:
+        raise Open311Error(403, "this department user belongs to no department: ask an administrator")
+    return who.department
 
 
 def _answer(ext: str, build: Callable[[str], Response]) -> Response:
