@@ -110,10 +110,11 @@ def may_see_call(who: Principal, call: Call) -> bool:
 
 
 def public(call: Call, who: Principal) -> CallOut:
-    """The call as this user may see it (numbers masked for departments)."""
+    """The call as this user may see it: for departments, numbers masked and the caller's name left out (a
+    department learns who the citizen is only from a case whose citizen agreed to give their contact)."""
     out = CallOut.model_validate(call)
     if not who.sees_numbers:
-        out = out.model_copy(update={"caller_number": mask_number(out.caller_number),
+        out = out.model_copy(update={"caller_number": mask_number(out.caller_number), "caller_name": "",
                                      "callback_number": mask_number(out.callback_number)})
     return out
 

@@ -88,6 +88,7 @@ def test_operators_see_their_own_calls_departments_see_numbers_masked(calls: dic
                        "dept1": ["0905•••456", "0912•••888"]}
     detail = as_user["dept1"].get(f"/api/calls/{calls['mine']}").json()
     assert detail["caller_number"] == "0905•••456" and detail["events"] == []  # the timeline carries numbers
+    assert detail["caller_name"] == ""  # nor the caller's name: a citizen's contact needs their consent
 
 
 def test_every_recording_access_is_audited_with_who_and_the_status_served(
@@ -224,6 +225,7 @@ def test_pages_send_visitors_to_sign_in_and_refuse_other_roles(calls: dict[str, 
     assert as_user["dept1"].get("/live").status_code == 403
     page = as_user["dept1"].get(f"/calls/{calls['mine']}").text
     assert "0905•••456" in page and "<audio" not in page and "0905123456" not in page
+    assert "Nguyễn Thị Quỳnh Mai" not in page
     assert "<audio" in as_user["op101"].get(f"/calls/{calls['mine']}").text
     assert as_user["op101"].get(f"/calls/{calls['other']}").status_code == 404
 
