@@ -127,6 +127,27 @@ def page(browser: Browser, request: pytest.FixtureRequest, server_factory: Serve
     assert not unexpected, unexpected
 
 
+SignedIn = Callable[[WebServer, str], Page]
+
+
+@pytest.fixture
+def signed_in(browser: Browser, server_factory: ServerFactory) -> Iterator[SignedIn]:
+    """Another person at their own browser (a context of their own: their own cookies), signed in; closed before
+    the test's app servers stop."""
+    contexts = []
+
+    def open_as(server: WebServer, name: str) -> Page:
+        context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-GB")
+        contexts.append(context)
+        page = context.new_page()
+        sign_in(page, server, name)
+        return page
+
+    yield open_as
+    for context in contexts:
+        context.close()
+
+
 def sign_in(page: Page, server: WebServer, name: str, password: str = PASSWORD) -> None:
     """Sign in through the form."""
     page.goto(f"{server.url}/sign-in")

@@ -8,60 +8,44 @@ operator out of the queue; the supervisors' live board shows each state."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
 from callcenter.model.contract import Role, Status
 from callcenter.sandbox.baresip import SipAgent
-from callcenter.store import accounts, cases
+from callcenter.store import cases
 from callcenter.store.db import Database
-from callcenter.store.models import CALL, Call, CelJournal, RecordingAccess
-from tests.browser.conftest import ServerFactory, WebServer, screenshot, sign_in
+from callcenter.store.models import Call, CelJournal, RecordingAccess
+from tests.browser.conftest import ServerFactory, SignedIn, WebServer, screenshot
+from tests.browser.desk import (
+    LINE,
+    WAIT,
+    add_agent_user,
+    call_about,
+    my_state,
+    open_case_from_desk,
+    open_desk,
+    this_call,
+)
 from tests.integration.conftest import (
     MODEL,
     IvrProcess,
     ListenerProcess,
     caller_number,
     cli,
-    wait_cel,
     wait_for_calls,
     wait_queue,
     wait_until,
 )
-from tests.webclient import PASSWORD, add_call, add_users, insert_calls, synthetic_calls
+from tests.webclient import add_call, insert_calls, synthetic_calls
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)]
-WAIT = 30_000  # ms: Playwright's bound on each expectation
-LINE = "02621022"  # open around the clock
 NAME = "Nguyễn Thị Hoa"
-
-
-def add_agent_user(db: Database) -> None:
-    add_users(db)
-    with db.session() as session:
-        accounts.create_user(session, accounts.NewUser("op203", Role.OPERATOR, PASSWORD, operator="op203",
-                                                       language="en"))
-
-
-def this_call(db: Database, number: str, operator: str) -> Call | None:
-    """The call ``operator`` answered from ``number`` (the number also has older calls)."""
-    with db.session() as session:
-        return session.scalars(select(Call).where(CALL.caller_number == number, CALL.operator == operator)).first()
-
-
-def open_desk(page: Page, server: WebServer) -> None:
-    sign_in(page, server, "op203")
-    page.goto(f"{server.url}/desk")
-    expect(page.locator("#link-state")).to_have_attribute("data-state", "up", timeout=WAIT)
-
-
-def my_state(page: Page, state: str) -> None:
-    expect(page.locator("#my-state")).to_have_attribute("data-state", state, timeout=WAIT)
 
 
 def in_queue(operator: str) -> str:
@@ -70,22 +54,15 @@ def in_queue(operator: str) -> str:
 
 
 @pytest.fixture
-def board(browser: Browser, server_factory: ServerFactory) -> Iterator[Callable[[WebServer], Page]]:
+def board(signed_in: SignedIn) -> Callable[[WebServer], Page]:
     """A supervisor's live board in a second browser context."""
-    contexts = []
-
     def open_board(server: WebServer) -> Page:
-        context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-GB")
-        contexts.append(context)
-        supervisor = context.new_page()
-        sign_in(supervisor, server, "super1")
+        supervisor = signed_in(server, "super1")
         supervisor.goto(f"{server.url}/live")
         expect(supervisor.locator("#link-state")).to_have_attribute("data-state", "up", timeout=WAIT)
         return supervisor
 
-    yield open_board
-    for context in contexts:
-        context.close()
+    return open_board
 
 
 def board_state(board: Page, operator: str, state: str) -> None:
@@ -121,10 +98,7 @@ def test_an_agent_logs_in_sees_who_calls_before_answering_and_notes_the_call(
     board_state(supervisor, "op203", "free")
 
     citizen = agents("citizen1", wav_seconds=120, display_name=NAME, caller_number=number)
-    citizen.dial(LINE)
-    wait_cel(number, "IVR_MENU")
-    topic = next(t for t in MODEL.line_topics(MODEL.lines[LINE]) if t.code == "construction")
-    citizen.send_digit(topic.digit)
+    topic = call_about(citizen, number, "construction")
     phone.wait_event("CALL_INCOMING", 30)
     # Before anybody answers, the page shows who calls and why
     expect(page.locator("#offer-state")).to_have_text("Incoming call", timeout=WAIT)
@@ -153,12 +127,7 @@ def test_an_agent_logs_in_sees_who_calls_before_answering_and_notes_the_call(
     page.click("#note-save")
     expect(page.locator("#desk-message")).to_have_text("Saved", timeout=WAIT)
     # A case from the call, opened on the desk: the citizen is told its number
-    page.locator("#case-box summary").click()
-    page.fill("#case-form textarea[name=description]", "Xà bần đổ trên vỉa hè đường Trần Phú")
-    page.fill("#case-form input[name=location]", "Trước số 12 Trần Phú")
-    page.click("#case-form button.primary")
-    expect(page.locator("#desk-message")).to_contain_text("Tell the citizen the case number", timeout=WAIT)
-    opened = page.locator("#case-number-opened").inner_text()
+    opened = open_case_from_desk(page, "Xà bần đổ trên vỉa hè đường Trần Phú", "Trước số 12 Trần Phú")
     with db.session() as session:
         case = cases.by_number(session, opened)
         assert case is not None and (case.topic, case.department, case.status) == (

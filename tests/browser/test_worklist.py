@@ -17,7 +17,7 @@ from callcenter.sandbox.baresip import SipAgent
 from callcenter.store.db import Database
 from callcenter.store.models import CALL, Call, CallbackAttempt
 from tests.browser.conftest import ServerFactory, screenshot, sign_in
-from tests.browser.test_desk import LINE, WAIT, add_agent_user
+from tests.browser.desk import LINE, WAIT, add_agent_user
 from tests.integration.conftest import ListenerProcess, caller_number, cli, wait_until
 from tests.webclient import insert_calls, synthetic_calls
 
