@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import struct
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -125,3 +127,15 @@ class FlakyStore(CallLogStore):
             raise OperationalError("INSERT INTO cel_journal", {}, ConnectionRefusedError("database down"))
         self.ingested.append(len(events))
         return super().ingest(events, source, position)
+
+
+PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"  # a document as cases' attachments see it
+
+
+def png(width: int = 2, height: int = 2) -> bytes:
+    """A real PNG (grey pixels), e.g. a photo posted with a case's progress."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    rows = b"".join(b"\x00" + b"\x80" * width for _ in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")

@@ -15,7 +15,7 @@ from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import FilePayload, Page, expect
 from sqlalchemy import select
 
 from callcenter.model.contract import Role, Status
@@ -35,6 +35,7 @@ from tests.browser.desk import (
     open_desk,
     this_call,
 )
+from tests.factories import PDF, png
 from tests.integration.conftest import (
     MODEL,
     ROOT,
@@ -152,12 +153,21 @@ def department_resolves(page: Page, server: WebServer, number: str, due: str, co
     page.click('button[data-move="in_progress"]')
     expect(page.locator("#case-status")).to_have_attribute("data-status", "in_progress", timeout=WAIT)
     page.fill("#progress-text", "Đã cử cán bộ kiểm tra hiện trường, yêu cầu chủ công trình dọn trong ngày.")
+    page.set_input_files('form[action$="/progress"] input[type=file]',  # a photo of the site, from the browser
+                         FilePayload(name="hiện trường.png", mimeType="image/png", buffer=png(40, 30)))
     page.click("#post-progress")
-    expect(page.locator('#case-updates li[data-kind="progress"]')).to_contain_text("Đã cử cán bộ", timeout=WAIT)
+    progress = page.locator('#case-updates li[data-kind="progress"]')
+    expect(progress).to_contain_text("Đã cử cán bộ", timeout=WAIT)
+    photo = progress.locator('li[data-file="hiện trường.png"] img')
+    expect(photo).to_be_visible()
+    page.wait_for_function("img => img.complete && img.naturalWidth === 40", arg=photo.element_handle())
     page.fill('form[action$="/status"] textarea[name=text]', "Chủ công trình đã dọn xà bần; lối đi thông thoáng.")
+    page.set_input_files('form[action$="/status"] input[type=file]',
+                         FilePayload(name="biên bản.pdf", mimeType="application/pdf", buffer=PDF))
     page.click('button[data-move="resolved"]')
     expect(page.locator("#case-status")).to_have_attribute("data-status", "resolved", timeout=WAIT)
     expect(page.locator("#case-updates")).to_contain_text("lối đi thông thoáng")
+    expect(page.locator('#case-updates li[data-file="biên bản.pdf"] a[download]')).to_be_visible()
     expect(page.locator("button[data-move]")).to_have_count(0)  # nothing left for the department to do
     no_recording_nor_contact(page, contact)
     screenshot(page, "story-2-department-resolved")

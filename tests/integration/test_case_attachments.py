@@ -5,8 +5,6 @@ upload size is refused before it is read; other departments never get the file."
 
 from __future__ import annotations
 
-import struct
-import zlib
 from pathlib import Path
 
 import pytest
@@ -16,19 +14,9 @@ from sqlalchemy import func, select
 from callcenter.store.attachments import clean_name
 from callcenter.store.db import Database
 from callcenter.store.models import CaseAttachment, CaseUpdate
+from tests.factories import PDF, png
 from tests.integration.test_cases_web import as_user, open_case, users  # noqa: F401 (fixture)
 from tests.webclient import add_call, client, settings_for, sign_in
-
-PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
-
-
-def png(width: int = 2, height: int = 2) -> bytes:
-    """A real PNG (grey pixels)."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-    rows = b"".join(b"\x00" + b"\x80" * width for _ in range(height))
-    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
 
 
 def upload(test: TestClient, path: str, files: list[tuple[str, bytes, str]], **data: str) -> tuple[int, str]:
