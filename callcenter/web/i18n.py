@@ -59,6 +59,14 @@ class Formats:
         """A number with the locale's separators."""
         return "" if value is None else str(format_decimal(value, locale=self.language))
 
+    def size(self, count: int) -> str:
+        """A file size: ``512 B``, ``34 KB``, ``2,4 MB`` (in the user's locale)."""
+        if count < 1024:
+            return f"{count} B"
+        if count < 1024 * 1024:
+            return f"{self.number(round(count / 1024))} KB"
+        return f"{self.number(round(count / (1024 * 1024), 1))} MB"
+
     @staticmethod
     def duration(seconds: float | None) -> str:
         """``75.4`` -> ``1:15``; hours when needed: ``1:02:03``."""

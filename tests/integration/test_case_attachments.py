@@ -146,3 +146,13 @@ def test_an_upload_too_large_or_without_its_token_is_refused_before_it_is_read(
                                files=[("files", ("a.png", png(), "image/png"))])
     assert no_token.status_code == 403
     assert counts(db) == before and stored(tmp_path) == []
+
+
+@pytest.mark.parametrize(("language", "count", "shown"), [
+    ("en", 0, "0 B"), ("en", 1023, "1023 B"), ("en", 1024, "1 KB"), ("vi", 35_000, "34 KB"),
+    ("en", 2_500_000, "2.4 MB"), ("vi", 2_500_000, "2,4 MB"),
+])
+def test_a_file_size_reads_in_the_users_language(language: str, count: int, shown: str) -> None:
+    from callcenter.web.i18n import Formats
+
+    assert Formats(language, "Asia/Ho_Chi_Minh").size(count) == shown
