@@ -5,7 +5,7 @@ exempt), with two things asgi-csrf does not do by itself:
   python-multipart no longer has (a TypeError on every upload). Here the multipart body is read up to its
   ``csrftoken`` field with python-multipart's current API, and asgi-csrf is handed the token the way it accepts
   without reading the body (the ``x-csrftoken`` header), then the body is replayed. The token must come before any
-  file, as asgi-csrf requires; the pages put it first.
+  file; the pages put it first. asgi-csrf itself never sees the multipart type (it would try to parse it).
 - **Size.** A multipart post must say its ``Content-Length`` (browsers always do) and stay within ``max_upload``
   bytes, or it is refused (411, 413) before a byte of it is read.
 """
@@ -20,6 +20,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 FIELD = "csrftoken"
 HEADER = b"x-csrftoken"
+HIDDEN = b"application/x-callcenter-upload"  # what asgi-csrf sees instead of multipart/form-data
+REAL_TYPE = "callcenter.content_type"
 
 
 class _Found(Exception):
@@ -76,17 +78,36 @@ def _cookieless(scope: Scope) -> bool:
     return str(scope.get("path", "")).startswith("/open311/")
 
 
+class _Restore:
+    """Inside asgi-csrf: give the request back its real Content-Type (hidden from asgi-csrf, see below)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        real = scope.get(REAL_TYPE)
+        if real is not None:
+            scope = {**scope, "headers": [(k, real if k == b"content-type" else v) for k, v in scope["headers"]]}
+        await self.app(scope, receive, send)
+
+
 class CsrfProtection:
-    """asgi-csrf as Starlette middleware: a form post must carry the token its page was given."""
+    """asgi-csrf as Starlette middleware: a form post must carry the token its page was given.
+
+    A multipart post reaches asgi-csrf with its token in the header and its Content-Type hidden, so asgi-csrf
+    either lets it through on the header (or no cookie, a bearer token, Open311) or refuses it as a type it does
+    not know: it never tries to parse the body itself.
+    """
 
     def __init__(self, app: ASGIApp, secret: str, secure: bool, max_upload: int) -> None:
-        self.app = asgi_csrf(app, signing_secret=secret, cookie_secure=secure, cookie_samesite="Strict",
+        self.app = asgi_csrf(_Restore(app), signing_secret=secret, cookie_secure=secure, cookie_samesite="Strict",
                              always_protect={"/sign-in"}, skip_if_scope=_cookieless)
         self.max_upload = max_upload
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = dict(scope.get("headers") or []) if scope["type"] == "http" else {}
-        kind, _, params = headers.get(b"content-type", b"").partition(b";")
+        content_type = headers.get(b"content-type", b"")
+        kind, _, params = content_type.partition(b";")
         if kind.strip().lower() != b"multipart/form-data":
             await self.app(scope, receive, send)
             return
@@ -99,14 +120,11 @@ class CsrfProtection:
             return
         boundary = next((p.strip().partition(b"=")[2].strip(b'"') for p in params.split(b";")
                          if p.strip().lower().startswith(b"boundary=")), b"")
-        if not boundary or HEADER in headers or _cookieless(scope):
-            await self.app(scope, receive, send)
-            return
-        token, messages = await _token_of(boundary, receive)
+        messages: list[Message] = []
+        token = None
+        if boundary and HEADER not in headers:
+            token, messages = await _token_of(boundary, receive)
+        hidden = [(k, HIDDEN if k == b"content-type" else v) for k, v in scope["headers"]]
         if token is not None:
-            scope = {**scope, "headers": [*scope["headers"], (HEADER, token.encode("latin-1", "replace"))]}
-        elif b"cookie" in headers and not headers.get(b"authorization", b"").startswith(b"Bearer "):
-            # asgi-csrf would read the body itself here, and fail (see the module's docstring)
-            await _refuse(send, 403, "CSRF check failed: the form's token must come before its files")
-            return
-        await self.app(scope, _replay(messages, receive), send)
+            hidden.append((HEADER, token.encode("latin-1", "replace")))
+        await self.app({**scope, "headers": hidden, REAL_TYPE: content_type}, _replay(messages, receive), send)

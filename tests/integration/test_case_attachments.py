@@ -145,6 +145,12 @@ def test_an_upload_too_large_or_without_its_token_is_refused_before_it_is_read(
     no_token = department.post(f"/cases/{case}/progress", data={"text": "x"},
                                files=[("files", ("a.png", png(), "image/png"))])
     assert no_token.status_code == 403
+    wrong = department.post(f"/cases/{case}/progress", data={"csrftoken": "forged", "text": "x"},
+                            files=[("files", ("a.png", png(), "image/png"))])
+    assert wrong.status_code == 403
+    late = department.post(f"/cases/{case}/progress", files=[("files", ("a.png", png(), "image/png")),
+                                                            ("csrftoken", (None, department.cookies["csrftoken"]))])
+    assert late.status_code == 403  # a token after the files is not looked for
     assert counts(db) == before and stored(tmp_path) == []
 
 
