@@ -40,8 +40,7 @@ from callcenter.store.models import (
 )
 from recordings.worker import RecordingWorker
 from tests.conftest import PG_URL
-from tests.factories import speech_like_wav
-from tests.integration.test_case_attachments import png
+from tests.factories import png, speech_like_wav
 from tests.webclient import add_call, add_users, synthetic_calls
 
 _LOADED = load(Settings().model_file)
