@@ -143,6 +143,16 @@ class NotifySettings(BaseModel):
     give_up_hours: float = Field(default=72.0, gt=0)  # a message still undelivered this long after it was queued
 
 
+class MetricsSettings(BaseModel):
+    """Where the listener, the IVR and the notifications worker serve their Prometheus metrics (0: not at all). The
+    API serves its own at ``/metrics`` on its port (loopback clients and staff only)."""
+
+    host: str = "127.0.0.1"  # metrics reveal call volumes: keep them off public addresses
+    listener_port: int = Field(default=9311, ge=0, le=65535)
+    ivr_port: int = Field(default=9312, ge=0, le=65535)
+    notify_port: int = Field(default=9313, ge=0, le=65535)
+
+
 class SandboxSettings(BaseModel):
     """The development Asterisk sandbox (``make asterisk``); its passwords live here and nowhere else."""
 
@@ -169,4 +179,5 @@ class Settings(BaseSettings):
     recordings: RecordingsSettings = Field(default_factory=RecordingsSettings)
     cases: CasesSettings = Field(default_factory=CasesSettings)
     notify: NotifySettings = Field(default_factory=NotifySettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)

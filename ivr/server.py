@@ -17,12 +17,14 @@ import signal
 import socket
 import socketserver
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from urllib.parse import parse_qsl, urlsplit
 
 from callcenter.model.addresses import Address
 from callcenter.model.hotline import HotlineModel
+from callcenter.ops.metrics import IVR, IVR_ADMITTED, IVR_EVICTED, IVR_REFUSED, IVR_SESSIONS
+from callcenter.ops.metrics import serve as serve_metrics
 from ivr.adapter import AgiChannel
 from ivr.admission import Admission, Limits
 from ivr.agi import BoundedAgi, DeadlineReader, session, text_reader
@@ -99,14 +101,19 @@ class FastAgiServer(socketserver.ForkingTCPServer):
     block_on_close = False  # each call's process ends on its own (EOF or a timeout); shutdown need not wait
 
     def __init__(self, address: tuple[str, int], services: Services | Callable[[], Services],
-                 clock: Callable[[], datetime] = utc_now, limits: Limits | None = None) -> None:
+                 clock: Callable[[], datetime] = utc_now, limits: Limits | None = None,
+                 private: Sequence[socket.socket] = ()) -> None:
+        """``private``: the parent's other listening sockets (the metrics port), closed in each call's process."""
         # Fixed services, or a provider that follows the model file (a line or topic changed while running).
         self.services: Callable[[], Services] = services if callable(services) else (lambda: services)
         self.clock = clock
         self.reply_timeout = self.services().model.ivr.message.max_seconds + REPLY_MARGIN
         self.limits = limits or Limits()
         self.admission = Admission(self.limits)
+        self.private = private
         super().__init__(address, AgiHandler)
+        # Counted in this (the parent) process only: a call's process never touches a metric.
+        IVR_SESSIONS.set_function(lambda: self.sessions)
 
     def verify_request(self, request: socket.socket | tuple[bytes, socket.socket],  # type: ignore[override]
                        client_address: object) -> bool:
@@ -115,6 +122,7 @@ class FastAgiServer(socketserver.ForkingTCPServer):
         if self.admission.full(self.sessions):
             log.warning("IVR full (%d calls): closed %s at once; Asterisk sends the caller to the queue",
                         self.sessions, client_address)
+            IVR_REFUSED.inc()
             return False
         victim = self.admission.make_room(self.sessions)
         if victim is not None:
@@ -127,12 +135,15 @@ class FastAgiServer(socketserver.ForkingTCPServer):
         super().process_request(request, client_address)  # only the parent returns
         for pid in set(self.active_children or ()) - before:
             self.admission.started(pid, client_address)
+            IVR_ADMITTED.inc()
 
     def finish_request(self, request: socket.socket | tuple[bytes, socket.socket],  # type: ignore[override]
                        client_address: object) -> None:
         # In the call's process: let go of the listening socket, which a restarted IVR must be able to bind (and
         # on which connections would otherwise queue, never accepted, once this server has stopped).
         self.socket.close()
+        for other in self.private:  # likewise the metrics port, which a restarted IVR binds again
+            other.close()
         super().finish_request(request, client_address)
 
     @property
@@ -152,6 +163,7 @@ class FastAgiServer(socketserver.ForkingTCPServer):
         greeter = self.admission.greeting.pop(pid)
         log.warning("IVR: ended the session from %s, still sending its AGI environment after %.1f s, to make room",
                     greeter.client, time.monotonic() - greeter.since)
+        IVR_EVICTED.inc()
         os.kill(pid, signal.SIGKILL)  # our own child, still reading its environment: nothing to lose
         os.waitpid(pid, 0)  # at once: SIGKILL cannot be caught
         if self.active_children is not None:
@@ -162,11 +174,15 @@ class FastAgiServer(socketserver.ForkingTCPServer):
         self.admission.close()
 
 
-def serve(model: Callable[[], HotlineModel], address: Address | None = None, cases: CaseLookup | None = None) -> None:
+def serve(model: Callable[[], HotlineModel], address: Address | None = None, cases: CaseLookup | None = None,
+          metrics: tuple[str, int] = ("", 0)) -> None:
     """Serve FastAGI on the model's IVR address (or ``address``) until interrupted; each call uses the model as
-    it is when the call arrives, and ``cases`` for case lookups (none found without it)."""
+    it is when the call arrives, and ``cases`` for case lookups (none found without it). ``metrics``: where to
+    serve the IVR's metrics (port 0: nowhere)."""
     host, port = address or model().ivr.address
     lookup = cases or NoCases()
-    with FastAgiServer((host, port), lambda: Services(model=model(), cases=lookup)) as server:
+    exporter = serve_metrics(IVR, *metrics)
+    private = [exporter.socket] if exporter is not None else []
+    with FastAgiServer((host, port), lambda: Services(model=model(), cases=lookup), private=private) as server:
         log.info("IVR: FastAGI on %s:%d, %d lines", host, port, len(model().lines))
         server.serve_forever()

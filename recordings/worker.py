@@ -24,6 +24,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from callcenter.model.contract import RecordingKind, RecordingStatus
+from callcenter.ops.metrics import RECORDINGS, RECORDINGS_BACKLOG
 from callcenter.settings import RecordingsSettings
 from callcenter.store.db import Database, insert_for
 from callcenter.store.models import Call, Recording
@@ -59,11 +60,14 @@ class RecordingWorker:
         now = datetime.now(UTC)
         found = scan(self.settings.spool)
         self._report(found.misfits)
+        RECORDINGS_BACKLOG.set(len(found.wavs))
         outcomes: dict[str, int] = {}
         for wav in found.wavs:
             if is_closed(wav, self._call_finished, self.settings.settle_seconds, now.timestamp(),
                          self.settings.orphan_seconds):
                 outcome = self._one(wav, now)
+                if outcome != "waiting":  # not an outcome: asked again every scan
+                    RECORDINGS.labels(str(outcome)).inc()
                 outcomes[str(outcome)] = outcomes.get(str(outcome), 0) + 1
         return outcomes
 

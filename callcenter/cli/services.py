@@ -46,6 +46,7 @@ def cmd_listen(args: argparse.Namespace, settings: Settings, model: HotlineModel
     from callcenter.listener.service import CallLogStore, Listener, Periodic
     from callcenter.listener.spool import Spool, spool_path
     from callcenter.model.watch import ModelWatch
+    from callcenter.ops import metrics
     from callcenter.store.db import Database
     from recordings.retention import purge
     from recordings.worker import RecordingWorker
@@ -62,6 +63,7 @@ def cmd_listen(args: argparse.Namespace, settings: Settings, model: HotlineModel
     options = settings.listener
     cel_file = CelFile(settings.ami.cel_file, options.backfill_chunk_lines, options.backfill_chunk_bytes)
     spool = Spool(spool_path(options.spool_dir, settings.db.url, node), options.spool_max_bytes)
+    metrics.serve(metrics.LISTENER, settings.metrics.host, settings.metrics.listener_port)
     try:
         listener = Listener(settings.ami, model.pbx.ami, store, Backfill(cel_file, store), spool, options=options,
                             jobs=jobs, prepare=prepare)
@@ -93,7 +95,8 @@ def cmd_ivr(args: argparse.Namespace, settings: Settings, model: HotlineModel) -
     from ivr.server import serve
 
     serve(ModelWatch(settings.model_file, model).current,
-          cases=StoredCases(settings.db.url, settings.api.default_timezone))
+          cases=StoredCases(settings.db.url, settings.api.default_timezone),
+          metrics=(settings.metrics.host, settings.metrics.ivr_port))
     return 0
 
 
@@ -128,6 +131,7 @@ def cmd_notify(args: argparse.Namespace, settings: Settings, model: HotlineModel
     from callcenter.model.watch import ModelWatch
     from callcenter.notify.senders import SmtpSender, WebhookSender
     from callcenter.notify.worker import Notifier
+    from callcenter.ops import metrics
     from callcenter.store.db import Database
     from callcenter.store.migrate import upgrade
 
@@ -143,6 +147,7 @@ def cmd_notify(args: argparse.Namespace, settings: Settings, model: HotlineModel
             done = notifier.run_once()
             print(f"queued {done.queued} overdue, sent {done.sent}, failed {done.failed} (retried later)")
             return 0
+        metrics.serve(metrics.NOTIFY, settings.metrics.host, settings.metrics.notify_port)
         stop = threading.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())

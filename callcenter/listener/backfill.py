@@ -14,6 +14,7 @@ from typing import Protocol
 
 from callcenter.ami.events import CelEvent
 from callcenter.listener.celfile import CelFile
+from callcenter.ops import metrics
 from callcenter.store.cursors import FilePosition
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,7 @@ class Backfill:
         """One backfill (sync; runs in a worker thread); the number of calls built. Store errors propagate."""
         built = 0
         for chunk in self.cel_file.chunks(self.store.file_position()):
+            metrics.CEL_EVENTS.labels("file").inc(len(chunk.events))
             built += len(self.store.ingest(chunk.events, "file", chunk.position))
         built += len(self.store.build_missing())
         if built:

@@ -21,6 +21,7 @@ from sqlalchemy.exc import DBAPIError
 from callcenter.ami.events import CelEvent
 from callcenter.listener.spool import Spool
 from callcenter.model.contract import Cel
+from callcenter.ops import metrics
 
 log = logging.getLogger(__name__)
 
@@ -153,6 +154,7 @@ class Delivery:
     def _report(self, error: Exception, wait: float) -> None:
         """The first failure with its traceback, the next ones in a line each."""
         self.failures += 1
+        metrics.STORE_FAILURES.inc()
         where = f"{self.spool.size} bytes of CEL events wait in the spool {self.spool.path}"
         if self.failures == 1:
             log.error("listener: the store failed; %s, retrying in %.1f s", where, wait, exc_info=error)

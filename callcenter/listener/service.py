@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,6 +28,7 @@ from callcenter.listener.backfill import Backfill
 from callcenter.listener.delivery import Delivery, LiveCalls
 from callcenter.listener.spool import Spool
 from callcenter.model.addresses import Address
+from callcenter.ops import metrics
 from callcenter.settings import AmiSettings, ListenerSettings
 from callcenter.store import cursors, journal
 from callcenter.store.cursors import FilePosition
@@ -48,6 +50,14 @@ class Periodic:
     work: Callable[[], object]
 
 
+def _observe_lag(events: Sequence[CelEvent], now: float) -> None:
+    """How far behind Asterisk the journal is: each event's own time to its commit (``now``)."""
+    for event in events:
+        metrics.LAG.observe(max(0.0, now - event.time))
+    if events:
+        metrics.LAST_LAG.set(max(0.0, now - events[-1].time))
+
+
 class CallLogStore:
     """Synchronous store work for the listener (runs in a worker thread)."""
 
@@ -65,6 +75,8 @@ class CallLogStore:
             if position is not None:
                 cursors.save(session, self.node, position)
             ended = journal.finished(session, self.node, touched)
+        if source == "ami":
+            _observe_lag(events, time.time())
         return self.build(ended)
 
     def file_position(self) -> FilePosition | None:
@@ -99,7 +111,9 @@ class CallLogStore:
                     record = build_call(journal.events_for(session, self.node, linkedid), directory, cut)
                     upsert_call(session, self.node, record, datetime.now(UTC))
                 built.append(linkedid)
+                metrics.CALLS_BUILT.inc()
             except Exception:
+                metrics.BUILD_FAILURES.inc()
                 log.exception("call %s: building the call log failed; skipped", linkedid)
         return built
 
@@ -129,6 +143,10 @@ class Listener:
         self.skipped = 0  # malformed CEL events
         self.dropped = 0  # CEL events the full queue could not take
         self._overflowed = False
+        # Read at scrape time, from the metrics thread: each is one read of a value the loop owns.
+        metrics.QUEUE_DEPTH.set_function(self.queue.qsize)
+        metrics.SPOOL_PENDING.set_function(lambda: spool.pending_bytes)
+        metrics.AMI_CONNECTED.set_function(lambda: float(self.connected.is_set()))
 
     def on_cel(self, message: Message) -> None:
         """AMI callback: parse and enqueue, nothing else (a bad event is counted and logged)."""
@@ -136,8 +154,10 @@ class Listener:
             event = self.ordinals.assign(from_ami(message, self.tz))
         except MalformedEvent as exc:
             self.skipped += 1
+            metrics.CEL_SKIPPED.inc()
             log.warning("AMI: CEL event skipped: %s", exc)
             return
+        metrics.CEL_EVENTS.labels("ami").inc()
         self._enqueue(event)
 
     def _enqueue(self, item: CelEvent | object) -> None:
@@ -148,6 +168,7 @@ class Listener:
             self._overflowed = True
             if isinstance(item, CelEvent):
                 self.dropped += 1
+                metrics.CEL_DROPPED.inc()
                 log.error("AMI: event queue full (%d; the spool is not keeping up): CEL %s of call %s dropped; the "
                           "CEL file backfill may restore it", self.queue.maxsize, item.event, item.linkedid)
 

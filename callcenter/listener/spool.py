@@ -27,6 +27,7 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 from callcenter.ami.events import CelEvent
+from callcenter.ops import metrics
 from callcenter.settings import PROJECT_ROOT
 from recordings.files import PRIVATE_FILE, PRIVATE_FOLDER, fsync_dir
 
@@ -82,6 +83,11 @@ class Spool:
         return self._size
 
     @property
+    def pending_bytes(self) -> int:
+        """Bytes of events not yet stored."""
+        return self._size - self._done
+
+    @property
     def pending(self) -> bool:
         """Whether events wait to be stored."""
         return self._size > self._done
@@ -122,6 +128,7 @@ class Spool:
 
     def _report_dropped(self, events: Sequence[CelEvent]) -> None:
         self.dropped += len(events)
+        metrics.CEL_DROPPED.inc(len(events))
         calls = sorted({event.linkedid for event in events})
         log.error("listener spool %s is full or failing (%d of %d bytes): dropped %d CEL event(s) of %d call(s) "
                   "(linkedids %s), times %.0f to %.0f; only the CEL file backfill can bring them back",

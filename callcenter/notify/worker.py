@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from callcenter.model.hotline import HotlineModel
 from callcenter.notify.messages import Outgoing
 from callcenter.notify.senders import DeliveryError, Sender
+from callcenter.ops.metrics import NOTIFICATIONS, NOTIFICATIONS_PENDING
 from callcenter.settings import NotifySettings
 from callcenter.store import outbox
 from callcenter.store.db import Database
@@ -61,12 +62,16 @@ class Notifier:
                 if error is None:
                     outbox.sent(session, row, self.owner, datetime.now(UTC))
                     done.sent += 1
+                    NOTIFICATIONS.labels("sent").inc()
                 else:
                     later = retry_at(self.settings, row.attempts + 1, row.created_at, now)
                     outbox.failed(session, row, self.owner, now, error, later)
                     done.failed += 1
+                    NOTIFICATIONS.labels("failed" if later else "given_up").inc()
                     log.warning("notify: %s to %s failed (attempt %d): %s; %s", row.key, row.target,
                                 row.attempts + 1, error, f"next at {later:%H:%M:%S}" if later else "giving up")
+        with self.db.session() as session:
+            NOTIFICATIONS_PENDING.set(outbox.pending(session))
         return done
 
     def _deliver(self, row: outbox.Claimed) -> str | None:

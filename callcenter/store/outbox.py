@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from callcenter.model.cases import AT_DEPARTMENT
@@ -123,6 +123,12 @@ def failed(session: Session, row: Claimed, owner: str, now: datetime, error: str
     else:
         values["next_at"] = retry_at
     session.execute(update(Notification).where(_mine(row.id, owner)).values(**values))
+
+
+def pending(session: Session) -> int:
+    """Messages not yet delivered and not given up."""
+    count = select(func.count()).select_from(Notification).where(Notification.status == "pending")
+    return int(session.scalar(count) or 0)
 
 
 def of_case(session: Session, case_id: int) -> list[Notification]:
