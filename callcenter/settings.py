@@ -82,6 +82,9 @@ class ApiSettings(BaseModel):
     default_language: Literal["vi", "en"] = "vi"
     default_timezone: str = "Asia/Ho_Chi_Minh"
     live_board: bool = True  # the API process keeps its own AMI session for the live board
+    # /readyz answers 503 when AMI is down (the live board's session, or Asterisk's AMI port without it); false:
+    # it reports AMI but only the database decides (a PBX outage then leaves history and cases served).
+    ready_needs_ami: bool = True
 
 
 class PbxSettings(BaseModel):

@@ -25,6 +25,9 @@ from callcenter.api import calls, recordings
 from callcenter.cases.open311 import routes as open311
 from callcenter.live.feed import LiveFeed
 from callcenter.model.hotline import HotlineModel, load
+from callcenter.ops import health as probes
+from callcenter.ops import web as ops_web
+from callcenter.ops.metrics import LIVE_AMI_CONNECTED
 from callcenter.settings import Settings
 from callcenter.store.db import Database
 from callcenter.web.audit import AnonymousLimit
@@ -58,6 +61,7 @@ def _handlers(app: FastAPI) -> None:
 
 def _middleware(app: FastAPI, settings: Settings, model: Callable[[], HotlineModel]) -> None:
     api = settings.api
+    app.add_middleware(ops_web.RequestMetrics)  # innermost: the matched route is still in the scope
     app.add_middleware(SessionMiddleware, secret_key=api.session_secret, session_cookie=SESSION_COOKIE,
                        max_age=int(api.session_max_hours * 3600), same_site="lax", https_only=api.secure_cookies)
     files = settings.cases
@@ -72,7 +76,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     """The live board's AMI session runs as long as the app (when enabled)."""
     task = None
     if app.state.settings.api.live_board:
-        app.state.live = LiveFeed(app.state.settings, app.state.model, app.state.db)
+        app.state.live = feed = LiveFeed(app.state.settings, app.state.model, app.state.db)
+        LIVE_AMI_CONNECTED.set_function(lambda: float(feed.board.connected))
         task = asyncio.create_task(app.state.live.run(), name="live-board")
     try:
         yield
@@ -95,7 +100,7 @@ def create_app(settings: Settings, db: Database, model: Callable[[], HotlineMode
     app.state.anonymous_audit = AnonymousLimit()
     for router in (calls.router, recordings.router, board.api, desk.api, sign_in.router, history.router,
                    account.router, admin.router, board.router, desk.router, worklist.router, cases.router,
-                   open311.router):
+                   open311.router, probes.router, ops_web.router):
         app.include_router(router)
     desk.document_topics(app, lambda: list(app.state.model().topic_codes))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
