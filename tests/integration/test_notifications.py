@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import select
 
@@ -30,7 +31,8 @@ from callcenter.settings import PROJECT_ROOT, NotifySettings
 from callcenter.store import cases, outbox
 from callcenter.store.db import Database
 from callcenter.store.models import Case, Notification
-from tests.integration.notify_sinks import SmtpSink, WebhookSink
+from tests.integration.notify_sinks import SmtpSink, WebhookSink, free_port
+from tests.scraping import scrape, value
 
 HOTLINE = load(PROJECT_ROOT / "hotline.toml")
 OPERATOR = cases.Actor("op101", Role.OPERATOR)
@@ -260,6 +262,14 @@ def wait_for(condition: Callable[[], bool], what: str, timeout: float = 30) -> N
         time.sleep(0.05)
 
 
+def scraped(port: int, name: str, **labels: str) -> float | None:
+    """One sample the notify process serves on its metrics port (None while it is not up yet)."""
+    try:
+        return value(scrape(port), name, **labels)
+    except httpx.TransportError:
+        return None
+
+
 def test_the_notify_process_keeps_retrying_until_the_receivers_come_up(
         db: Database, db_url: str, smtp: SmtpSink, webhook: WebhookSink, tmp_path: Path) -> None:
     model_file = tmp_path / "hotline.toml"
@@ -269,15 +279,20 @@ def test_the_notify_process_keeps_retrying_until_the_receivers_come_up(
     model = load(model_file)
     number = open_case(db, model)
     env = {**os.environ, "CALLCENTER_NOTIFY__SMTP_PORT": str(smtp.port), "CALLCENTER_NOTIFY__INTERVAL": "0.2",
-           "CALLCENTER_NOTIFY__RETRY_MIN": "0.2", "CALLCENTER_NOTIFY__RETRY_MAX": "0.5"}
+           "CALLCENTER_NOTIFY__RETRY_MIN": "0.2", "CALLCENTER_NOTIFY__RETRY_MAX": "0.5",
+           "CALLCENTER_METRICS__NOTIFY_PORT": str(port := free_port())}
     log = (tmp_path / "notify.log").open("wb")
     proc = subprocess.Popen([sys.executable, "-m", "callcenter", "--db", db_url, "--model", str(model_file),
                              "notify"], env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         wait_for(lambda: all(r.attempts >= 2 for r in rows(db)), "two failed attempts per message")
+        wait_for(lambda: (scraped(port, "callcenter_notifications_total", outcome="failed") or 0) >= 4
+                 and scraped(port, "callcenter_notifications_pending") == 2, "the failures in the metrics")
         smtp.start()
         webhook.start()
         wait_for(lambda: all(r.status == "sent" for r in rows(db)), "both messages sent")
+        wait_for(lambda: scraped(port, "callcenter_notifications_pending") == 0, "nothing pending in the metrics")
+        assert scraped(port, "callcenter_notifications_total", outcome="sent") == 2
     finally:
         proc.terminate()
         proc.wait(timeout=10)

@@ -8,7 +8,7 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 
 from callcenter.model.hotline import load
@@ -32,10 +32,10 @@ def silent_caller(command: str) -> bytes:
 
 
 @contextlib.contextmanager
-def running(limits: Limits | None = None) -> Iterator[FastAgiServer]:
+def running(limits: Limits | None = None, private: Sequence[socket.socket] = ()) -> Iterator[FastAgiServer]:
     """A FastAGI server on 127.0.0.1 (any free port) in a thread; its leftover children are killed at the end."""
     agi = FastAgiServer(("127.0.0.1", 0), Services(load(Settings().model_file)), clock=lambda: MONDAY_9,
-                        limits=limits)
+                        limits=limits, private=private)
     thread = threading.Thread(target=agi.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
