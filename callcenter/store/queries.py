@@ -68,12 +68,21 @@ def count_rows(session: Session, query: Select[Any]) -> int:
     return int(session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0)
 
 
+def page_query(where: CallFilter, page: int, page_size: int, sort: str = "-started_at") -> Select[Any]:
+    """The query of one page of calls in the asked order."""
+    return _ordered(filtered(select(Call), where), sort).offset((page - 1) * page_size).limit(page_size)
+
+
+def total_query(where: CallFilter) -> Select[Any]:
+    """The query of how many calls match."""
+    return filtered(select(func.count()).select_from(Call), where)
+
+
 def list_calls(session: Session, where: CallFilter, page: int, page_size: int,
                sort: str = "-started_at") -> tuple[list[Call], int]:
     """One page of calls in the asked order (newest first by default), and the total number matching."""
-    total = session.scalar(filtered(select(func.count()).select_from(Call), where))
-    query = _ordered(filtered(select(Call), where), sort)
-    rows = session.scalars(query.offset((page - 1) * page_size).limit(page_size)).all()
+    total = session.scalar(total_query(where))
+    rows = session.scalars(page_query(where, page, page_size, sort)).all()
     return list(rows), int(total or 0)
 
 
