@@ -146,8 +146,10 @@ class Probe:
 def probes(session: Session, last: datetime) -> list[Probe]:
     """The queries the API and pages run, with windows ending at the newest call."""
     month, year = last - timedelta(days=30), last - timedelta(days=365)
+    # a frequent caller (the generator's Pareto head gives a few numbers 100,000s of calls, which no line has)
     busy = session.execute(select(CALL.caller_number, func.count()).where(CALL.started_at >= year)
-                           .group_by(CALL.caller_number).order_by(func.count().desc()).limit(1)).one()[0]
+                           .group_by(CALL.caller_number).having(func.count() <= 100)
+                           .order_by(func.count().desc()).limit(1)).one()[0]
     some_id = session.scalar(select(CALL.id).where(CALL.started_at >= month).limit(1))
 
     def page(name: str, start: datetime, page_no: int = 1, **narrow: str) -> Probe:
@@ -236,7 +238,7 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-EXPLAINED = {"list 30 d status+line": dict(status="missed", line=LINES[0]),
+EXPLAINED = {"list 365 d status+line": dict(status="missed", line=LINES[0]),
              "list 365 d operator": dict(operator="op113"), "number prefix 365 d": dict(number="09123"),
              "list 365 d": {}}
 

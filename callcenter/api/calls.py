@@ -129,11 +129,12 @@ def list_calls(
     page_size: Annotated[int | None, Query(ge=1, le=100_000, description="capped by the server's page_size_max")]
     = None,
 ) -> CallPage:
-    """Calls that started in [from, to), newest first (an operator's own calls only)."""
+    """Calls that started in [from, to), newest first (an operator's own calls only). `total` is exact up to
+    10,000 calls; beyond, it is 10,000 with `total_exact` false (pages after `pages` exist while pages are full)."""
     size = min(page_size or settings.page_size_default, settings.page_size_max)
     rows, total = queries.list_calls(session, scoped(where, who), page, size)
-    return CallPage(items=[public(row, who) for row in rows], page=page, page_size=size, total=total,
-                    pages=(total + size - 1) // size)
+    return CallPage(items=[public(row, who) for row in rows], page=page, page_size=size, total=total.count,
+                    total_exact=total.exact, pages=(total.count + size - 1) // size)
 
 
 @router.get("/{call_id}", response_model=CallDetail, summary="One call with its event timeline",

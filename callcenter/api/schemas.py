@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from callcenter.calls.record import CallRecord
 
@@ -32,8 +32,10 @@ class CallPage(BaseModel):
     items: list[CallOut]
     page: int
     page_size: int
-    total: int
-    pages: int
+    total: int = Field(description="how many calls match, exactly up to 10,000 (then 10,000: see total_exact)")
+    total_exact: bool = Field(True, description="false when more than `total` calls match (counting stops at "
+                                                "10,000); keep paging while pages are full")
+    pages: int = Field(description="pages of `total` calls (at least this many when total_exact is false)")
 
 
 class EventOut(BaseModel):

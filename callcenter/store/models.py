@@ -60,13 +60,18 @@ calls = Table(
     Column("legal_hold", Boolean, nullable=False, default=False, server_default=false()),
     Column("built_at", UtcDateTime(), nullable=False),
     UniqueConstraint("node", "linkedid", name="uq_calls_node_linkedid"),
-    Index("ix_calls_started_at", "started_at"),
-    Index("ix_calls_caller_number", "caller_number"),
-    Index("ix_calls_line_started", "line", "started_at"),
-    Index("ix_calls_status_started", "status", "started_at"),
-    Index("ix_calls_operator_started", "operator", "started_at"),
-    Index("ix_calls_topic_started", "topic", "started_at"),
+    # One index per history filter, in the page's order (newest first, id breaking ties): a page is read in index
+    # order and stops after page_size rows (migration 0013; on PostgreSQL caller_number is collated "C").
+    Index("ix_calls_started_id", "started_at", "id"),
+    Index("ix_calls_number_started", "caller_number", "started_at", "id"),
+    Index("ix_calls_line_started_id", "line", "started_at", "id"),
+    Index("ix_calls_status_started_id", "status", "started_at", "id"),
+    Index("ix_calls_operator_started_id", "operator", "started_at", "id"),
+    Index("ix_calls_topic_started_id", "topic", "started_at", "id"),
 )
+# Numbers compare byte by byte on PostgreSQL whatever the database's locale, so that the prefix search's range
+# (queries.prefix_range) selects exactly what LIKE 'prefix%' would, from the index (SQLite compares bytes anyway).
+calls.c.caller_number.type = String(64).with_variant(String(64, collation="C"), "postgresql")
 CALL = calls.c  # typed column access for queries: CALL.status == "answered"
 
 

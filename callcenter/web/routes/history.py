@@ -93,7 +93,7 @@ def history(request: Request, who: Person, form: Annotated[PageFilter, Depends(p
     """The history: filters, counts by status, a sortable page of calls."""
     settings, model = request.app.state.settings.api, request.app.state.model()
     size, problem = settings.page_size_default, ""
-    rows, total, counts = [], 0, {}
+    rows, total, counts = [], queries.Total(0), {}
     try:
         where = _query(request, form, who)
     except ValueError as exc:
@@ -106,7 +106,8 @@ def history(request: Request, who: Person, form: Annotated[PageFilter, Depends(p
         form = PageFilter(**{**form.__dict__, "start": form.start or _shown(where.start, who),
                              "end": form.end or _shown(where.end, who)})
     return render(request, "history.html", title="Call history", calls=rows, total=total, page=page,
-                  pages=max(1, (total + size - 1) // size), form=form, sort=sort, problem=problem,
+                  pages=max(1, (total.count + size - 1) // size), more=not total.exact and len(rows) == size,
+                  form=form, sort=sort, problem=problem,
                   counts=sorted(counts.items()), columns=COLUMNS, sortable=queries.SORTABLE,
                   **_options(model, who, who.language))
 
