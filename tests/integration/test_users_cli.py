@@ -80,13 +80,15 @@ def test_the_first_start_creates_an_administrator_once(db_url: str, db: Database
 
 def test_outside_the_sandbox_the_services_refuse_the_development_secrets(db_url: str, tmp_path: Path) -> None:
     elsewhere = {"CALLCENTER_PBX__CONFIG_DIR": str(tmp_path / "etc-asterisk")}
-    for command in ("api", "listen", "run"):
+    for command in ("api", "listen", "notify", "run"):
         refused = cli(db_url, command, **elsewhere)
         assert refused.returncode == 2, (command, refused.stderr)
         assert "refusing to start outside the sandbox" in refused.stderr
-        for variable in ("CALLCENTER_AMI__SECRET", "CALLCENTER_PBX__SIP_SECRET", "CALLCENTER_API__SESSION_SECRET"):
+        for variable in ("CALLCENTER_AMI__SECRET", "CALLCENTER_PBX__SIP_SECRET", "CALLCENTER_API__SESSION_SECRET",
+                         "CALLCENTER_NOTIFY__WEBHOOK_SECRET"):
             assert variable in refused.stderr
     own = {**elsewhere, "CALLCENTER_AMI__SECRET": "s1-deployment", "CALLCENTER_PBX__SIP_SECRET": "s2-deployment",
-           "CALLCENTER_PBX__CONTROL_SECRET": "s3-deployment", "CALLCENTER_API__SESSION_SECRET": "s4-deployment"}
+           "CALLCENTER_PBX__CONTROL_SECRET": "s3-deployment", "CALLCENTER_API__SESSION_SECRET": "s4-deployment",
+           "CALLCENTER_NOTIFY__WEBHOOK_SECRET": "s5-deployment"}
     server = start_server(db_url, tmp_path, **own)  # with its own secrets it starts
     server.stop()
