@@ -635,3 +635,26 @@ def test_a_call_folder_swapped_for_a_link_after_the_scan_is_not_followed(
     assert RecordingWorker(settings, db, "sandbox").process(found, datetime.now(UTC)) == "error"
     assert (elsewhere / wav.name).exists() and _store_files(settings) == []
 
+
+
+def test_the_worker_counts_what_it_handled_and_what_waits_in_the_spool(
+        db: Database, settings: RecordingsSettings) -> None:
+    from callcenter.ops.metrics import LISTENER
+
+    def value(name: str, **labels: str) -> float:
+        return LISTENER.get_sample_value(name, labels) or 0.0
+
+    before = {o: value("callcenter_recordings_total", outcome=o) for o in ("stored", "error")}
+    _wav(settings, 2.0)
+    _finish_call(db)
+    running = _wav(settings, 2.0, linkedid="1795000999.1", uniqueid="1795000999.1", done=False)  # still recording
+    broken = settings.spool / "1795000888.1" / "1795000888.1.wav"
+    broken.parent.mkdir(parents=True)
+    broken.write_bytes(b"RIFF\x00\x00\x00\x00WAVEgarbage" * 10)
+    broken.with_name(broken.name + ".done").touch()
+    assert RecordingWorker(settings, db, "sandbox").run_once() == {"stored": 1, "error": 1}
+    assert value("callcenter_recordings_total", outcome="stored") == before["stored"] + 1
+    assert value("callcenter_recordings_total", outcome="error") == before["error"] + 1
+    assert value("callcenter_recordings_backlog") == 3  # seen at this scan: the stored one, the running, the broken
+    RecordingWorker(settings, db, "sandbox").run_once()
+    assert value("callcenter_recordings_backlog") == 2 and running.exists()
