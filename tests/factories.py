@@ -139,3 +139,16 @@ def png(width: int = 2, height: int = 2) -> bytes:
     rows = b"".join(b"\x00" + b"\x80" * width for _ in range(height))
     header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+
+
+def p90_bound(waits: Sequence[float]) -> float:
+    """How far the summary's 90th percentile of ``waits`` may be from the exact one: the widest of the wait
+    buckets holding the two waits around the 90% rank (callcenter.store.summary.wait_percentile)."""
+    from callcenter.store.models import WAIT_EDGES
+    from callcenter.store.summary import wait_bucket
+
+    ordered = sorted(waits)
+    low = int(0.9 * (len(ordered) - 1))
+    widths = [WAIT_EDGES[i + 1] - WAIT_EDGES[i] if i + 1 < len(WAIT_EDGES) else float("inf")
+              for i in (wait_bucket(ordered[low]), wait_bucket(ordered[min(low + 1, len(ordered) - 1)]))]
+    return max(widths)

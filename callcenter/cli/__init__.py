@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from callcenter.cli import backup, pbx, services, users
+from callcenter.cli import backup, pbx, services, stats, users
 from callcenter.model.hotline import HotlineModel, ModelError, load
 from callcenter.settings import Settings
 
@@ -43,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     pbx.add_commands(sub)
     users.add_commands(sub)
     backup.add_commands(sub)
+    stats.add_commands(sub)
     return parser
 
 

@@ -74,6 +74,23 @@ calls = Table(
 calls.c.caller_number.type = String(64).with_variant(String(64, collation="C"), "postgresql")
 CALL = calls.c  # typed column access for queries: CALL.status == "answered"
 
+# The statistics summary (callcenter/store/summary.py keeps it; migration 0014). Wait times are counted in these
+# buckets (seconds, each [edge, next edge), the last open): 5 s wide to a minute, then 10, 30, 60 s, then coarse.
+WAIT_EDGES = (*range(0, 60, 5), *range(60, 120, 10), *range(120, 300, 30), *range(300, 600, 60), 600, 900, 1200,
+              1800, 3600)
+WAIT_BUCKETS = tuple(f"wait_{edge}" for edge in WAIT_EDGES)  # wait_55: waits of 55 s up to (not) 60 s
+COUNTS = ("calls", "answered", "abandoned", "missed", "wait_n", "wait_ms", "talk_n", "talk_ms", *WAIT_BUCKETS)
+call_stats = Table(
+    "call_stats", Base.metadata,
+    Column("grain", String(4), primary_key=True, doc="hour or day"),
+    Column("dimension", String(8), primary_key=True, doc="line (every call once), topic or operator"),
+    Column("period", Integer, primary_key=True, doc="the first hour of the hour or UTC day, in hours since 1970"),
+    Column("line", String(32), primary_key=True),
+    Column("member", String(64), primary_key=True, doc="the topic or operator ('' for the line dimension)"),
+    *(Column(name, BigInteger if name.endswith("_ms") else Integer, nullable=False) for name in COUNTS),
+    sqlite_with_rowid=False,  # stored in key order: a range of periods is read as one run of pages
+)
+
 
 class Call(Base):
     """One call-log row per (node, linkedid), upserted whenever the call is (re)built; its columns are the

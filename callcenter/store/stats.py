@@ -1,6 +1,12 @@
 """Statistics a supervisor reads: calls per hour, day or week by outcome, and wait and talk times (average and
 90th percentile) by line, topic and operator. Buckets are in the reader's time zone.
 
+Over a date range, optionally one line, in a zone whose offsets are whole hours, everything comes from the
+summary (``callcenter.store.summary``): the buckets from its hour rows, totals and breakdowns from its day rows
+plus the calls of the partial UTC days at each end; the 90th percentile from its wait buckets (within a bucket's
+width of the exact figure). Any other filter (status, operator, topic, number, node, participant) or zone
+(e.g. India's +5:30) reads the calls themselves, as follows.
+
 PostgreSQL does the grouping and the percentiles itself (``AT TIME ZONE``, ``percentile_cont``). SQLite has
 neither a time-zone database nor percentiles: there the rows of the (bounded) range are folded in Python, which
 is right across daylight-saving changes and fast enough for the single-node SQLite deployments.
@@ -19,8 +25,10 @@ from sqlalchemy import Float, case, cast, func, literal_column, select
 from sqlalchemy.orm import Session
 
 from callcenter.model.contract import Status
+from callcenter.store import summary_read
 from callcenter.store.models import CALL, Call
 from callcenter.store.queries import CallFilter, filtered
+from callcenter.store.summary import wait_percentile
 
 Bucket = Literal["hour", "day", "week"]
 Dimension = Literal["line", "topic", "operator"]
@@ -115,9 +123,14 @@ def labels(start: datetime, end: datetime, bucket: Bucket, zone: ZoneInfo) -> li
     return found
 
 
-def statistics(session: Session, where: CallFilter, bucket: Bucket, zone: ZoneInfo) -> Stats:
-    """The statistics of the calls ``where`` selects, with a bucket for every period of the range."""
-    if session.get_bind().dialect.name == "postgresql":
+def statistics(session: Session, where: CallFilter, bucket: Bucket, zone: ZoneInfo, summary: bool = True) -> Stats:
+    """The statistics of the calls ``where`` selects, with a bucket for every period of the range: from the
+    summary when it covers the filter and the zone (``covered``), else (or with ``summary`` False: benchmarks and
+    tests) from the calls themselves."""
+    offsets = summary_read.covered(where, zone) if summary else None
+    if offsets is not None:
+        found = _from_summary(session, where, bucket, offsets)
+    elif session.get_bind().dialect.name == "postgresql":
         found = _in_postgresql(session, where, bucket, zone)
     else:
         columns = (CALL.started_at, CALL.status, CALL.wait_seconds, CALL.talk_seconds, CALL.line, CALL.topic,
@@ -128,6 +141,25 @@ def statistics(session: Session, where: CallFilter, bucket: Bucket, zone: ZoneIn
     counts = dict(found.buckets)
     found.buckets = [(label, counts.get(label, {})) for label in labels(where.start, where.end, bucket, zone)]
     return found
+
+
+def _from_summary(session: Session, where: CallFilter, bucket: Bucket, offsets: summary_read.Offsets) -> Stats:
+    buckets = []
+    for moment, (calls, answered, abandoned, missed) in summary_read.series(session, where, bucket, offsets):
+        counts = {"answered": answered, "abandoned": abandoned, "missed": missed,
+                  "other": calls - answered - abandoned - missed}
+        buckets.append((_label(moment, bucket), {name: n for name, n in counts.items() if n}))
+    groups = summary_read.breakdowns(session, where)
+    by = {name: sorted((_summed_group(key, counts) for key, counts in members.items()),
+                       key=lambda g: (-g.calls, g.key)) for name, members in groups.items()}
+    total = [sum(column) for column in zip(*groups["line"].values(), strict=True)]
+    return Stats(sorted(buckets), _summed_group("all", total) if total else Group("all"), by)
+
+
+def _summed_group(key: str, counts: list[int]) -> Group:
+    calls, answered, _, _, wait_n, wait_ms, talk_n, talk_ms, *waits = counts
+    return Group(key, calls, answered, wait_ms / wait_n / 1000 if wait_n else None, wait_percentile(waits),
+                 talk_ms / talk_n / 1000 if talk_n else None)
 
 
 def _aggregates(key: Any) -> list[Any]:

@@ -10,6 +10,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from callcenter.calls.record import CallRecord, widths
+from callcenter.store import summary
 from callcenter.store.db import insert_for
 from callcenter.store.models import CALL, Recording, calls
 
@@ -32,8 +33,10 @@ def call_row(node: str, record: CallRecord, now: datetime) -> dict[str, Any]:
 
 
 def upsert_call(session: Session, node: str, record: CallRecord, now: datetime) -> None:
-    """Insert the call, or replace every built field of the existing row for the same linkedid."""
+    """Insert the call, or replace every built field of the existing row for the same linkedid; the statistics
+    summary moves the call's counts from its old row to the new one in the same transaction."""
     values = call_row(node, record, now)
+    summary.maintain(session, node, record.linkedid, values)
     statement = insert_for(session, calls).values(values)
     updates = {key: statement.excluded[key] for key in values if key not in ("node", "linkedid")}
     session.execute(statement.on_conflict_do_update(index_elements=["node", "linkedid"], set_=updates))

@@ -1,0 +1,263 @@
+"""The statistics summary (``call_stats``): counts and sums of the call log per hour and per UTC day, kept up to
+date by the writer as calls are written, so that statistics over a year read a few thousand summary rows instead
+of a year of calls.
+
+Rows (``models.call_stats``), each keyed by grain, dimension, period, line and member:
+  hour, line      every call once, in the UTC hour it started: the per-hour/day/week series in any time zone
+                  whose offset is whole hours (a local day is 24 such hours)
+  day,  line      every call once, in the UTC day it started      } totals and breakdowns over whole UTC days;
+  day,  topic     per topic code ('' when the call had none)      } the partial days at the two ends of a range
+  day,  operator  per first operator ('' when nobody answered)    } are read from the calls themselves
+Each row counts calls, answered/abandoned/missed (``stats.outcome``; the rest are "other"), waits and talks
+(how many had one, and their sum in milliseconds: exact integers, so subtracting a call's old values on a rebuild
+leaves nothing behind), and the waits in the buckets of ``models.WAIT_EDGES`` (for the 90th percentile).
+
+The writer calls :func:`maintain` before it upserts a call: the call's previous row (a rebuild) is subtracted and
+the new one added in the same transaction, as one ``INSERT ... ON CONFLICT DO UPDATE SET n = n + excluded.n``.
+:func:`rebuild` recomputes the whole table from ``calls`` (``callcenter stats rebuild``).
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_right
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from itertools import pairwise
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import BigInteger, Integer, case, delete, func, insert, literal, select, tuple_
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.expression import ColumnElement
+
+from callcenter.model.contract import Status
+from callcenter.store.db import insert_for
+from callcenter.store.models import CALL, COUNTS, WAIT_BUCKETS, WAIT_EDGES, call_stats
+
+STATS = call_stats.c
+KEY = ("grain", "dimension", "period", "line", "member")
+SOURCE = (CALL.started_at, CALL.status, CALL.line, CALL.topic, CALL.operator, CALL.wait_seconds, CALL.talk_seconds)
+ABANDONED = (Status.ABANDONED_QUEUE, Status.ABANDONED_IVR, Status.ABANDONED_BEFORE_QUEUE)
+Key = tuple[str, str, int, str, str]
+Counts = list[int]  # in COUNTS order
+
+
+def milliseconds(seconds: float) -> int:
+    """Seconds as whole milliseconds, rounded the way the SQL of :func:`rebuild` and migration 0014 round."""
+    return int(seconds * 1000 + 0.5)
+
+
+def wait_bucket(seconds: float) -> int:
+    """The index of the wait bucket holding ``seconds`` (negative waits count in the first)."""
+    return max(bisect_right(WAIT_EDGES, seconds) - 1, 0)
+
+
+def counts_of(status: str, wait: float | None, talk: float | None) -> Counts:
+    """One call's counts, in COUNTS order."""
+    found = [1, int(status == Status.ANSWERED), int(status in ABANDONED), int(status == Status.MISSED),
+             int(wait is not None), 0 if wait is None else milliseconds(wait),
+             int(talk is not None), 0 if talk is None else milliseconds(talk)] + [0] * len(WAIT_BUCKETS)
+    if wait is not None:
+        found[8 + wait_bucket(wait)] = 1
+    return found
+
+
+def keys_of(started_at: datetime, line: str, topic: str, operator: str) -> list[Key]:
+    """The summary rows one call counts in."""
+    hour = math.floor(started_at.timestamp() / 3600)
+    day = hour - hour % 24
+    return [("hour", "line", hour, line, ""), ("day", "line", day, line, ""), ("day", "topic", day, line, topic),
+            ("day", "operator", day, line, operator)]
+
+
+def contribution(row: Any, sign: int = 1) -> dict[Key, Counts]:
+    """What a calls row (SOURCE's columns) adds to each summary row (``sign`` -1: what removing it takes away)."""
+    started_at, status, line, topic, operator, wait, talk = row
+    counts = [sign * n for n in counts_of(status, wait, talk)]
+    return {key: counts for key in keys_of(started_at, line or "", topic or "", operator or "")}
+
+
+def maintain(session: Session, node: str, linkedid: str, values: Mapping[str, Any]) -> None:
+    """Move one call's counts from its stored row (if any) to ``values`` (the calls row about to be written).
+
+    Runs before the call's upsert, in its transaction: the stored row is read (locked on PostgreSQL), its
+    counts subtracted and the new ones added, so a rebuild that changes status, operator or times never counts
+    a call twice. Rows left with no calls are deleted."""
+    old = session.execute(select(*SOURCE).where(CALL.node == node, CALL.linkedid == linkedid)
+                          .with_for_update()).first()
+    deltas: dict[Key, Counts] = defaultdict(lambda: [0] * len(COUNTS))
+    for part in ([contribution(old, -1)] if old else []) + [contribution([values[c.name] for c in SOURCE])]:
+        for key, counts in part.items():
+            deltas[key] = [a + b for a, b in zip(deltas[key], counts, strict=True)]
+    changed = {key: counts for key, counts in deltas.items() if any(counts)}
+    if not changed:
+        return  # rebuilt with the same figures
+    add(session, changed)
+    emptied = [key for key, counts in changed.items() if counts[0] < 0]
+    if emptied:
+        session.execute(delete(call_stats).where(tuple_(*(STATS[k] for k in KEY)).in_(emptied), STATS.calls == 0))
+
+
+def add(session: Session, deltas: Mapping[Key, Counts]) -> None:
+    """Add counts to summary rows (created when missing), in key order (the same lock order in every writer)."""
+    rows = [dict(zip(KEY, key, strict=True)) | dict(zip(COUNTS, deltas[key], strict=True)) for key in sorted(deltas)]
+    statement = insert_for(session, call_stats).values(rows)
+    session.execute(statement.on_conflict_do_update(
+        index_elements=list(KEY), set_={name: STATS[name] + statement.excluded[name] for name in COUNTS}))
+
+
+class EpochHours(ColumnElement[int]):
+    """A UTC time as whole hours since 1970 (``per`` 24: the hour starting its UTC day)."""
+
+    inherit_cache = True
+    type = Integer()
+
+    def __init__(self, moment: Any, per: int = 1) -> None:
+        self.moment, self.per = moment, per
+
+
+@compiles(EpochHours, "sqlite")
+def _epoch_hours_sqlite(element: EpochHours, compiler: Any, **kw: Any) -> str:
+    moment = compiler.process(element.moment, **kw)
+    return f"(CAST(strftime('%s', {moment}) AS INTEGER) / {3600 * element.per} * {element.per})"
+
+
+@compiles(EpochHours, "postgresql")
+def _epoch_hours_postgresql(element: EpochHours, compiler: Any, **kw: Any) -> str:
+    moment = compiler.process(element.moment, **kw)
+    return f"(CAST(floor(extract(epoch FROM {moment}) / {3600 * element.per}) AS INTEGER) * {element.per})"
+
+
+class Truncated(ColumnElement[int]):
+    """A non-negative number cut to an integer, as Python's ``int()`` does (CAST on SQLite, trunc on PostgreSQL)."""
+
+    inherit_cache = True
+    type = BigInteger()
+
+    def __init__(self, number: Any) -> None:
+        self.number = number
+
+
+@compiles(Truncated, "sqlite")
+def _truncated_sqlite(element: Truncated, compiler: Any, **kw: Any) -> str:
+    return f"CAST({compiler.process(element.number, **kw)} AS INTEGER)"
+
+
+@compiles(Truncated, "postgresql")
+def _truncated_postgresql(element: Truncated, compiler: Any, **kw: Any) -> str:
+    return f"CAST(trunc({compiler.process(element.number, **kw)}) AS BIGINT)"
+
+
+def _milliseconds_sql(column: Any) -> Any:
+    """SQL of :func:`milliseconds`, summed."""
+    return func.coalesce(func.sum(Truncated(column * 1000 + 0.5)), 0)
+
+
+def count_expressions() -> list[Any]:
+    """The COUNTS of a group of calls rows, as SQL aggregates (for :func:`rebuild` and for the tests)."""
+    wait, talk = CALL.wait_seconds, CALL.talk_seconds
+
+    def share(condition: Any) -> Any:
+        return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+    buckets = [share(wait < WAIT_EDGES[1])] + [
+        share((wait >= low) & (wait < high)) for low, high in pairwise(WAIT_EDGES[1:])]
+    buckets.append(share(wait >= WAIT_EDGES[-1]))
+    return [func.count(), share(CALL.status == Status.ANSWERED.value),
+            share(CALL.status.in_([s.value for s in ABANDONED])), share(CALL.status == Status.MISSED.value),
+            func.count(wait), _milliseconds_sql(wait), func.count(talk), _milliseconds_sql(talk), *buckets]
+
+
+def rows_query(grain: str, dimension: str) -> Any:
+    """SELECT of the summary rows of one grain and dimension, computed from ``calls``."""
+    period = EpochHours(CALL.started_at, 1 if grain == "hour" else 24)
+    member = {"line": literal(""), "topic": CALL.topic, "operator": CALL.operator}[dimension]
+    query = select(literal(grain), literal(dimension), period, CALL.line, member, *count_expressions())
+    return query.group_by(period, CALL.line, *([] if dimension == "line" else [member]))
+
+
+LAYOUT = (("hour", "line"), ("day", "line"), ("day", "topic"), ("day", "operator"))
+
+
+def rebuild(session: Session, progress: Any = None) -> int:
+    """Recompute the whole summary from ``calls`` (one INSERT ... SELECT ... GROUP BY per kind of row); returns
+    how many summary rows it wrote. ``progress(message)`` is told about each step."""
+    session.execute(delete(call_stats))
+    for grain, dimension in LAYOUT:
+        session.execute(insert(call_stats).from_select([*KEY, *COUNTS], rows_query(grain, dimension)))
+        if progress:
+            progress(f"{grain} rows by {dimension}")
+    return int(session.scalar(select(func.count()).select_from(call_stats)) or 0)
+
+
+def summed(rows: Iterable[Iterable[int]]) -> Counts:
+    """Counts added up."""
+    total = [0] * len(COUNTS)
+    for row in rows:
+        total = [a + int(b or 0) for a, b in zip(total, row, strict=True)]
+    return total
+
+
+def wait_percentile(buckets: Sequence[int], share: float = 0.9) -> float | None:
+    """The percentile of the waits counted in ``buckets`` (WAIT_BUCKETS order), as PostgreSQL's
+    ``percentile_cont`` would give it from the waits themselves, up to the width of the buckets involved.
+
+    ``percentile_cont`` interpolates between the two waits around rank ``share * (n - 1)``; each of them is
+    estimated as if the waits of its bucket were spread evenly across it, so each estimate is off by less than
+    its bucket's width, and so is their interpolation: 5 s below a minute, 10 s below 2 minutes, 30 s below 5,
+    60 s below 10. A wait in the last, open bucket (an hour or more) is taken as one hour."""
+    total = sum(buckets)
+    if not total:
+        return None
+    position = share * (total - 1)
+    low = int(position)
+    below, above = _order_statistic(buckets, low), _order_statistic(buckets, min(low + 1, total - 1))
+    return below + (above - below) * (position - low)
+
+
+def _order_statistic(buckets: Sequence[int], rank: int) -> float:
+    """The estimated ``rank``-th (from 0) smallest wait."""
+    seen = 0
+    for index, count in enumerate(buckets):
+        if rank < seen + count:
+            low = WAIT_EDGES[index]
+            if index + 1 == len(WAIT_EDGES):
+                return float(low)
+            return float(low + (rank - seen + 0.5) * (WAIT_EDGES[index + 1] - low) / count)
+        seen += count
+    raise ValueError(f"rank {rank} beyond {seen} waits")
+
+
+def hour_offsets(start: datetime, end: datetime, zone: ZoneInfo) -> list[tuple[int, int]] | None:
+    """The stretches of [start, end) with one UTC offset in ``zone``: (first hour since 1970, offset in hours).
+    None when hour rows cannot give that zone's periods: a bound not on a whole UTC hour, an offset that is not
+    whole hours (India, Nepal, Newfoundland, ...), or a change of offset within an hour."""
+    if start.timestamp() % 3600 or end.timestamp() % 3600:
+        return None
+    first, last = int(start.timestamp()) // 3600, int(end.timestamp()) // 3600
+    found = [(first, _offset(first * 3600, zone))]
+    hour = first
+    while hour < last - 1:
+        probe = min(hour + 24, last - 1)  # offsets change at most twice a year: one change within a day at most
+        if _offset(probe * 3600, zone) != found[-1][1]:
+            low, high = hour, probe
+            while high - low > 1:
+                middle = (low + high) // 2
+                low, high = (middle, high) if _offset(middle * 3600, zone) == found[-1][1] else (low, middle)
+            if _offset(high * 3600 - 1, zone) != found[-1][1]:
+                return None  # the change is not on the hour
+            found.append((high, _offset(high * 3600, zone)))
+        hour = probe
+    if any(offset is None for _, offset in found):
+        return None
+    return [(hour, offset) for hour, offset in found if offset is not None]
+
+
+def _offset(moment: float, zone: ZoneInfo) -> int | None:
+    """The zone's UTC offset at a moment, in whole hours (None if it is not whole hours)."""
+    offset = datetime.fromtimestamp(moment, zone).utcoffset()
+    seconds = int(offset.total_seconds()) if offset is not None else 0
+    return None if seconds % 3600 else seconds // 3600

@@ -1,0 +1,158 @@
+"""The statistics summary on both databases: kept by the writer equal to a recount of the calls (also after
+rebuilds that move a call to another status, operator or day), equal to the migration's backfill and to
+``callcenter stats rebuild``; and statistics from it equal to those from the calls themselves."""
+
+from __future__ import annotations
+
+import math
+import random
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import select
+
+from callcenter.calls.record import CallRecord
+from callcenter.model.contract import Status
+from callcenter.store import queries, stats, summary_read
+from callcenter.store.db import Database
+from callcenter.store.migrate import upgrade
+from callcenter.store.models import CALL, COUNTS, WAIT_EDGES, call_stats
+from callcenter.store.writer import upsert_call
+from tests.factories import p90_bound
+
+SAIGON = ZoneInfo("Asia/Ho_Chi_Minh")
+START = datetime(2026, 3, 20, tzinfo=SAIGON)  # 20 local days, across Europe's change to summer time (29 March)
+WAITS = [None, 0.0, 0.2, 4.9999, 5.0, 12.3, 29.99, 59.95, 61.0, 119.9, 150.0, 299.0, 599.5, 1000.0, 3599.9, 4000.0]
+STATUSES = [Status.ANSWERED] * 5 + [Status.MISSED, Status.ABANDONED_QUEUE, Status.ABANDONED_IVR, Status.FAILED,
+                                    Status.VOICE_MESSAGE]
+
+
+def record(n: int, rng: random.Random, **changes: Any) -> CallRecord:
+    """A call on one of three lines, often near midnight in Saigon (17:00 UTC), so UTC and local days differ."""
+    started = START.astimezone(UTC) + timedelta(hours=rng.choice([rng.uniform(0, 480), 17 * rng.randrange(20)
+                                                                   + rng.uniform(-0.6, 0.6)]))
+    status = rng.choice(STATUSES)
+    answered = status is Status.ANSWERED
+    values: dict[str, Any] = dict(
+        linkedid=f"{n}.1", started_at=started, ended_at=started + timedelta(minutes=3), status=status,
+        line=rng.choice(["02621022", "1900868647", ""]), topic=rng.choice(["admin", "traffic", ""]),
+        operator=rng.choice(["op101", "op102", "op103"]) if answered else "",
+        wait_seconds=rng.choice(WAITS), talk_seconds=round(rng.uniform(1, 900), 3) if answered else None)
+    return CallRecord(**(values | changes))
+
+
+def write(db: Database, records: list[CallRecord]) -> None:
+    with db.session() as session:
+        for call in records:
+            upsert_call(session, "n1", call, datetime.now(UTC))
+
+
+def stored(db: Database) -> dict[tuple[Any, ...], tuple[int, ...]]:
+    with db.session() as session:
+        rows = session.execute(select(call_stats)).all()
+    return {tuple(row[:5]): tuple(row[5:]) for row in rows}
+
+
+def recount(db: Database) -> dict[tuple[Any, ...], tuple[int, ...]]:
+    """The summary computed here from the calls, independently of callcenter.store.summary."""
+    found: dict[tuple[Any, ...], list[int]] = {}
+    with db.session() as session:
+        calls = session.execute(select(CALL.started_at, CALL.status, CALL.line, CALL.topic, CALL.operator,
+                                       CALL.wait_seconds, CALL.talk_seconds)).all()
+    for started, status, line, topic, operator, wait, talk in calls:
+        hour = math.floor(started.timestamp() / 3600)
+        day = hour // 24 * 24
+        counts = [1, status == "answered", status.startswith("abandoned"), status == "missed", wait is not None,
+                  round(wait * 1000) if wait is not None else 0, talk is not None,
+                  round(talk * 1000) if talk is not None else 0]
+        counts += [wait is not None and low <= wait < high for low, high in
+                   zip(WAIT_EDGES, [*WAIT_EDGES[1:], math.inf], strict=True)]
+        for key in (("hour", "line", hour, line, ""), ("day", "line", day, line, ""),
+                    ("day", "topic", day, line, topic), ("day", "operator", day, line, operator)):
+            found[key] = [a + int(b) for a, b in zip(found.get(key, [0] * len(COUNTS)), counts, strict=True)]
+    return {key: tuple(counts) for key, counts in found.items()}
+
+
+@pytest.fixture
+def calls(db: Database) -> list[CallRecord]:
+    rng = random.Random(5)
+    records = [record(n, rng) for n in range(400)]
+    write(db, records)
+    return records
+
+
+def test_the_writer_keeps_the_summary_equal_to_a_recount_through_rebuilds(db: Database,
+                                                                           calls: list[CallRecord]) -> None:
+    assert stored(db) == recount(db)
+    rng = random.Random(9)
+    moved = [call.model_copy(update={"status": Status.ANSWERED, "operator": "op109", "wait_seconds": 33.3,
+                                     "started_at": call.started_at + timedelta(hours=rng.choice([-30, 5, 50]))})
+             for call in calls[::7]]
+    dropped = [call.model_copy(update={"status": Status.MISSED, "operator": "", "wait_seconds": None,
+                                       "talk_seconds": None}) for call in calls[3::11]]
+    write(db, moved + dropped + calls[1::13])  # the last ones rebuilt with the same figures
+    assert stored(db) == recount(db)
+    assert all(counts[0] > 0 for counts in stored(db).values())  # emptied rows are deleted
+
+
+def test_the_migration_backfill_and_the_rebuild_command_equal_the_kept_summary(db: Database, db_url: str,
+                                                                             calls: list[CallRecord]) -> None:
+    from callcenter.cli import main
+
+    kept = stored(db)
+    db.dispose()
+    upgrade(db_url, "0013")  # drops the summary
+    upgrade(db_url)  # creates and backfills it from the calls
+    assert stored(db) == kept
+    with db.session() as session:
+        session.execute(call_stats.delete())
+    assert main(["--db", db_url, "stats", "rebuild"]) == 0
+    assert stored(db) == kept
+
+
+def waits_of(calls: list[CallRecord], where: queries.CallFilter, **only: str) -> list[float]:
+    return [c.wait_seconds for c in calls if where.start <= c.started_at < where.end and c.wait_seconds is not None
+            and (not where.line or c.line == where.line) and all(getattr(c, k) == v for k, v in only.items())]
+
+
+@pytest.mark.parametrize("zone", ["Asia/Ho_Chi_Minh", "Europe/Berlin", "America/New_York"])
+@pytest.mark.parametrize("bucket", ["hour", "day", "week"])
+def test_statistics_from_the_summary_equal_those_from_the_calls(db: Database, calls: list[CallRecord], bucket: str,
+                                                               zone: str) -> None:
+    local = ZoneInfo(zone)
+    ranges = [(datetime(2026, 3, 20), 20), (datetime(2026, 3, 22), 1), (datetime(2026, 3, 27), 5)]
+    for (first, days), line in zip(ranges * 2, [None] * 3 + ["1900868647"] * 3, strict=True):
+        start = first.replace(tzinfo=local)
+        where = queries.CallFilter(start=start.astimezone(UTC), end=(start + timedelta(days=days)).astimezone(UTC),
+                                   line=line)
+        assert summary_read.covered(where, local) is not None
+        with db.session() as session:
+            found = stats.statistics(session, where, bucket, local)  # type: ignore[arg-type]
+            expected = stats.statistics(session, where, bucket, local, summary=False)  # type: ignore[arg-type]
+        assert found.buckets == expected.buckets
+        for name in ("total", *(f"by.{dimension}" for dimension in expected.by)):
+            mine = [found.total] if name == "total" else found.by[name[3:]]
+            theirs = {g.key: g for g in ([expected.total] if name == "total" else expected.by[name[3:]])}
+            assert {g.key: (g.calls, g.answered) for g in mine} == {k: (g.calls, g.answered) for k, g in theirs.items()}
+            for group in mine:
+                other = theirs[group.key]
+                assert group.wait_avg == pytest.approx(other.wait_avg, abs=1e-3)
+                assert group.talk_avg == pytest.approx(other.talk_avg, abs=1e-3)
+                only = {} if name in ("total", "by.line") else {name[3:]: group.key}
+                waits = waits_of(calls, where, **only) if name != "by.line" else waits_of(
+                    calls, queries.CallFilter(start=where.start, end=where.end, line=group.key))
+                assert (group.wait_p90 is None) == (not waits)
+                if waits:
+                    assert group.wait_p90 == pytest.approx(other.wait_p90, abs=p90_bound(waits))
+
+
+def test_filters_and_zones_the_summary_cannot_answer_read_the_calls(db: Database) -> None:
+    start, end = datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 3, 8, tzinfo=UTC)
+    assert summary_read.covered(queries.CallFilter(start=start, end=end, status="missed"), SAIGON) is None
+    assert summary_read.covered(queries.CallFilter(start=start, end=end, number="09"), SAIGON) is None
+    assert summary_read.covered(queries.CallFilter(start=start, end=end), ZoneInfo("Asia/Kolkata")) is None
+    assert summary_read.covered(queries.CallFilter(start=start + timedelta(minutes=30), end=end), SAIGON) is None
+    assert summary_read.covered(queries.CallFilter(start=start, end=end, line="02621022"), SAIGON) == [
+        (int(start.timestamp()) // 3600, 7)]
