@@ -32,7 +32,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session
 
-from callcenter.store import queries, stats
+from callcenter.store import queries, stats, summary
 from callcenter.store.db import Database
 from callcenter.store.migrate import upgrade
 from callcenter.store.models import CALL, calls
@@ -125,6 +125,10 @@ def load(url: str, count: int, end: datetime) -> None:
     if database.engine.dialect.name == "postgresql":  # what autovacuum would do within a minute
         with database.engine.begin() as connection:
             connection.execute(text("ANALYZE calls"))
+    with database.session() as session:  # rows inserted behind the writer's back: the summary is recomputed
+        rows = summary.rebuild(session)
+    print(f"  statistics summary: {rows:,} rows in {time.perf_counter() - started:.0f} s since the start",
+          file=sys.stderr)
     database.dispose()
     upgrade(url)  # what every start does (on SQLite: gather the planner's statistics where missing)
     print(f"  loaded {count:,} calls in {time.perf_counter() - started:.0f} s", file=sys.stderr)
@@ -141,6 +145,7 @@ class Probe:
 
     name: str
     run: Callable[[Session], Any]
+    repeat: int | None = None  # fewer runs for the slow probes kept for comparison
 
 
 def probes(session: Session, last: datetime) -> list[Probe]:
@@ -160,9 +165,12 @@ def probes(session: Session, last: datetime) -> list[Probe]:
         where = queries.CallFilter(start=start, end=last, **narrow)
         return Probe(name, lambda s: queries.count_by_status(s, where))
 
-    def stat(name: str, start: datetime, **narrow: str) -> Probe:
-        where = queries.CallFilter(start=start, end=last, **narrow)
-        return Probe(name, lambda s: stats.statistics(s, where, "day", ZONE))
+    def stat(name: str, start: datetime, bucket: stats.Bucket = "day", scan: bool = False, **narrow: str) -> Probe:
+        # the pages ask for whole local days: the window ends at the local midnight after the newest call
+        end = (last.astimezone(ZONE) + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+        where = queries.CallFilter(start=end - (last - start), end=end, **narrow)
+        return Probe(name + (" (scan)" if scan else ""),
+                     lambda s: stats.statistics(s, where, bucket, ZONE, summary=not scan), 3 if scan else None)
 
     def detail(s: Session) -> Any:
         call = queries.get_call(s, some_id or 1)
@@ -182,7 +190,10 @@ def probes(session: Session, last: datetime) -> list[Probe]:
             counts("counts by status 30 d", month), counts("counts by status 365 d", year),
             counts("counts by status 365 d line", year, line=LINES[0]),
             stat("statistics 30 d", month), stat("statistics 30 d line", month, line=LINES[1]),
-            stat("statistics 365 d", year), stat("statistics 365 d line", year, line=LINES[0])]
+            stat("statistics 30 d per hour", month, "hour"),
+            stat("statistics 365 d", year), stat("statistics 365 d line", year, line=LINES[0]),
+            stat("statistics 365 d per week", year, "week"),
+            stat("statistics 30 d", month, scan=True), stat("statistics 365 d", year, scan=True)]
 
 
 def measure(url: str, repeat: int) -> dict[str, tuple[float, float]]:
@@ -195,7 +206,7 @@ def measure(url: str, repeat: int) -> dict[str, tuple[float, float]]:
         cases = probes(session, last + timedelta(seconds=1))
     for probe in cases:
         times = []
-        for _ in range(repeat + 1):
+        for _ in range((probe.repeat or repeat) + 1):
             with database.session() as session:
                 started = time.perf_counter()
                 probe.run(session)
@@ -286,7 +297,9 @@ def main() -> None:
             print(f"generating {args.calls:,} calls into {engine}", file=sys.stderr)
             load(url, args.calls, end)
         else:
-            upgrade(url)
+            started = time.perf_counter()
+            upgrade(url)  # a database of an older schema gets the summary from the migration's backfill here
+            print(f"  migrated in {time.perf_counter() - started:.1f} s", file=sys.stderr)
         if args.explain:
             print(f"== plans on {engine}")
             explain(url)
