@@ -298,7 +298,6 @@ def test_a_backup_of_a_newer_schema_is_refused(db: Database, source: Place, tmp_
 
 def test_a_backup_of_an_older_schema_is_restored_then_upgraded(tmp_path: Path,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    from callcenter.ops.schema import head_revision
     from callcenter.store import summary
 
     url = f"sqlite:///{tmp_path / 'old.db'}"
