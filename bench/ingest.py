@@ -1,139 +1,224 @@
-"""Event ingest benchmark: AMI read path, CEL parsing, and journal + build + write, in events per second.
+"""Event ingest benchmark: the listener's real path against panoramisk's own protocol, on one realistic stream.
 
-    python -m bench.ingest [--calls 2000] [--db URL]
+    python -m bench.ingest [--calls 10000] [--db URL ...] [--mixed-calls 1000]
 
-Synthetic answered calls (16 standard CEL events each, like a real queue call) are serialised as AMI text, read through
-panoramisk's own protocol (the raw read speed) and through callcenter's Utf8AMIProtocol, parsed into CelEvents,
-then journaled and built into call logs by the listener's store in batches of 500.
+The stream (see :mod:`bench.ami_stream`): captured answered, abandoned, missed, IVR-only and transferred calls,
+repeated with fresh ids to ``--calls`` calls, served by a small AMI server in its own process over a local TCP
+socket (login, FullyBooted, CoreShowChannels, Ping). Side by side, in one run, on the same bytes:
+
+- raw read: panoramisk's ``AMIProtocol`` logs in and reads until it has dispatched every CEL event;
+- full path: the listener as ``callcenter listen`` composes it (hardened AMI client and protocol, ordered
+  consumer, fsynced spool, delivery, journal with dedupe, builder, ``upsert_call``) until every call is in the
+  ``calls`` table, once per ``--db`` (default: a temporary SQLite file; add a PostgreSQL URL with ``--db``).
+
+Two streams: CEL only (what the listener's user gets with the rendered ``eventfilter``), and, with
+``--mixed-calls`` calls, the unfiltered stream (151 non-CEL call/agent messages per 17 CEL events, as a captured
+call sends), to show what the messages the listener does not need cost it. Times run from the server's first byte
+to the last CEL event dispatched (raw) or the last call committed (full). CPU is the listener process's (its
+threads included; a PostgreSQL server's own CPU is not).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
+import multiprocessing
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable
-from datetime import UTC, datetime
-from typing import Any
-from zoneinfo import ZoneInfo
+from dataclasses import dataclass
+from pathlib import Path
 
 from panoramisk.ami_protocol import AMIProtocol
+from sqlalchemy import delete, func, select
 
-from callcenter.ami.events import CelEvent, from_ami
-from callcenter.ami.protocol import Utf8AMIProtocol
+from bench.ami_stream import SCENARIOS, ami_bytes, calls, scenario_lines, serve
+from callcenter.ami.events import from_file_line
 from callcenter.calls.builder import build_call
 from callcenter.calls.channels import Directory
-from callcenter.listener.service import BATCH, CallLogStore
-from callcenter.model.contract import DeviceType, Status
+from callcenter.listener.backfill import Backfill
+from callcenter.listener.celfile import CelFile
+from callcenter.listener.service import CallLogStore, Listener
+from callcenter.listener.spool import Spool
+from callcenter.model.addresses import Address
+from callcenter.model.hotline import load
+from callcenter.model.watch import ModelWatch
+from callcenter.settings import PROJECT_ROOT, AmiSettings, ListenerSettings
 from callcenter.store.db import Database
 from callcenter.store.migrate import upgrade
+from callcenter.store.models import CALL, CelJournal
+from callcenter.store.models import calls as calls_table
 
-T0 = 1_795_000_000
-STEPS = [("CHAN_START", 0, "c"), ("ANSWER", 0, "c"), ("APP_START", 1, "c"), ("STREAM_BEGIN", 1, "c"),
-         ("CHAN_START", 1, "o"), ("ANSWER", 6, "o"), ("BRIDGE_ENTER", 6, "o"),
-         ("BRIDGE_ENTER", 6, "c"), ("BRIDGE_EXIT", 200, "c"), ("BRIDGE_EXIT", 200, "o"), ("HANGUP", 200, "c"),
-         ("CHAN_END", 200, "c"), ("HANGUP", 200, "o"), ("CHAN_END", 200, "o"), ("APP_END", 200, "c"),
-         ("LINKEDID_END", 200, "o")]
-BRIDGE = '{"bridge_id":"b-%d","bridge_technology":"simple_bridge"}'
-HANGUP = '{"hangupcause":16,"hangupsource":"PJSIP/citizen1-%08x","dialstatus":"ANSWER"}'
-APPS = {"APP_START": "Queue", "STREAM_BEGIN": "Queue", "APP_END": "Queue", "BRIDGE_ENTER": "Queue",
-        "BRIDGE_EXIT": "Queue"}
+NODE = "bench"
+MODEL = PROJECT_ROOT / "hotline.toml"
 
 
-def _extra(name: str, n: int) -> str:
-    if name.startswith("BRIDGE_"):
-        return BRIDGE % n
-    return HANGUP % n if name == "HANGUP" else ""
+@dataclass(frozen=True)
+class Stream:
+    """The bytes served, and what they hold."""
+
+    data: bytes
+    calls: int
+    events: int
+    statuses: Counter[str]  # expected call-log statuses
 
 
-def ami_text(calls: int) -> bytes:
-    """``calls`` calls as the bytes Asterisk would send over AMI."""
-    out = []
-    for n in range(calls):
-        start = T0 + 300 * n
-        for name, offset, who in STEPS:
-            caller = who == "c"
-            uniqueid = f"{T0 + n}.{2 * n + (0 if caller else 1)}"
-            when = datetime.fromtimestamp(start + offset, UTC).strftime("%Y-%m-%d %H:%M:%S")
-            out.append(
-                f"Event: CEL\r\nPrivilege: call,all\r\nTimestamp: {start + offset}.{n % 1000:06d}\r\n"
-                f"EventName: {name}\r\nCallerIDnum: {'0912' + str(n).zfill(6) if caller else '101'}\r\n"
-                f"CallerIDname: {'Nguyễn Thị Quỳnh Mai' if caller else 'Operator 101'}\r\n"
-                f"Exten: 02621022\r\nContext: hotline\r\nChannel: PJSIP/{'citizen1' if caller else 'op101'}-{n:08x}"
-                f"\r\nApplication: {APPS.get(name, '') if caller else 'AppQueue'}\r\nAppData: operators,t"
-                f"\r\nEventTime: {when}\r\nUniqueID: {uniqueid}"
-                f"\r\nLinkedID: {T0 + n}.{2 * n}\r\nPeer: \r\nExtra: {_extra(name, n)}\r\n\r\n")
-    return "".join(out).encode("utf-8")
+@dataclass(frozen=True)
+class Result:
+    """One measured reader."""
+
+    name: str
+    seconds: float
+    cpu: float | None = None
 
 
-class _Sink:
-    """A factory stand-in that only collects dispatched messages."""
+def make_stream(count: int, filtered: bool) -> Stream:
+    directory = Directory.from_model(load(MODEL))
+    status = {name: build_call([from_file_line(line) for line in scenario_lines(name)], directory).status.value
+              for name in SCENARIOS}
+    made = list(calls(count, time.time()))
+    return Stream(ami_bytes([events for _, events in made], filtered), count,
+                  sum(len(events) for _, events in made), Counter(status[name] for name, _ in made))
 
-    def __init__(self) -> None:
-        self.messages: list[Any] = []
 
-    def dispatch(self, message: Any) -> None:
-        self.messages.append(message)
+class _Counting:
+    """panoramisk's factory stand-in: counts dispatched CEL events, notes when the last one came."""
 
+    def __init__(self, want: int, done: asyncio.Future[float]) -> None:
+        self.want, self.done, self.seen = want, done, 0
 
-class _Transport:
-    def close(self) -> None:
+    def dispatch(self, message: object) -> None:
+        if message["event"] == "CEL":  # type: ignore[index]
+            self.seen += 1
+            if self.seen == self.want:
+                self.done.set_result(time.time())
+
+    def connection_lost(self, _exc: object) -> None:
         pass
 
 
-def read_all(protocol_class: type[AMIProtocol], data: bytes, chunk: int = 4096) -> list[Any]:
-    """Feed ``data`` to a protocol in TCP-sized chunks; return the messages it dispatched."""
-    protocol = protocol_class()
-    protocol.connection_made(_Transport())
-    sink = _Sink()
-    protocol.factory = sink
+async def raw_read(port: int, stream: Stream, started: Callable[[], float]) -> Result:
+    """panoramisk's own protocol reads the stream (logged in, as any client)."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[float] = loop.create_future()
+    transport, protocol = await loop.create_connection(AMIProtocol, "127.0.0.1", port)
+    protocol.factory = _Counting(stream.events, done)
     protocol.encoding = "utf8"
-    for start in range(0, len(data), chunk):
-        protocol.data_received(data[start:start + chunk])
-    return sink.messages
+    cpu = time.process_time()
+    await protocol.send({"Action": "Login", "Username": "bench", "Secret": "bench"})
+    protocol.send({"Action": "CoreShowChannels"})
+    end = await asyncio.wait_for(done, 600)
+    cpu = time.process_time() - cpu
+    transport.close()
+    return Result("raw read, panoramisk AMIProtocol", end - started(), cpu)
 
 
-def timed(work: Callable[[], Any]) -> tuple[Any, float]:
-    started = time.perf_counter()
-    result = work()
-    return result, time.perf_counter() - started
+def _stored(db: Database) -> tuple[int, int]:
+    """Calls and journaled events so far."""
+    with db.session() as session:
+        built = session.scalar(select(func.count()).select_from(calls_table).where(CALL.node == NODE))
+        events = session.scalar(select(func.count()).select_from(CelJournal).where(CelJournal.node == NODE))
+    return int(built or 0), int(events or 0)
 
 
-def ingest(db_url: str, events: list[CelEvent]) -> int:
-    upgrade(db_url)
-    store = CallLogStore(Database(db_url), "bench", Directory(operators={"op101": DeviceType.IP_PHONE},
-                                                              lines=frozenset({"02621022"})))
-    built = 0
-    for start in range(0, len(events), BATCH):
-        built += len(store.ingest(events[start:start + BATCH], "ami"))
-    return built
+def _all_in(stored: tuple[int, int], stream: Stream) -> bool:
+    return stored[0] >= stream.calls and stored[1] >= stream.events
+
+
+def _clear(db: Database) -> None:
+    with db.session() as session:
+        session.execute(delete(CelJournal).where(CelJournal.node == NODE))
+        session.execute(delete(calls_table).where(calls_table.c.node == NODE))
+
+
+async def full_path(port: int, stream: Stream, url: str, folder: Path, started: Callable[[], float]) -> Result:
+    """The listener, composed as ``callcenter listen`` composes it, until every call is in the calls table."""
+    upgrade(url)
+    db = Database(url)
+    _clear(db)
+    watch = ModelWatch(MODEL, load(MODEL))
+    store = CallLogStore(db, NODE, lambda: Directory.from_model(watch.current()))
+    ami = AmiSettings(username="bench", secret="bench", node=NODE, cel_file=folder / "no-cel-file.json")
+    # The server sends as fast as the socket allows, far faster than Asterisk ever sends: with the default queue
+    # (10,000 events) the reader outruns the spool and the listener drops events (loudly) by design.
+    options = ListenerSettings(queue_max=1_000_000)
+    spool = Spool(folder / f"spool-{time.monotonic_ns()}.jsonl", options.spool_max_bytes)
+    listener = Listener(ami, Address("127.0.0.1", port), store, Backfill(CelFile(ami.cel_file), store), spool,
+                        options=options)
+    cpu = time.process_time()
+    task = asyncio.create_task(listener.run())
+    try:
+        while not _all_in(await asyncio.to_thread(_stored, db), stream):
+            if task.done() or listener.dropped or listener.skipped:
+                raise RuntimeError(f"listener stopped or lost events (dropped {listener.dropped}, "
+                                   f"skipped {listener.skipped})")
+            await asyncio.sleep(0.02)
+        end, cpu = time.time(), time.process_time() - cpu
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        spool.close()
+    _check(db, stream)
+    _clear(db)
+    db.dispose()
+    return Result(f"full path, {url.split(':')[0].split('+')[0]}", end - started(), cpu)
+
+
+def _check(db: Database, stream: Stream) -> None:
+    """Every event journaled once, every call built with the status its captured call has."""
+    with db.session() as session:
+        statuses: Counter[str] = Counter(dict(session.execute(select(CALL.status, func.count()).where(CALL.node == NODE)
+                                                .group_by(CALL.status)).all()))
+    assert _stored(db) == (stream.calls, stream.events), (_stored(db), stream.calls, stream.events)
+    assert statuses == stream.statuses, (statuses, stream.statuses)
+
+
+async def measure(stream: Stream, urls: list[str], folder: Path) -> list[Result]:
+    """Serve the stream from a process of its own; read it raw, then through the listener once per database."""
+    ours, theirs = multiprocessing.Pipe()
+    server = multiprocessing.Process(target=serve, args=(stream.data, theirs), daemon=True)
+    server.start()
+    try:
+        port = ours.recv()
+        results = [await raw_read(port, stream, ours.recv)]
+        for url in urls:
+            results.append(await full_path(port, stream, url, folder, ours.recv))
+        return results
+    finally:
+        server.kill()
+        server.join()
+
+
+def report(title: str, stream: Stream, results: list[Result]) -> None:
+    print(f"\n{title}: {stream.calls:,} calls, {stream.events:,} CEL events, {len(stream.data) / 1e6:.1f} MB")
+    print(f"{'reader':<36}{'CEL events/s':>14}{'of raw':>8}{'calls/s':>9}{'CPU s/1000 calls':>18}")
+    raw = stream.events / results[0].seconds
+    for result in results:
+        rate = stream.events / result.seconds
+        cpu = f"{1000 * result.cpu / stream.calls:.2f}" if result.cpu is not None else "-"
+        print(f"{result.name:<36}{rate:>14,.0f}{rate / raw:>8.0%}{stream.calls / result.seconds:>9,.0f}{cpu:>18}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--calls", type=int, default=2000, help="synthetic calls (16 events each); default 2000")
-    parser.add_argument("--db", help="database URL for the ingest stage (default: a temporary SQLite file)")
+    parser.add_argument("--calls", type=int, default=10_000, help="calls in the CEL-only stream (default 10000)")
+    parser.add_argument("--db", action="append", help="database URL for the full path; repeat for several "
+                        "(default: a temporary SQLite file)")
+    parser.add_argument("--mixed-calls", type=int, default=1000,
+                        help="calls in the unfiltered stream (CEL among all call/agent events); 0 skips it")
     args = parser.parse_args()
-    data = ami_text(args.calls)
-    count = args.calls * len(STEPS)
-    print(f"{args.calls} calls, {count} CEL events, {len(data) / 1e6:.1f} MB of AMI text")
-    raw, raw_s = timed(lambda: read_all(AMIProtocol, data))
-    ours, ours_s = timed(lambda: read_all(Utf8AMIProtocol, data))
-    utc = ZoneInfo("UTC")
-    parsed, parse_s = timed(lambda: [from_ami(m, utc) for m in ours])
-    assert len(raw) == len(ours) == count
     with tempfile.TemporaryDirectory() as folder:
-        url = args.db or f"sqlite:///{folder}/bench.db"
-        built, ingest_s = timed(lambda: ingest(url, parsed))
-    assert built == args.calls
-    check = build_call([e for e in parsed if e.linkedid == parsed[0].linkedid], Directory())
-    assert check.status is Status.ANSWERED and check.operator == "op101", check  # the stream is a real call
-    print(f"{'stage':<44}{'events/s':>12}{'calls/s':>10}")
-    for name, seconds in (("AMI read, panoramisk AMIProtocol (raw)", raw_s),
-                          ("AMI read, callcenter Utf8AMIProtocol", ours_s),
-                          ("CEL parse (from_ami)", parse_s),
-                          (f"journal + build + upsert ({url.split(':')[0]})", ingest_s)):
-        print(f"{name:<44}{count / seconds:>12,.0f}{args.calls / seconds:>10,.0f}")
+        urls = args.db or [f"sqlite:///{folder}/bench.db"]
+        stream = make_stream(args.calls, filtered=True)
+        report("CEL only (the listener's user with its eventfilter)", stream,
+               asyncio.run(measure(stream, urls, Path(folder))))
+        if args.mixed_calls:
+            mixed = make_stream(args.mixed_calls, filtered=False)
+            report("unfiltered (151 non-CEL call/agent messages per 17 CEL)", mixed,
+                   asyncio.run(measure(mixed, urls[:1], Path(folder))))
 
 
 if __name__ == "__main__":
