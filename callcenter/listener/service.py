@@ -12,28 +12,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from panoramisk.message import Message
 
 from callcenter.ami.client import AmiConnection, AmiError, AmiLoginError
 from callcenter.ami.events import CelEvent, MalformedEvent, Ordinals, from_ami
-from callcenter.calls.builder import build_call
-from callcenter.calls.channels import Directory
 from callcenter.listener.backfill import Backfill
+from callcenter.listener.calllog import CallLogStore as CallLogStore  # re-exported
 from callcenter.listener.delivery import Delivery, LiveCalls
 from callcenter.listener.spool import Spool
 from callcenter.model.addresses import Address
 from callcenter.ops import metrics
 from callcenter.settings import AmiSettings, ListenerSettings
-from callcenter.store import cursors, journal
-from callcenter.store.cursors import FilePosition
-from callcenter.store.db import Database
-from callcenter.store.writer import upsert_call
 
 log = logging.getLogger(__name__)
 BATCH = 500
@@ -48,74 +41,6 @@ class Periodic:
     name: str
     interval: float
     work: Callable[[], object]
-
-
-def _observe_lag(events: Sequence[CelEvent], now: float) -> None:
-    """How far behind Asterisk the journal is: each event's own time to its commit (``now``)."""
-    for event in events:
-        metrics.LAG.observe(max(0.0, now - event.time))
-    if events:
-        metrics.LAST_LAG.set(max(0.0, now - events[-1].time))
-
-
-class CallLogStore:
-    """Synchronous store work for the listener (runs in a worker thread)."""
-
-    def __init__(self, db: Database, node: str, directory: Directory | Callable[[], Directory]) -> None:
-        self.db = db
-        self.node = node
-        # A fixed directory, or one that follows the model file (operators added while the listener runs).
-        self._directory = directory if callable(directory) else (lambda: directory)
-
-    def ingest(self, events: Sequence[CelEvent], source: str, position: FilePosition | None = None) -> list[str]:
-        """Journal the events (and the CEL file position they were read up to, in the same transaction), then
-        (re)build every finished call they touched; return the built linkedids."""
-        with self.db.session() as session:
-            touched = journal.append(session, self.node, events, source)
-            if position is not None:
-                cursors.save(session, self.node, position)
-            ended = journal.finished(session, self.node, touched)
-        if source == "ami":
-            _observe_lag(events, time.time())
-        return self.build(ended)
-
-    def file_position(self) -> FilePosition | None:
-        """Where the CEL file was read up to (the last committed chunk), or None if never."""
-        with self.db.session() as session:
-            return cursors.load(session, self.node)
-
-    def build_missing(self) -> list[str]:
-        """Build every finished call that has no call-log row yet."""
-        with self.db.session() as session:
-            missing = journal.finished_without_call(session, self.node)
-        return self.build(missing)
-
-    def finish_cut(self, live: frozenset[str], before: float) -> list[str]:
-        """Build, as cut by Asterisk, the calls that never ended, went quiet before ``before`` and are not among
-        the calls Asterisk still has (``live``): it lost them (a restart, a crash) and will never end them."""
-        with self.db.session() as session:
-            lost = [linkedid for linkedid in journal.unfinished_before(session, self.node, before)
-                    if linkedid not in live]
-        if lost:
-            log.warning("%d call(s) never ended and Asterisk no longer has them (a restart or crash): logged as "
-                        "cut: %s", len(lost), ", ".join(lost[:10]))
-        return self.build(lost, cut=True)
-
-    def build(self, linkedids: Sequence[str], cut: bool = False) -> list[str]:
-        """Build and upsert each call on its own: one broken call is logged and skipped."""
-        built = []
-        for linkedid in linkedids:
-            try:
-                directory = self._directory()
-                with self.db.session() as session:
-                    record = build_call(journal.events_for(session, self.node, linkedid), directory, cut)
-                    upsert_call(session, self.node, record, datetime.now(UTC))
-                built.append(linkedid)
-                metrics.CALLS_BUILT.inc()
-            except Exception:
-                metrics.BUILD_FAILURES.inc()
-                log.exception("call %s: building the call log failed; skipped", linkedid)
-        return built
 
 
 class Listener:

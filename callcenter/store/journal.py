@@ -13,6 +13,8 @@ from callcenter.model.contract import Cel
 from callcenter.store.db import insert_for
 from callcenter.store.models import CALL, Call, CelJournal
 
+JOURNAL = CelJournal.__table__  # Core inserts: no ORM bulk-insert bookkeeping per row
+
 CHUNK = 500  # rows per INSERT statement (SQLite caps bound parameters per statement)
 
 
@@ -23,13 +25,15 @@ def _row(node: str, event: CelEvent, source: str) -> dict[str, Any]:
 
 def append(session: Session, node: str, events: Sequence[CelEvent], source: str) -> set[str]:
     """Journal events not seen before; return the linkedids that got at least one new event."""
-    touched: set[str] = set()
-    for start in range(0, len(events), CHUNK):
-        rows = [_row(node, event, source) for event in events[start:start + CHUNK]]
-        statement = insert_for(session, CelJournal).values(rows).on_conflict_do_nothing(
-            index_elements=["node", "event_key"]).returning(CelJournal.linkedid)
-        touched.update(session.scalars(statement).all())
-    return touched
+    if not events:
+        return set()
+    # One statement, many parameter sets: SQLAlchemy compiles it once and sends the rows as multi-row VALUES
+    # ("insertmanyvalues", pages within SQLite's parameter cap), in order, so ids follow arrival order. (A
+    # statement with the rows as literal values is compiled anew for every batch: most of the journal's cost.)
+    statement = insert_for(session, JOURNAL).on_conflict_do_nothing(
+        index_elements=["node", "event_key"]).returning(JOURNAL.c.linkedid)
+    rows = [_row(node, event, source) for event in events]
+    return set(session.scalars(statement, rows).all())
 
 
 def finished(session: Session, node: str, linkedids: Iterable[str]) -> list[str]:
@@ -68,6 +72,18 @@ def unfinished_before(session: Session, node: str, before: float, limit: int = 1
                  .outerjoin(Call, (CALL.node == node) & (CALL.linkedid == candidates.c.linkedid))
                  .where(CALL.id.is_(None)).limit(limit))
     return list(session.scalars(statement).all())
+
+
+def events_for_many(session: Session, node: str, linkedids: Iterable[str]) -> dict[str, list[CelEvent]]:
+    """Each linkedid's events in journal (arrival) order (as :func:`events_for`), read in few queries."""
+    wanted = sorted(set(linkedids))
+    found: dict[str, list[CelEvent]] = {linkedid: [] for linkedid in wanted}
+    for start in range(0, len(wanted), CHUNK):
+        statement = select(CelJournal.linkedid, CelJournal.payload).where(
+            CelJournal.node == node, CelJournal.linkedid.in_(wanted[start:start + CHUNK])).order_by(CelJournal.id)
+        for linkedid, payload in session.execute(statement):
+            found[linkedid].append(CelEvent(**payload))
+    return found
 
 
 def events_for(session: Session, node: str, linkedid: str) -> list[CelEvent]:

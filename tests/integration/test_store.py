@@ -12,7 +12,7 @@ from callcenter.ami.events import CelEvent
 from callcenter.calls.builder import build_call
 from callcenter.calls.channels import Directory
 from callcenter.calls.record import CallRecord
-from callcenter.listener import service
+from callcenter.listener import calllog
 from callcenter.listener.service import CallLogStore
 from callcenter.store import journal
 from callcenter.store.db import Database
@@ -90,7 +90,7 @@ def test_a_broken_call_does_not_stop_the_others(db: Database, monkeypatch: pytes
             raise RuntimeError("a call the builder cannot handle")
         return build_call(events, directory, cut)
 
-    monkeypatch.setattr(service, "build_call", build_or_break)
+    monkeypatch.setattr(calllog, "build_call", build_or_break)
     built = CallLogStore(db, "n1", DIRECTORY).ingest(bad + good, "ami")
     assert built == [good[0].linkedid]
     assert _count(db, Call) == 1

@@ -1,0 +1,157 @@
+"""The call-log store the listener writes through: journal (with dedupe), then build and upsert the finished calls.
+
+Runs in the delivery's worker thread, never on the event loop. A spooled batch is journaled and its finished calls
+are built from the journal (every event of the linkedid, so a call is rebuilt whenever a backfill adds to it) and
+upserted, all in one transaction: one commit (one fsync on SQLite) per batch instead of one per call. If storing
+the built calls fails, the batch falls back to the one-call-per-transaction path, so one bad call costs only itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+
+from sqlalchemy.orm import Session
+
+from callcenter.ami.events import CelEvent
+from callcenter.calls.builder import build_call
+from callcenter.calls.channels import Directory
+from callcenter.ops import metrics
+from callcenter.store import cursors, journal
+from callcenter.store.cursors import FilePosition
+from callcenter.store.db import Database
+from callcenter.store.writer import upsert_call
+
+log = logging.getLogger(__name__)
+
+
+def _observe_lag(events: Sequence[CelEvent], now: float) -> None:
+    """How far behind Asterisk the journal is: each event's own time to its commit (``now``)."""
+    for event in events:
+        metrics.LAG.observe(max(0.0, now - event.time))
+    if events:
+        metrics.LAST_LAG.set(max(0.0, now - events[-1].time))
+
+
+class CallLogStore:
+    """Synchronous store work for the listener (runs in a worker thread)."""
+
+    def __init__(self, db: Database, node: str, directory: Directory | Callable[[], Directory]) -> None:
+        self.db = db
+        self.node = node
+        # A fixed directory, or one that follows the model file (operators added while the listener runs).
+        self._directory = directory if callable(directory) else (lambda: directory)
+
+    def ingest(self, events: Sequence[CelEvent], source: str, position: FilePosition | None = None) -> list[str]:
+        """Journal the events (and the CEL file position they were read up to), then (re)build every finished call
+        they touched, all in one transaction; return the built linkedids. If storing the built calls fails, the
+        journal is committed alone and each call is then built in a transaction of its own."""
+        try:
+            with self.db.session() as session:
+                ended = self._journal(session, events, source, position)
+                built = self._build_together(session, ended, cut=False)
+        except _TogetherFailed as failed:
+            self._report_together(failed, len(ended))
+            with self.db.session() as session:
+                ended = self._journal(session, events, source, position)
+            built = self._build_each(ended, cut=False)
+        else:
+            metrics.CALLS_BUILT.inc(len(built))
+        if source == "ami":
+            _observe_lag(events, time.time())
+        return built
+
+    def _journal(self, session: Session, events: Sequence[CelEvent], source: str,
+                 position: FilePosition | None) -> list[str]:
+        """Append the events (and the file position); the finished linkedids among those that got new events."""
+        touched = journal.append(session, self.node, events, source)
+        if position is not None:
+            cursors.save(session, self.node, position)
+        return journal.finished(session, self.node, touched)
+
+    def file_position(self) -> FilePosition | None:
+        """Where the CEL file was read up to (the last committed chunk), or None if never."""
+        with self.db.session() as session:
+            return cursors.load(session, self.node)
+
+    def build_missing(self) -> list[str]:
+        """Build every finished call that has no call-log row yet."""
+        with self.db.session() as session:
+            missing = journal.finished_without_call(session, self.node)
+        return self.build(missing)
+
+    def finish_cut(self, live: frozenset[str], before: float) -> list[str]:
+        """Build, as cut by Asterisk, the calls that never ended, went quiet before ``before`` and are not among
+        the calls Asterisk still has (``live``): it lost them (a restart, a crash) and will never end them."""
+        with self.db.session() as session:
+            lost = [linkedid for linkedid in journal.unfinished_before(session, self.node, before)
+                    if linkedid not in live]
+        if lost:
+            log.warning("%d call(s) never ended and Asterisk no longer has them (a restart or crash): logged as "
+                        "cut: %s", len(lost), ", ".join(lost[:10]))
+        return self.build(lost, cut=True)
+
+    def build(self, linkedids: Sequence[str], cut: bool = False) -> list[str]:
+        """Build and upsert the calls in one transaction (a call the builder fails on is logged and skipped); if
+        storing them fails, each is built again in a transaction of its own, so one bad call costs only itself."""
+        if not linkedids:
+            return []
+        try:
+            with self.db.session() as session:
+                built = self._build_together(session, linkedids, cut)
+        except _TogetherFailed as failed:
+            self._report_together(failed, len(linkedids))
+            return self._build_each(linkedids, cut)
+        metrics.CALLS_BUILT.inc(len(built))
+        return built
+
+    def _build_together(self, session: Session, linkedids: Sequence[str], cut: bool) -> list[str]:
+        """Build every call from its journaled events (read in few queries) and upsert it in ``session``; raise
+        :class:`_TogetherFailed` if an upsert fails (the caller rolls back and goes call by call)."""
+        history = journal.events_for_many(session, self.node, linkedids)
+        records, directory = [], None
+        for linkedid in linkedids:
+            try:
+                directory = directory or self._directory()
+                records.append(build_call(history[linkedid], directory, cut))
+            except Exception:
+                metrics.BUILD_FAILURES.inc()
+                log.exception("call %s: building the call log failed; skipped", linkedid)
+        now = datetime.now(UTC)
+        try:
+            for record in records:
+                upsert_call(session, self.node, record, now)
+        except Exception as exc:
+            raise _TogetherFailed(record.linkedid) from exc
+        return [record.linkedid for record in records]
+
+    def _build_each(self, linkedids: Sequence[str], cut: bool) -> list[str]:
+        """Build and upsert each call on its own: one broken call is logged and skipped."""
+        built = []
+        for linkedid in linkedids:
+            try:
+                directory = self._directory()
+                with self.db.session() as session:
+                    record = build_call(journal.events_for(session, self.node, linkedid), directory, cut)
+                    upsert_call(session, self.node, record, datetime.now(UTC))
+                built.append(linkedid)
+                metrics.CALLS_BUILT.inc()
+            except Exception:
+                metrics.BUILD_FAILURES.inc()
+                log.exception("call %s: building the call log failed; skipped", linkedid)
+        return built
+
+    @staticmethod
+    def _report_together(failed: _TogetherFailed, count: int) -> None:
+        log.warning("storing %d call log(s) in one transaction failed at call %s (%r); storing each on its own",
+                    count, failed.linkedid, failed.__cause__)
+
+
+class _TogetherFailed(Exception):
+    """Upserting a batch of built calls failed (at ``linkedid``): roll back, then store them one by one."""
+
+    def __init__(self, linkedid: str) -> None:
+        super().__init__(linkedid)
+        self.linkedid = linkedid
