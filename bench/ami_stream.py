@@ -169,6 +169,11 @@ def _answer(name: str, action_id: str) -> str:
 
 
 async def _stream(writer: asyncio.StreamWriter, data: bytes, chunk: int = 64 * 1024) -> None:
-    for start in range(0, len(data), chunk):
-        writer.write(data[start:start + chunk])
+    """Write in pieces that end at a message's end: an answer to an action (Ping) may come between two pieces."""
+    start = 0
+    while start < len(data):
+        end = data.find(b"\r\n\r\n", start + chunk)
+        end = len(data) if end < 0 else end + 4
+        writer.write(data[start:end])
         await writer.drain()
+        start = end
