@@ -41,10 +41,11 @@ class AmiConnection(Manager):  # type: ignore[misc]
     """One AMI session; the listener opens a new one after every loss."""
 
     def __init__(self, settings: AmiSettings, address: Address, events: str = "on",
-                 username: str | None = None, secret: str | None = None) -> None:
+                 username: str | None = None, secret: str | None = None, wanted: frozenset[str] | None = None) -> None:
+        """``wanted``: the only events parsed and dispatched (others are dropped unread; None: every event)."""
         super().__init__(host=address.host, port=address.port, username=username or settings.username,
                          secret=secret or settings.secret, events=events,
-                         protocol_factory=partial(Utf8AMIProtocol, settings.max_message_chars),
+                         protocol_factory=partial(Utf8AMIProtocol, settings.max_message_chars, wanted),
                          ping_delay=10**9, reconnect_timeout=10**9, loop=asyncio.get_running_loop())
         # panoramisk registers its own FullyBooted coroutine (resending queued actions); we queue none.
         self.callbacks.clear()

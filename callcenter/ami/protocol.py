@@ -5,6 +5,10 @@ reads silently vanishes ("Nguyễn" becomes "Nguyn"). Here bytes go through one 
 so a character split across reads is completed by the next read; bytes that are really invalid become U+FFFD
 instead of disappearing. A message that fails to parse or dispatch is logged and skipped; it never drops the link.
 Messages are cut from the stream by :class:`~callcenter.ami.framing.MessageFramer` (linear time, capped size).
+
+A client that needs only some events (the listener: CEL) names them: any other event is dropped by a look at its
+first line, before it is parsed, unless it answers one of our actions (it carries an ActionID: the CoreShowChannel
+items of the live-calls check). Without an AMI ``eventfilter`` a real call sends ~10 messages per CEL event.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from callcenter.ami.framing import MAX_MESSAGE_CHARS, MessageFramer
 
 log = logging.getLogger(__name__)
 BANNER = "Asterisk Call Manager/"
+EVENT = "Event: "
+ACTION_ID = EOL + "ActionID: "
 BANNER_MAX = len(BANNER) + 256  # a version number is short: a longer first line is no banner
 
 
@@ -29,9 +35,11 @@ class Utf8AMIProtocol(AMIProtocol):  # type: ignore[misc]
 
     version: str | None
 
-    def __init__(self, max_message_chars: int = MAX_MESSAGE_CHARS) -> None:
+    def __init__(self, max_message_chars: int = MAX_MESSAGE_CHARS, events: frozenset[str] | None = None) -> None:
+        """``events``: the event names to parse and dispatch (None: all)."""
         super().__init__()
         self.max_message_chars = max_message_chars
+        self.events = events
 
     def connection_made(self, transport: Any) -> None:
         super().connection_made(transport)
@@ -39,6 +47,7 @@ class Utf8AMIProtocol(AMIProtocol):  # type: ignore[misc]
         self._framer = MessageFramer(self.max_message_chars)
         self._head: str | None = ""  # the stream's start until the banner line is complete; None after
         self.malformed = 0
+        self.unwanted = 0  # events dropped unparsed (not among ``events``)
 
     @property
     def oversized(self) -> int:
@@ -73,8 +82,19 @@ class Utf8AMIProtocol(AMIProtocol):  # type: ignore[misc]
         log.info("AMI protocol version %s", self.version)
         return rest
 
+    def _unwanted(self, chunk: str) -> bool:
+        """An event not asked for and not answering an action (Asterisk writes ``Event:`` first, as named)."""
+        if self.events is None or not chunk.startswith(EVENT):
+            return False
+        end = chunk.find(EOL)
+        name = chunk[len(EVENT):end if end >= 0 else len(chunk)].strip()
+        return name not in self.events and ACTION_ID not in chunk
+
     def _handle_chunk(self, chunk: str) -> None:
         if not chunk:
+            return
+        if self._unwanted(chunk):
+            self.unwanted += 1
             return
         try:
             message = Message.from_line(chunk)

@@ -30,6 +30,9 @@ from callcenter.settings import AmiSettings, ListenerSettings
 
 log = logging.getLogger(__name__)
 BATCH = 500
+# The events the listener reads: CEL, and Shutdown (panoramisk closes the session on it); FullyBooted is harmless.
+# Everything else (the live board's events, when Asterisk sends them) is dropped before parsing.
+WANTED = frozenset({"CEL", "Shutdown", "FullyBooted"})
 BACKFILL = object()  # queue marker: read the CEL file now, in order with the live events
 
 
@@ -135,7 +138,7 @@ class Listener:
             delay = min(delay * 2, self.ami.reconnect_max)
 
     async def _one_session(self) -> None:
-        connection = AmiConnection(self.ami, self.address)
+        connection = AmiConnection(self.ami, self.address, wanted=WANTED)
         connection.on("CEL", self.on_cel)
         await connection.open()
         self.sessions += 1

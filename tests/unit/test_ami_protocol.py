@@ -262,3 +262,31 @@ def test_resynchronises_on_a_blank_line_split_across_reads_after_a_drop(cut: int
     feed(protocol, b"\r\n\r\n" + CEL, [cut])
     assert factory.names() == [NAME]
     assert protocol.oversized == 1
+
+
+# -- only the events asked for -----------------------------------------------------------------------------------
+
+NEWCHANNEL = (b"Event: Newchannel\r\nPrivilege: call,all\r\nChannel: PJSIP/citizen2-00000004\r\n"
+              b"Uniqueid: 1795952287.4\r\nLinkedid: 1795952287.4\r\n\r\n")
+SHOW_ITEM = (b"Event: CoreShowChannel\r\nActionID: action/7\r\nChannel: PJSIP/citizen2-00000004\r\n"
+             b"Linkedid: 1795952287.4\r\n\r\n")
+FULLY_BOOTED = b"Event: FullyBooted\r\nPrivilege: system,all\r\nStatus: Fully Booted\r\n\r\n"
+QUEUE_JOIN = b"Event: QueueCallerJoin\r\nPrivilege: agent,all\r\nQueue: hotline\r\n\r\n"
+
+
+def test_events_not_asked_for_are_dropped_before_parsing_but_answers_to_actions_are_kept() -> None:
+    protocol, _factory, _ = make(protocol=Utf8AMIProtocol(events=frozenset({"CEL", "FullyBooted", "Shutdown"})))
+    answered: list[Message] = []
+    protocol.handle_message = lambda message: answered.append(message)  # type: ignore[method-assign]
+    stream = BANNER + LOGIN_OK + FULLY_BOOTED + NEWCHANNEL + CEL + QUEUE_JOIN + SHOW_ITEM + NEWCHANNEL + CEL
+    feed(protocol, stream, list(range(0, len(stream), 7)))
+    assert [(m.get("Event") or m.get("Response")) for m in answered] == [
+        "Success", "FullyBooted", "CEL", "CoreShowChannel", "CEL"]
+    assert answered[2]["CallerIDname"] == NAME
+    assert protocol.unwanted == 3 and protocol.malformed == 0
+
+
+def test_without_a_list_every_event_is_parsed() -> None:
+    protocol, factory, _ = make()
+    feed(protocol, BANNER + LOGIN_OK + NEWCHANNEL + QUEUE_JOIN + CEL, [])
+    assert [m.get("Event") for m in factory.dispatched] == ["Newchannel", "QueueCallerJoin", "CEL"]
