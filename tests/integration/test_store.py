@@ -158,3 +158,46 @@ def test_calls_asterisk_lost_are_logged_cut_once_and_only_those(db: Database) ->
     assert (rows["1.1"].status, rows["1.1"].ended_by, rows["1.1"].operator) == (Status.FAILED, EndedBy.SYSTEM,
                                                                                  "op101")
     assert (rows["2.1"].status, rows["2.1"].ended_by) == (Status.ANSWERED, EndedBy.CALLER)
+
+
+def _call_rows(db: Database, node: str = "n1") -> dict[str, dict[str, object]]:
+    """A node's stored calls' built fields by linkedid (without the row id, the node and the build time)."""
+    with db.session() as session:
+        rows = session.execute(select(Call.__table__).where(CALL.node == node)).mappings().all()
+    return {str(row["linkedid"]): {k: v for k, v in row.items() if k not in ("id", "node", "built_at")}
+            for row in rows}
+
+
+def _fixture_streams() -> list[CelEvent]:
+    names = ("apps_answered", "apps_abandoned", "apps_missed_queue_timeout", "apps_hangup_during_read",
+             "apps_blind_transfer", "attended_transfer_local_pair", "cut_by_shutdown")
+    return [event for name in names for event in load_jsonl(f"cel/{name}.jsonl")]
+
+
+def test_a_batch_builds_every_call_as_building_each_alone_does(db: Database) -> None:
+    events = _fixture_streams()
+    together = CallLogStore(db, "n1", DIRECTORY).ingest(events, "ami")
+    each = CallLogStore(db, "n2", DIRECTORY)  # the path every call took before batching, on another node
+    with db.session() as session:
+        journal.append(session, "n2", events, "ami")
+    each._build_each(list(dict.fromkeys(event.linkedid for event in events)), cut=False)
+    assert sorted(together) == sorted(_call_rows(db, "n2")) and len(together) >= 7
+    assert _call_rows(db, "n1") == _call_rows(db, "n2")
+
+
+def test_a_call_whose_upsert_fails_costs_only_itself(db: Database, monkeypatch: pytest.MonkeyPatch,
+                                                     caplog: pytest.LogCaptureFixture) -> None:
+    events = _fixture_streams()
+    poisoned = events[0].linkedid
+
+    def upsert_or_fail(session: object, node: str, record: CallRecord, now: datetime) -> None:
+        if record.linkedid == poisoned:
+            raise ValueError("a value the database refuses")
+        upsert_call(session, node, record, now)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(calllog, "upsert_call", upsert_or_fail)
+    built = CallLogStore(db, "n1", DIRECTORY).ingest(events, "ami")
+    assert poisoned not in built and len(built) >= 6
+    assert sorted(_call_rows(db)) == sorted(built)
+    assert _count(db, CelJournal) == len({event.key for event in events})  # the whole batch journaled
+    assert "storing each on its own" in caplog.text and f"call {poisoned}: building the call log failed" in caplog.text
