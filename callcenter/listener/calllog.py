@@ -43,6 +43,7 @@ class CallLogStore:
         self.node = node
         # A fixed directory, or one that follows the model file (operators added while the listener runs).
         self._directory = directory if callable(directory) else (lambda: directory)
+        self._checked = 0  # the journal id up to which every ended call is known to have its call log
 
     def ingest(self, events: Sequence[CelEvent], source: str, position: FilePosition | None = None) -> list[str]:
         """Journal the events (and the CEL file position they were read up to), then (re)build every finished call
@@ -77,10 +78,15 @@ class CallLogStore:
             return cursors.load(session, self.node)
 
     def build_missing(self) -> list[str]:
-        """Build every finished call that has no call-log row yet."""
+        """Build every finished call that has no call-log row yet. The first check looks at the whole journal; the
+        next ones only at calls that ended since (a backfill runs after every finished call, and a year of history
+        must not be scanned each time), unless a build failed: then the same stretch is checked again."""
         with self.db.session() as session:
-            missing = journal.finished_without_call(session, self.node)
-        return self.build(missing)
+            missing, checked = journal.finished_without_call(session, self.node, self._checked)
+        built = self.build(missing)
+        if len(built) == len(missing):
+            self._checked = checked
+        return built
 
     def finish_cut(self, live: frozenset[str], before: float) -> list[str]:
         """Build, as cut by Asterisk, the calls that never ended, went quiet before ``before`` and are not among

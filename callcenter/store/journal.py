@@ -48,13 +48,22 @@ def finished(session: Session, node: str, linkedids: Iterable[str]) -> list[str]
     return done
 
 
-def finished_without_call(session: Session, node: str, limit: int = 10_000) -> list[str]:
-    """Linkedids that ended (LINKEDID_END journaled) but have no call-log row yet."""
-    statement = (select(CelJournal.linkedid).distinct()
+def finished_without_call(session: Session, node: str, after: int = 0,
+                          limit: int = 10_000) -> tuple[list[str], int]:
+    """Linkedids that ended (LINKEDID_END journaled, in journal rows after ``after``) but have no call-log row yet,
+    and the journal id up to which that is now known (pass it as ``after`` next time, so a check costs the events
+    since the last one, not the whole history)."""
+    ends = (CelJournal.node == node) & (CelJournal.event == Cel.LINKEDID_END) & (CelJournal.id > after)
+    top = session.scalar(select(func.max(CelJournal.id)).where(ends))
+    if top is None:
+        return [], after
+    statement = (select(CelJournal.id, CelJournal.linkedid)
                  .outerjoin(Call, (CALL.node == CelJournal.node) & (CALL.linkedid == CelJournal.linkedid))
-                 .where(CelJournal.node == node, CelJournal.event == Cel.LINKEDID_END, CALL.id.is_(None))
-                 .limit(limit))
-    return list(session.scalars(statement).all())
+                 .where(ends, CelJournal.id <= top, CALL.id.is_(None)).order_by(CelJournal.id).limit(limit))
+    rows = session.execute(statement).all()
+    if len(rows) == limit:  # more than one go's worth: the next check goes on from the last one taken
+        top = rows[-1][0]
+    return list(dict.fromkeys(linkedid for _, linkedid in rows)), int(top)
 
 
 LOOK_BACK = 86_400.0  # seconds before the cut-off that a call cut by a restart may have started (no call is longer)

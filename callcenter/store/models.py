@@ -38,7 +38,7 @@ class CelJournal(Base):
     __tablename__ = "cel_journal"
     __table_args__ = (UniqueConstraint("node", "event_key", name="uq_cel_journal_node_key"),
                       Index("ix_cel_journal_node_linkedid", "node", "linkedid"),
-                      Index("ix_cel_journal_node_event", "node", "event"),
+                      Index("ix_cel_journal_node_event_id", "node", "event", "id"),
                       Index("ix_cel_journal_node_time", "node", "event_time"))
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)

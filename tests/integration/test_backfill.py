@@ -151,3 +151,38 @@ def test_a_large_file_is_read_in_bounded_memory_and_journaled_completely(db: Dat
     assert count(db, CelJournal) == calls * 16 + 1
     assert max(store.ingested) <= 200
     assert peak < 5_000_000, f"peak {peak / 1e6:.1f} MB for a {size / 1e6:.1f} MB file"
+
+
+def test_the_check_for_ended_calls_without_a_log_reads_only_what_ended_since_unless_a_build_failed(
+        db: Database) -> None:
+    from dataclasses import replace
+
+    from callcenter.listener.calllog import CallLogStore
+    from callcenter.store import journal
+    from tests.factories import DIRECTORY, answered_stream
+
+    def journal_only(linkedid: str) -> None:  # journaled, never built (as if the listener died in between)
+        with db.session() as session:
+            journal.append(session, "sandbox", [replace(e, linkedid=linkedid) for e in answered_stream()], "file")
+
+    broken = {"1795000001.1"}
+
+    def directory() -> object:
+        if broken:
+            raise RuntimeError("the model cannot be read just now")
+        return DIRECTORY
+
+    store = CallLogStore(db, "sandbox", directory)  # type: ignore[arg-type]
+    journal_only("1795000001.1")
+    assert store.build_missing() == []  # the build failed: the same stretch is checked again next time
+    broken.clear()
+    journal_only("1795000002.1")
+    assert sorted(store.build_missing()) == ["1795000001.1", "1795000002.1"]
+    with db.session() as session:
+        after = store._checked
+        assert journal.finished_without_call(session, "sandbox", after) == ([], after)
+        session.execute(Call.__table__.delete())  # both logs gone: only a first (whole) check finds them again
+    assert store.build_missing() == []
+    assert sorted(CallLogStore(db, "sandbox", DIRECTORY).build_missing()) == ["1795000001.1", "1795000002.1"]
+    journal_only("1795000003.1")
+    assert store.build_missing() == ["1795000003.1"]
