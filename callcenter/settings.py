@@ -82,6 +82,10 @@ class ApiSettings(BaseModel):
     default_language: Literal["vi", "en"] = "vi"
     default_timezone: str = "Asia/Ho_Chi_Minh"
     live_board: bool = True  # the API process keeps its own AMI session for the live board
+    # That session's AMI user: it reads every call and queue event, where the listener's user (ami.username) gets
+    # CEL only (an eventfilter), so the listener never parses what it does not use.
+    live_username: str = "callcenter-live"
+    live_secret: str = "hotline-dev-live"
     # /readyz answers 503 when AMI is down (the live board's session, or Asterisk's AMI port without it); false:
     # it reports AMI but only the database decides (a PBX outage then leaves history and cases served).
     ready_needs_ami: bool = True

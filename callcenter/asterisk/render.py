@@ -183,6 +183,18 @@ write = reporting
 ; Asterisk drops a client that does not read within writetimeout ms (100 by default): a busy listener
 ; must not lose its connection, and with it events.
 writetimeout = 5000
+; Only what the listener reads (a real call sends ten times more events than its CEL): CEL, and the boot and
+; shutdown notices its session follows. Answers to its own actions (CoreShowChannels) are not events: unfiltered.
+eventfilter(action(include),name(CEL)) =
+eventfilter(action(include),name(FullyBooted)) =
+eventfilter(action(include),name(Shutdown)) =
+"""
+LIVE_USER = """[{username}]
+secret = {secret}
+deny = 0.0.0.0/0.0.0.0
+{permit}read = call,agent
+write = reporting
+writetimeout = 5000
 """
 CONTROL_USER = """[{username}]
 secret = {secret}
@@ -201,12 +213,14 @@ writetimeout = 5000
 
 
 def manager(model: HotlineModel, settings: Settings, sandbox: bool) -> str:
-    """AMI address (continuing manager.conf's [general]) and users: the listener, the control user (reloads)
+    """AMI address (continuing manager.conf's [general]) and users: the listener (CEL only), the live board (every
+    call and queue event), the control user (reloads)
     and, in the sandbox only, the tests' full-privilege user."""
     permit = "".join(f"permit = {client}\n" for client in model.pbx.ami_clients)
     ami = model.pbx.ami
     users = [f"port = {ami.port}\nbindaddr = {ami.host}\n",
              LISTENER_USER.format(username=settings.ami.username, secret=settings.ami.secret, permit=permit),
+             LIVE_USER.format(username=settings.api.live_username, secret=settings.api.live_secret, permit=permit),
              CONTROL_USER.format(username=settings.pbx.control_username, secret=settings.pbx.control_secret,
                                  permit=permit)]
     if sandbox:

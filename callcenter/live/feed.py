@@ -176,7 +176,9 @@ class LiveFeed:
             counters.cancel()
 
     async def _session(self) -> None:
-        connection = AmiConnection(self.settings.ami, self.model().pbx.ami)
+        api = self.settings.api
+        connection = AmiConnection(self.settings.ami, self.model().pbx.ami, username=api.live_username,
+                                   secret=api.live_secret)
         connection.on("CEL", self.on_cel)
         for name in MEMBER_EVENTS:
             connection.on(name, self.on_member)

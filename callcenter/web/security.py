@@ -52,6 +52,7 @@ DEFAULT_SECRETS = {
     "CALLCENTER_PBX__SIP_SECRET": ("pbx", "sip_secret", "hotline-dev-sip"),
     "CALLCENTER_PBX__CONTROL_SECRET": ("pbx", "control_secret", "hotline-dev-control"),
     "CALLCENTER_API__SESSION_SECRET": ("api", "session_secret", "hotline-dev-session"),
+    "CALLCENTER_API__LIVE_SECRET": ("api", "live_secret", "hotline-dev-live"),
     "CALLCENTER_NOTIFY__WEBHOOK_SECRET": ("notify", "webhook_secret", "hotline-dev-webhook"),
 }
 

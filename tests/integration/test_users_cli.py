@@ -89,6 +89,6 @@ def test_outside_the_sandbox_the_services_refuse_the_development_secrets(db_url:
             assert variable in refused.stderr
     own = {**elsewhere, "CALLCENTER_AMI__SECRET": "s1-deployment", "CALLCENTER_PBX__SIP_SECRET": "s2-deployment",
            "CALLCENTER_PBX__CONTROL_SECRET": "s3-deployment", "CALLCENTER_API__SESSION_SECRET": "s4-deployment",
-           "CALLCENTER_NOTIFY__WEBHOOK_SECRET": "s5-deployment"}
+           "CALLCENTER_NOTIFY__WEBHOOK_SECRET": "s5-deployment", "CALLCENTER_API__LIVE_SECRET": "s6-deployment"}
     server = start_server(db_url, tmp_path, **own)  # with its own secrets it starts
     server.stop()

@@ -89,6 +89,10 @@ def test_ami_address_and_users_with_their_secrets() -> None:
     assert f"[{SETTINGS.pbx.control_username}]\nsecret = ctl-secret\n" in manager
     listener = manager.split(f"[{SETTINGS.ami.username}]")[1].split("\n[")[0]
     assert "read = call,agent\nwrite = reporting\n" in listener  # it reads; its only actions report
+    filters = [line for line in listener.splitlines() if line.startswith("eventfilter")]
+    assert filters == [f"eventfilter(action(include),name({name})) =" for name in ("CEL", "FullyBooted", "Shutdown")]
+    live = manager.split(f"[{SETTINGS.api.live_username}]\nsecret = {SETTINGS.api.live_secret}\n")[1].split("\n[")[0]
+    assert "read = call,agent\n" in live and "eventfilter" not in live  # the live board reads queue events too
 
 
 def test_install_writes_a_complete_folder_and_only_the_owner_reads_secrets(tmp_path: Path) -> None:
