@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: setup system-deps venv prompts asterisk asterisk-stop postgres postgres-stop migrate run demo test test-unit check lint translations bench bench-history bench-live clean
+.PHONY: setup system-deps venv prompts asterisk asterisk-stop postgres postgres-stop migrate run demo test test-unit check lint translations bench bench-quick bench-history bench-live clean
 
 setup: system-deps venv
 
@@ -77,9 +77,15 @@ translations: venv
 	$(VENV)/bin/pybabel update -i callcenter/web/translations/messages.pot -d callcenter/web/translations \
 	  --no-fuzzy-matching --width 120 --ignore-obsolete
 
-bench: venv
+# Every benchmark, then one table of their figures (about 30 minutes: the history one generates a million calls
+# once, the load one runs calls through the sandbox for minutes). bench-quick: the two that need neither.
+bench: bench-quick bench-history bench-live
+	$(PY) -m bench.report
+
+bench-quick: venv
 	$(PY) -m bench.ingest $(BENCH_ARGS)
 	$(PY) -m bench.recordings
+	$(PY) -m bench.report
 
 # Years of history: 1,000,000 generated calls on SQLite and PostgreSQL (its own database on the test cluster),
 # then every history and statistics query the pages run, p50/p95. About 10 minutes on 2 cores; BENCH_ARGS=--reuse

@@ -32,6 +32,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session
 
+from bench.results import record
 from callcenter.store import queries, stats, summary
 from callcenter.store.db import Database
 from callcenter.store.migrate import upgrade
@@ -316,6 +317,9 @@ def main() -> None:
     for name in results[engines[0]]:
         print(f"{name:<34}" + "".join(f"{results[e][name][0]:>14,.1f}{results[e][name][1]:>14,.1f}"
                                       for e in engines))
+    record("history", [(f"{args.calls:,} calls: {name} (p50 / p95 ms)",
+                        ", ".join(f"{e} {results[e][name][0]:,.1f} / {results[e][name][1]:,.1f}" for e in engines))
+                       for name in results[engines[0]]])
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ from panoramisk.ami_protocol import AMIProtocol
 from sqlalchemy import delete, func, select
 
 from bench.ami_stream import SCENARIOS, ami_bytes, calls, scenario_lines, serve
+from bench.results import record
 from callcenter.ami.events import from_file_line
 from callcenter.calls.builder import build_call
 from callcenter.calls.channels import Directory
@@ -192,14 +193,19 @@ async def measure(stream: Stream, urls: list[str], folder: Path) -> list[Result]
         server.join()
 
 
-def report(title: str, stream: Stream, results: list[Result]) -> None:
+def report(title: str, stream: Stream, results: list[Result]) -> list[tuple[str, str]]:
+    """Print the figures; return them as (what, figure) rows for the one-table report."""
     print(f"\n{title}: {stream.calls:,} calls, {stream.events:,} CEL events, {len(stream.data) / 1e6:.1f} MB")
     print(f"{'reader':<36}{'CEL events/s':>14}{'of raw':>8}{'calls/s':>9}{'CPU s/1000 calls':>18}")
     raw = stream.events / results[0].seconds
+    rows = []
     for result in results:
         rate = stream.events / result.seconds
         cpu = f"{1000 * result.cpu / stream.calls:.2f}" if result.cpu is not None else "-"
         print(f"{result.name:<36}{rate:>14,.0f}{rate / raw:>8.0%}{stream.calls / result.seconds:>9,.0f}{cpu:>18}")
+        rows.append((f"{title}, {stream.calls:,} calls: {result.name}",
+                     f"{rate:,.0f} CEL events/s ({rate / raw:.0%} of raw), CPU {cpu} s per 1,000 calls"))
+    return rows
 
 
 def main() -> None:
@@ -213,12 +219,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         urls = args.db or [f"sqlite:///{folder}/bench.db"]
         stream = make_stream(args.calls, filtered=True)
-        report("CEL only (the listener's user with its eventfilter)", stream,
-               asyncio.run(measure(stream, urls, Path(folder))))
+        rows = report("CEL only (the listener's user with its eventfilter)", stream,
+                      asyncio.run(measure(stream, urls, Path(folder))))
         if args.mixed_calls:
             mixed = make_stream(args.mixed_calls, filtered=False)
-            report("unfiltered (151 non-CEL call/agent messages per 17 CEL)", mixed,
-                   asyncio.run(measure(mixed, urls[:1], Path(folder))))
+            rows += report("unfiltered (151 non-CEL call/agent messages per 17 CEL)", mixed,
+                           asyncio.run(measure(mixed, urls[:1], Path(folder))))
+    record("ingest", rows)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ from typing import IO
 
 import httpx
 
+from bench.results import record
 from callcenter.model.contract import Role
 from callcenter.model.hotline import HotlineModel, Line, load
 from callcenter.sandbox import port_in_use
@@ -162,6 +163,9 @@ def _report(reader: BoardReader, calls: int) -> None:
     print(f"\n{calls} call(s): {reader.snapshots} snapshots, {len(ms)} caused by a new CEL event")
     print(f"CEL event -> board snapshot at the client: median {statistics.median(ms):.1f} ms, "
           f"p90 {quantiles[89]:.1f} ms, p99 {quantiles[98]:.1f} ms, max {ms[-1]:.1f} ms")
+    record("live_board", [(f"a CEL event in Asterisk to the board's snapshot at a client ({calls} real calls, "
+                           f"{len(ms)} events)", f"median {statistics.median(ms):.1f} ms, p90 {quantiles[89]:.1f} ms, "
+                                                 f"max {ms[-1]:.1f} ms")])
 
 
 if __name__ == "__main__":

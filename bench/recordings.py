@@ -14,6 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.results import record
 from recordings.transcode import extension, transcode, verify
 from tests.factories import speech_like_wav
 
@@ -37,6 +38,7 @@ def main() -> None:
         wav_per_hour = wav.stat().st_size * 3600 / seconds
         print(f"{args.minutes:.0f}-minute call; WAV keeps {wav_per_hour / 1e6:.1f} MB per hour")
         print(f"{'format':<14}{'x real time (wall)':>20}{'x real time per core':>22}{'MB per hour':>13}{'vs WAV':>9}")
+        rows = []
         for fmt in args.formats.split(","):
             bitrate = getattr(args, f"bitrate_{fmt}")
             out = Path(folder) / f"call{extension(fmt)}"
@@ -46,6 +48,10 @@ def main() -> None:
             per_hour = stored.size_bytes * 3600 / seconds
             print(f"{fmt + ' ' + bitrate:<14}{seconds / wall:>20.0f}{seconds / cpu:>22.0f}"
                   f"{per_hour / 1e6:>13.1f}{wav_per_hour / per_hour:>8.0f}x")
+            rows.append((f"transcode + verify, {args.minutes:.0f}-minute call, {fmt} {bitrate}",
+                         f"{seconds / cpu:.0f}x real time per core, {per_hour / 1e6:.1f} MB per hour of speech "
+                         f"({wav_per_hour / per_hour:.0f}x smaller than WAV)"))
+    record("recordings", rows)
 
 
 if __name__ == "__main__":
