@@ -7,8 +7,9 @@
 #   chromium    the headless browser the page tests drive (Playwright with its executable_path: no download)
 #   iproute2, openssl  the WebRTC test network (a namespace and veth pair) and the sandbox's self-signed certificate
 #   systemd     systemd-analyze, which checks the units in deploy/ (tests/integration/test_deploy.py)
+#   sip-tester  SIPp, the SIP load generator of `make bench-load` (operators answering, citizens calling)
 set -euo pipefail
-PACKAGES=(mmdebstrap ffmpeg postgresql espeak-ng sox chromium iproute2 openssl systemd)
+PACKAGES=(mmdebstrap ffmpeg postgresql espeak-ng sox chromium iproute2 openssl systemd sip-tester)
 missing=()
 for pkg in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
