@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: setup system-deps venv prompts asterisk asterisk-stop postgres postgres-stop migrate run demo test test-unit check lint translations bench bench-quick bench-history bench-live clean
+.PHONY: setup system-deps venv prompts asterisk asterisk-stop postgres postgres-stop migrate run demo test test-unit check lint translations bench bench-quick bench-history bench-live bench-load clean
 
 setup: system-deps venv
 
@@ -97,6 +97,11 @@ bench-history: venv
 # Real calls through the sandbox: how soon the live board shows a CEL event.
 bench-live: asterisk
 	$(PY) -m bench.live_board
+
+# 100 concurrent recorded calls through the sandbox (SIPp citizens and operators, the real IVR and listener), then
+# levels to find the knee: BENCH_ARGS="--steps 40,70,100,130 --minutes 3". Root; minutes per level; not in `bench`.
+bench-load: asterisk
+	$(PY) -m bench.load $(BENCH_ARGS)
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache
