@@ -29,15 +29,17 @@ import os
 import random
 import resource
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bench import sipp
-from bench.load_parts import Sampler, Service, StepCalls, bench_model, cpu_seconds, quantile, read_step
+from bench.load_parts import Service, StepCalls, bench_model, cpu_seconds, machine_cpu, quantile, read_step
 from callcenter.asterisk.secrets import sip_password
 from callcenter.model.hotline import HotlineModel, load
 from callcenter.sandbox import asterisk, port_in_use
@@ -47,6 +49,7 @@ from callcenter.store.db import Database
 OPERATOR_PORT, OPERATOR_MEDIA = 5070, 42000
 KEY_AT = 15.5  # after the greeting (13.4 s): the menu takes the key while its intro plays
 LOG_TARGET, RECORDING_TARGET = 1.0, 10.0
+CORES = os.cpu_count() or 1
 
 
 @dataclass
@@ -60,8 +63,6 @@ class Step:
     wall: float = 0.0
     cpu: dict[str, float] | None = None
     calls: StepCalls | None = None
-    backlog_peak: float = 0.0
-    backlog: str = ""
 
 
 def main() -> None:
@@ -75,10 +76,16 @@ def main() -> None:
     levels = [int(n) for n in args.steps.split(",")] if args.steps else [args.concurrent]
     settings = Settings()
     _preflight(settings)
+    signal.signal(signal.SIGTERM, _interrupted)  # the finally blocks restore the sandbox
+    signal.signal(signal.SIGINT, _interrupted)
     with tempfile.TemporaryDirectory(prefix="bench-load-") as name:
         folder = Path(name)
         steps = _run(args, levels, settings, load(settings.model_file), folder)
     _report(steps, args)
+
+
+def _interrupted(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _preflight(settings: Settings) -> None:
@@ -123,12 +130,12 @@ def _run(args: argparse.Namespace, levels: list[int], settings: Settings, model:
         topic = model.line_topics(model.lines[line])[0].code
         scenario = sipp.citizen_scenario(folder, KEY_AT + args.talk, KEY_AT)
         pids = {"listener": listener.pid, "asterisk": asterisk.pid(settings.sandbox.root) or 0, "ivr": ivr.pid,
-                "sipp": started[0].proc.pid if isinstance(started[0], sipp.Sipp) and started[0].proc else 0}
-        run_tag = f"{random.randrange(100):02d}"
+                "sipp-operators": started[0].proc.pid if isinstance(started[0], sipp.Sipp) and started[0].proc else 0}
+        run_tag = f"{random.randrange(10000):04d}"
         steps = []
         for index, level in enumerate(levels):
             step = _step(args, level, f"09{run_tag}{index}", folder, scenario, account, line, pids, db, store,
-                         topic, settings)
+                         topic)
             steps.append(step)
         db.dispose()
         return steps
@@ -193,43 +200,45 @@ def _children_cpu() -> float:
 
 def _step(args: argparse.Namespace, level: int, prefix: str, folder: Path, scenario: Path,
           account: tuple[str, str], line: str, pids: dict[str, int], db: Database, store: Path,
-          topic: str, settings: Settings) -> Step:
+          topic: str) -> Step:
+    """One level: calls start at an even rate (level / call length: the ramp takes one call, then one call
+    starts as one ends), for ``--minutes``; then wait until every row and recording is in."""
     call_seconds = KEY_AT + args.talk + 2
     total = math.ceil(level * args.minutes * 60 / call_seconds)
-    rate = max(2.0, 1.5 * level / call_seconds)
-    print(f"\n{level} at once: {total} calls, {rate:.1f} new calls/s at most, {call_seconds:.0f} s each", flush=True)
-    before, start, children = _cpu(pids), time.monotonic(), _children_cpu()
-    sampler = Sampler(f"http://127.0.0.1:{settings.metrics.listener_port}/metrics", pids)
-    sampler.start()
+    rate = 1.02 * level / call_seconds
+    print(f"\n{level} at once: {total} calls, {rate:.2f} new calls/s, {call_seconds:.0f} s each", flush=True)
+    before, start, children, machine = _cpu(pids), time.monotonic(), _children_cpu(), machine_cpu()
+    since = datetime.now(UTC) - timedelta(seconds=5)
     uac = sipp.citizens(folder, scenario, account, prefix, line, level, rate, total, str(level))
     step = Step(level)
     try:
-        uac.wait(args.minutes * 60 + total / rate + 3 * call_seconds + 300)
+        uac.wait(total / rate + 3 * call_seconds + 300)
     finally:
         uac.stop()
     step.placed, step.sipp_ok, step.sipp_failed = (uac.count("OutgoingCall(C)"), uac.count("SuccessfulCall(C)"),
                                                    uac.count("FailedCall(C)"))
-    step.calls = _drain(db, prefix, store, topic, step.placed)
+    step.calls = _drain(db, prefix, since, store, topic, step.placed)
     step.wall = time.monotonic() - start
     after = _cpu(pids)
-    sampler.stopping.set()
-    sampler.join()
     step.cpu = {name: after[name] - before[name] for name in after}
     step.cpu["sipp-citizens"] = _children_cpu() - children
-    backlog = [(row["t"], row["backlog"]) for row in sampler.rows]
-    step.backlog_peak = max((b for _, b in backlog), default=0.0)
-    step.backlog = " ".join(f"{b:.0f}" for _, b in backlog[:: max(1, len(backlog) // 24)])
+    step.cpu["machine"] = machine_cpu() - machine
     _print_step(step)
     return step
 
 
-def _drain(db: Database, prefix: str, store: Path, topic: str, placed: int, timeout: float = 300) -> StepCalls:
-    """Wait until every placed call has its row and every answered call its stored recording (or time out)."""
-    deadline = time.monotonic() + timeout
+def _drain(db: Database, prefix: str, since: datetime, store: Path, topic: str, placed: int,
+           quiet: float = 120) -> StepCalls:
+    """Wait until every placed call has its row and every answered call its stored recording; give up only
+    after ``quiet`` seconds without a new row or recording (a slow worker is measured, not cut short)."""
+    last, progress = (-1, -1), time.monotonic()
     while True:
-        found = read_step(db, prefix, store, topic)
-        done = found.rows >= placed and found.answered_without_recording == 0
-        if done or time.monotonic() > deadline:
+        found = read_step(db, prefix, since, store, topic)
+        if found.rows >= placed and found.answered_without_recording == 0:
+            return found
+        if (found.rows, found.recordings_stored) != last:
+            last, progress = (found.rows, found.recordings_stored), time.monotonic()
+        elif time.monotonic() - progress > quiet:
             return found
         time.sleep(2)
 
@@ -252,12 +261,16 @@ def _print_step(step: Step) -> None:
           f"{_ms(calls.recording_latency, .5)}/{_ms(calls.recording_latency, .95)}/"
           f"{1000 * max(calls.recording_latency, default=0):,.0f} ms", flush=True)
     print(f"CPU s over {step.wall:.0f} s: " + ", ".join(f"{k} {v:.1f}" for k, v in step.cpu.items()), flush=True)
-    print(f"recordings backlog every ~{step.wall / 24:.0f} s: {step.backlog}", flush=True)
+    backlog = calls.backlog
+    every = max(1, len(backlog) // 30)
+    print(f"recordings of ended calls not yet stored, every {every} s: "
+          + " ".join(str(n) for n in backlog[::every]), flush=True)
 
 
 def _report(steps: list[Step], args: argparse.Namespace) -> None:
     head = ("at once", "talking", "placed", "rows", "lost", "doubled", "rec lost", "log p50", "log p95",
-            "rec p50", "rec p95", "listener", "ffmpeg", "asterisk", "ivr", "backlog max", "targets")
+            "rec p50", "rec p95", "listener", "ffmpeg", "asterisk", "ivr", "asterisk core", "machine busy",
+            "backlog max", "targets")
     print("\n" + " | ".join(head))
     print(" | ".join("---" for _ in head))
     for step in steps:
@@ -272,11 +285,14 @@ def _report(steps: list[Step], args: argparse.Namespace) -> None:
                  _ms(calls.log_latency, .5), _ms(calls.log_latency, .95), _ms(calls.recording_latency, .5),
                  _ms(calls.recording_latency, .95), f"{1000 * cpu['listener'] / n:.0f} ms",
                  f"{1000 * cpu['listener+children'] / n:.0f} ms", f"{1000 * cpu['asterisk'] / n:.0f} ms",
-                 f"{1000 * (cpu['ivr'] + cpu['ivr+children']) / n:.0f} ms", f"{step.backlog_peak:.0f}",
+                 f"{1000 * (cpu['ivr'] + cpu['ivr+children']) / n:.0f} ms",
+                 f"{100 * cpu['asterisk'] / step.wall:.0f}%", f"{100 * cpu['machine'] / step.wall / CORES:.0f}%",
+                 max(calls.backlog, default=0),
                  "met" if not broken else "BROKEN: " + ", ".join(broken))
         print(" | ".join(str(cell) for cell in cells))
     print(f"\n(latencies in ms; CPU per call placed; {args.talk:.0f} s talk after the IVR; "
-          f"{args.minutes:g} min of new calls per level)")
+          f"{args.minutes:g} min of new calls per level; asterisk core: of one core; machine busy: all "
+          f"{CORES} cores, other work on the machine included)")
 
 
 if __name__ == "__main__":

@@ -4,13 +4,10 @@
 from __future__ import annotations
 
 import os
-import re
 import statistics
 import subprocess
 import sys
-import threading
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -98,38 +95,11 @@ class Service:
                 self.proc.wait()
 
 
-def metric(text: str, name: str) -> float | None:
-    found = re.search(rf"^{name} ([0-9.e+-]+)$", text, re.M)
-    return float(found.group(1)) if found else None
-
-
-@dataclass(eq=False)  # a Thread must stay hashable
-class Sampler(threading.Thread):
-    """Every ``every`` s: the listener's recordings backlog and lag (its metrics), and the CPU of each watched
-    process, so the report shows whether the worker keeps up and where the CPU went over time."""
-
-    metrics_url: str
-    pids: dict[str, int]
-    every: float = 5.0
-    rows: list[dict[str, float]] = field(default_factory=list)
-    stopping: threading.Event = field(default_factory=threading.Event)
-
-    def __post_init__(self) -> None:
-        super().__init__(daemon=True)
-
-    def run(self) -> None:
-        start = time.monotonic()
-        while not self.stopping.wait(self.every):
-            try:
-                with urllib.request.urlopen(self.metrics_url, timeout=2) as response:
-                    text = response.read().decode()
-            except OSError:
-                text = ""
-            row = {"t": time.monotonic() - start, "backlog": metric(text, "callcenter_recordings_backlog") or 0.0,
-                   "lag": metric(text, "callcenter_listener_last_lag_seconds") or 0.0}
-            for name, pid in self.pids.items():
-                row[name] = sum(cpu_seconds(pid))
-            self.rows.append(row)
+def machine_cpu() -> float:
+    """Busy CPU seconds of the whole machine (every core, every process: other work included), from /proc/stat."""
+    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields[:8]) - idle) / TICK
 
 
 def quantile(values: list[float], q: float) -> float:
@@ -158,15 +128,18 @@ class StepCalls:
     recording_latency: list[float] = field(default_factory=list)
     talking_mean: float = 0.0
     talking_peak: int = 0
+    backlog: list[int] = field(default_factory=list)  # each second: calls hung up whose recording is not stored
     first_start: float = 0.0
     last_end: float = 0.0
 
 
-def read_step(db: Database, prefix: str, store: Path, topic: str) -> StepCalls:
-    """Rows, statuses, recordings and latencies of the calls whose number starts with ``prefix``."""
+def read_step(db: Database, prefix: str, since: datetime, store: Path, topic: str) -> StepCalls:
+    """Rows, statuses, recordings and latencies of the calls since ``since`` whose number starts with ``prefix``
+    (the listener's start-up backfill brings every earlier call of the sandbox into the database too)."""
     out = StepCalls()
     with db.session() as session:
-        rows = session.execute(select(calls).where(CALL.caller_number.like(prefix + "%"))).mappings().all()
+        rows = session.execute(select(calls).where(CALL.caller_number.like(prefix + "%"),
+                                                   CALL.started_at >= since)).mappings().all()
         linkedids = [row["linkedid"] for row in rows]
         ends = dict(session.execute(select(CelJournal.linkedid, CelJournal.event_time).where(
             CelJournal.linkedid.in_(linkedids), CelJournal.event == "LINKEDID_END")).tuples().all())
@@ -181,15 +154,27 @@ def read_step(db: Database, prefix: str, store: Path, topic: str) -> StepCalls:
     out.recordings_stored = len(stored)
     out.recorded_seconds = sum(rec.duration_seconds or 0.0 for rec in stored.values())
     out.recorded_bytes = sum(rec.size_bytes or 0 for rec in stored.values())
+    waits = []
     for rec in stored.values():
         if rec.linkedid in ends:
-            out.recording_latency.append((store / str(rec.path)).stat().st_ctime - ends[rec.linkedid])
+            done = (store / str(rec.path)).stat().st_ctime
+            out.recording_latency.append(done - ends[rec.linkedid])
+            waits.append((ends[rec.linkedid], done))
+    out.backlog = _backlog(waits)
     answered = [row for row in rows if row["answered_at"] is not None]
     out.answered = len(answered)
     out.answered_without_recording = sum(row["linkedid"] not in stored for row in answered)
     _talking(out, [(row["answered_at"], row["ended_at"]) for row in answered],
                [row["started_at"] for row in rows], [row["ended_at"] for row in rows])
     return out
+
+
+def _backlog(waits: list[tuple[float, float]]) -> list[int]:
+    """For each second from the first hang-up to the last store: recordings of ended calls not yet stored."""
+    if not waits:
+        return []
+    first, last = int(min(end for end, _ in waits)), int(max(done for _, done in waits)) + 1
+    return [sum(end <= second < done for end, done in waits) for second in range(first, last + 1)]
 
 
 def _talking(out: StepCalls, talks: list[tuple[datetime, datetime]], starts: list[datetime],

@@ -153,4 +153,4 @@ def citizens(folder: Path, scenario: Path, account: tuple[str, str], prefix: str
     inf = write_injection(folder / f"citizens-{tag}.csv", [(prefix,)])
     return Sipp(f"citizens-{tag}", folder,
                 ["-sf", str(scenario), "-inf", str(inf), "-s", line, "-au", account[0], "-ap", account[1],
-                 "-l", str(concurrent), "-r", f"{rate:.3f}", "-m", str(total)], 5090, 40000).start()
+                 "-l", str(concurrent), "-r", str(round(rate * 1000)), "-rp", "1000s", "-m", str(total)], 5090, 40000).start()
