@@ -3,8 +3,9 @@
 The scenarios are in ``bench/sipp/``. Operators: one SIPp registers every operator account from its port
 (``register.xml``), then another SIPp on the same port answers every call Asterisk sends them (``operator.xml``)
 and echoes the caller's RTP back (``-rtp_echo``). Citizens: one SIPp places the calls (``citizen.xml``) with
-digest auth as the sandbox's test citizens, plays real G.711 A-law audio from SIPp's own capture, keys the topic
-with an RFC 2833 digit after the greeting and hangs up after a fixed time.
+digest auth as the sandbox's first test citizen (each call with its own caller number), plays real G.711 A-law
+audio from SIPp's own capture, keys the topic with an RFC 2833 digit after the greeting and hangs up after a fixed
+time.
 """
 
 from __future__ import annotations
@@ -153,4 +154,5 @@ def citizens(folder: Path, scenario: Path, account: tuple[str, str], prefix: str
     inf = write_injection(folder / f"citizens-{tag}.csv", [(prefix,)])
     return Sipp(f"citizens-{tag}", folder,
                 ["-sf", str(scenario), "-inf", str(inf), "-s", line, "-au", account[0], "-ap", account[1],
-                 "-l", str(concurrent), "-r", str(round(rate * 1000)), "-rp", "1000s", "-m", str(total)], 5090, 40000).start()
+                 "-l", str(concurrent), "-r", str(round(rate * 1000)), "-rp", "1000s", "-m", str(total)],
+                5090, 40000).start()
