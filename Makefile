@@ -79,7 +79,7 @@ translations: venv
 
 # Every benchmark, then one table of their figures (about 30 minutes: the history one generates a million calls
 # once, the load one runs calls through the sandbox for minutes). bench-quick: the two that need neither.
-bench: bench-quick bench-history bench-live
+bench: bench-quick bench-history bench-live bench-load
 	$(PY) -m bench.report
 
 bench-quick: venv

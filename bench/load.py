@@ -40,6 +40,7 @@ from pathlib import Path
 
 from bench import sipp
 from bench.load_parts import Service, StepCalls, bench_model, cpu_seconds, machine_cpu, quantile, read_step
+from bench.results import record
 from callcenter.asterisk.secrets import sip_password
 from callcenter.model.hotline import HotlineModel, load
 from callcenter.sandbox import asterisk, port_in_use
@@ -273,6 +274,7 @@ def _report(steps: list[Step], args: argparse.Namespace) -> None:
             "backlog max", "targets")
     print("\n" + " | ".join(head))
     print(" | ".join("---" for _ in head))
+    rows: list[tuple[str, str]] = []
     for step in steps:
         calls, cpu = step.calls, step.cpu
         assert calls is not None and cpu is not None
@@ -290,6 +292,11 @@ def _report(steps: list[Step], args: argparse.Namespace) -> None:
                  max(calls.backlog, default=0),
                  "met" if not broken else "BROKEN: " + ", ".join(broken))
         print(" | ".join(str(cell) for cell in cells))
+        rows.append((f"{step.concurrent} calls held at once ({calls.talking_mean:.0f} talking), {step.placed} placed",
+                     f"lost {lost}, recordings lost {calls.answered_without_recording}; hang-up -> log p95 "
+                     f"{_ms(calls.log_latency, .95)} ms, -> recording p95 {_ms(calls.recording_latency, .95)} ms; "
+                     + ("targets met" if not broken else "BROKEN: " + ", ".join(broken))))
+    record("load", rows)
     print(f"\n(latencies in ms; CPU per call placed; {args.talk:.0f} s talk after the IVR; "
           f"{args.minutes:g} min of new calls per level; asterisk core: of one core; machine busy: all "
           f"{CORES} cores, other work on the machine included)")
