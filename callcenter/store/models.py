@@ -82,9 +82,10 @@ WAIT_BUCKETS = tuple(f"wait_{edge}" for edge in WAIT_EDGES)  # wait_55: waits of
 COUNTS = ("calls", "answered", "abandoned", "missed", "wait_n", "wait_ms", "talk_n", "talk_ms", *WAIT_BUCKETS)
 call_stats = Table(
     "call_stats", Base.metadata,
-    Column("grain", String(4), primary_key=True, doc="hour or day"),
+    Column("grain", String(4), primary_key=True, doc="hour, day or mon (UTC month)"),
     Column("dimension", String(8), primary_key=True, doc="line (every call once), topic or operator"),
-    Column("period", Integer, primary_key=True, doc="the first hour of the hour or UTC day, in hours since 1970"),
+    Column("period", Integer, primary_key=True,
+           doc="the first hour of the hour, UTC day or UTC month, in hours since 1970"),
     Column("line", String(32), primary_key=True),
     Column("member", String(64), primary_key=True, doc="the topic or operator ('' for the line dimension)"),
     *(Column(name, BigInteger if name.endswith("_ms") else Integer, nullable=False) for name in COUNTS),

@@ -1,6 +1,6 @@
-"""The statistics summary (``call_stats``): counts and sums of the call log per hour and per UTC day, kept up to
-date by the writer as calls are written, so that statistics over a year read a few thousand summary rows instead
-of a year of calls.
+"""The statistics summary (``call_stats``): counts and sums of the call log per hour, per UTC day and per UTC
+month, kept up to date by the writer as calls are written, so that statistics over a year read a few thousand
+summary rows instead of a year of calls.
 
 Rows (``models.call_stats``), each keyed by grain, dimension, period, line and member:
   hour, line      every call once, in the UTC hour it started: the per-hour/day/week series in any time zone
@@ -8,6 +8,8 @@ Rows (``models.call_stats``), each keyed by grain, dimension, period, line and m
   day,  line      every call once, in the UTC day it started      } totals and breakdowns over whole UTC days;
   day,  topic     per topic code ('' when the call had none)      } the partial days at the two ends of a range
   day,  operator  per first operator ('' when nobody answered)    } are read from the calls themselves
+  mon,  line / topic / operator   the same three per UTC month (period: the month's first hour): the whole
+                  UTC months inside a range, so that a year reads ~12 rows per member instead of ~365
 Each row counts calls, answered/abandoned/missed (``stats.outcome``; the rest are "other"), waits and talks
 (how many had one, and their sum in milliseconds: exact integers, so subtracting a call's old values on a rebuild
 leaves nothing behind), and the waits in the buckets of ``models.WAIT_EDGES`` (for the 90th percentile).
@@ -23,7 +25,7 @@ import math
 from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -65,12 +67,24 @@ def counts_of(status: str, wait: float | None, talk: float | None) -> Counts:
     return found
 
 
+def month_of(hour: int) -> int:
+    """The first hour of the UTC month holding ``hour`` (hours since 1970)."""
+    moment = datetime.fromtimestamp(hour * 3600, UTC)
+    return int(datetime(moment.year, moment.month, 1, tzinfo=UTC).timestamp()) // 3600
+
+
+def next_month(hour: int) -> int:
+    """The first hour of the UTC month after the one holding ``hour``."""
+    return month_of(month_of(hour) + 32 * 24)
+
+
 def keys_of(started_at: datetime, line: str, topic: str, operator: str) -> list[Key]:
     """The summary rows one call counts in."""
     hour = math.floor(started_at.timestamp() / 3600)
-    day = hour - hour % 24
+    day, month = hour - hour % 24, month_of(hour)
     return [("hour", "line", hour, line, ""), ("day", "line", day, line, ""), ("day", "topic", day, line, topic),
-            ("day", "operator", day, line, operator)]
+            ("day", "operator", day, line, operator), ("mon", "line", month, line, ""),
+            ("mon", "topic", month, line, topic), ("mon", "operator", month, line, operator)]
 
 
 def contribution(row: Any, sign: int = 1) -> dict[Key, Counts]:
@@ -123,6 +137,29 @@ class EpochHours(ColumnElement[int]):
 def _epoch_hours_sqlite(element: EpochHours, compiler: Any, **kw: Any) -> str:
     moment = compiler.process(element.moment, **kw)
     return f"(CAST(strftime('%s', {moment}) AS INTEGER) / {3600 * element.per} * {element.per})"
+
+
+class MonthHours(ColumnElement[int]):
+    """The first hour of the UTC month holding a period (hours since 1970), in hours since 1970."""
+
+    inherit_cache = True
+    type = Integer()
+
+    def __init__(self, period: Any) -> None:
+        self.period = period
+
+
+@compiles(MonthHours, "sqlite")
+def _month_hours_sqlite(element: MonthHours, compiler: Any, **kw: Any) -> str:
+    period = compiler.process(element.period, **kw)
+    return f"(CAST(strftime('%s', {period} * 3600, 'unixepoch', 'start of month') AS INTEGER) / 3600)"
+
+
+@compiles(MonthHours, "postgresql")
+def _month_hours_postgresql(element: MonthHours, compiler: Any, **kw: Any) -> str:
+    period = compiler.process(element.period, **kw)
+    return (f"(CAST(extract(epoch FROM date_trunc('month', to_timestamp({period} * 3600) AT TIME ZONE 'UTC')) "
+            "AS INTEGER) / 3600)")
 
 
 @compiles(EpochHours, "postgresql")
@@ -179,7 +216,17 @@ def rows_query(grain: str, dimension: str) -> Any:
     return query.group_by(period, CALL.line, *([] if dimension == "line" else [member]))
 
 
-LAYOUT = (("hour", "line"), ("day", "line"), ("day", "topic"), ("day", "operator"))
+def month_rows_query(dimension: str) -> Any:
+    """SELECT of the month rows of one dimension, added up from the day rows (which must be there already)."""
+    month = MonthHours(STATS.period)
+    return (select(literal("mon"), STATS.dimension, month, STATS.line, STATS.member,
+                   *(func.sum(STATS[name]) for name in COUNTS))
+            .where(STATS.grain == "day", STATS.dimension == dimension)
+            .group_by(STATS.dimension, month, STATS.line, STATS.member))
+
+
+LAYOUT = (("hour", "line"), ("day", "line"), ("day", "topic"), ("day", "operator"), ("mon", "line"),
+          ("mon", "topic"), ("mon", "operator"))
 
 
 def rebuild(session: Session, progress: Any = None) -> int:
@@ -187,7 +234,8 @@ def rebuild(session: Session, progress: Any = None) -> int:
     how many summary rows it wrote. ``progress(message)`` is told about each step."""
     session.execute(delete(call_stats))
     for grain, dimension in LAYOUT:
-        session.execute(insert(call_stats).from_select([*KEY, *COUNTS], rows_query(grain, dimension)))
+        query = month_rows_query(dimension) if grain == "mon" else rows_query(grain, dimension)
+        session.execute(insert(call_stats).from_select([*KEY, *COUNTS], query))
         if progress:
             progress(f"{grain} rows by {dimension}")
     return int(session.scalar(select(func.count()).select_from(call_stats)) or 0)

@@ -1,5 +1,6 @@
 """Reading the statistics summary: the counts per local hour, day or week, and the counts per line, topic and
-operator over a range (whole UTC days from the day rows, the partial days at the ends from the calls)."""
+operator over a range (whole UTC months from the month rows, the whole UTC days around them from the day rows,
+the partial days at the ends from the calls)."""
 
 from __future__ import annotations
 
@@ -10,12 +11,12 @@ from itertools import pairwise
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import case, func, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from callcenter.store.models import COUNTS
 from callcenter.store.queries import CallFilter, filtered
-from callcenter.store.summary import SOURCE, STATS, Counts, contribution, hour_offsets
+from callcenter.store.summary import SOURCE, STATS, Counts, contribution, hour_offsets, month_of, next_month
 
 Bucket = Literal["hour", "day", "week"]
 Offsets = list[tuple[int, int]]
@@ -52,7 +53,9 @@ def breakdowns(session: Session, where: CallFilter) -> dict[str, dict[str, Count
         for dimension, groups in found.items():
             member = STATS.line if dimension == "line" else STATS.member
             query = (select(member, *(func.sum(STATS[name]) for name in COUNTS))
-                     .where(*_range(where, "day", dimension, *days)).group_by(member))
+                     .where(or_(*(and_(*_range(where, grain, dimension, low, high))
+                                  for grain, low, high in _whole(*days))))
+                     .group_by(member))
             for key, *counts in session.execute(query):
                 groups[key] = [int(n) for n in counts]
         edges = [(first, days[0]), (days[1], last)]
@@ -61,6 +64,16 @@ def breakdowns(session: Session, where: CallFilter) -> dict[str, dict[str, Count
     for low, high in edges:
         _add_calls(session, replace(where, start=_time(low), end=_time(high)), found)
     return {name: {key: counts for key, counts in groups.items() if counts[0]} for name, groups in found.items()}
+
+
+def _whole(first: int, last: int) -> list[tuple[str, int, int]]:
+    """The summary rows covering the whole UTC days [first, last) (hours): (grain, first, last) of the month rows
+    of the whole UTC months inside, and of the day rows before and after them."""
+    months = (first if month_of(first) == first else next_month(first)), month_of(last)
+    if months[0] >= months[1]:
+        return [("day", first, last)]
+    return [(grain, low, high) for grain, low, high in
+            (("day", first, months[0]), ("mon", *months), ("day", months[1], last)) if low < high]
 
 
 def _add_calls(session: Session, where: CallFilter, found: dict[str, dict[str, Counts]]) -> None:

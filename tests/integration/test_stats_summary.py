@@ -11,10 +11,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from alembic import command
+from alembic.config import Config
 from sqlalchemy import select
 
 from callcenter.calls.record import CallRecord
 from callcenter.model.contract import Status
+from callcenter.settings import PROJECT_ROOT
 from callcenter.store import queries, stats, summary_read
 from callcenter.store.db import Database
 from callcenter.store.migrate import upgrade
@@ -69,8 +72,12 @@ def recount(db: Database) -> dict[tuple[Any, ...], tuple[int, ...]]:
                   round(talk * 1000) if talk is not None else 0]
         counts += [wait is not None and low <= wait < high for low, high in
                    zip(WAIT_EDGES, [*WAIT_EDGES[1:], math.inf], strict=True)]
+        utc = started.astimezone(UTC)
+        month = int(datetime(utc.year, utc.month, 1, tzinfo=UTC).timestamp()) // 3600
         for key in (("hour", "line", hour, line, ""), ("day", "line", day, line, ""),
-                    ("day", "topic", day, line, topic), ("day", "operator", day, line, operator)):
+                    ("day", "topic", day, line, topic), ("day", "operator", day, line, operator),
+                    ("mon", "line", month, line, ""), ("mon", "topic", month, line, topic),
+                    ("mon", "operator", month, line, operator)):
             found[key] = [a + int(b) for a, b in zip(found.get(key, [0] * len(COUNTS)), counts, strict=True)]
     return {key: tuple(counts) for key, counts in found.items()}
 
@@ -103,13 +110,23 @@ def test_the_migration_backfill_and_the_rebuild_command_equal_the_kept_summary(d
 
     kept = stored(db)
     db.dispose()
-    upgrade(db_url, "0013")  # drops the summary
+    downgrade(db_url, "0015")  # drops the month rows
+    assert stored(db) == {key: counts for key, counts in kept.items() if key[0] != "mon"}
+    upgrade(db_url)  # adds them up from the day rows
+    assert stored(db) == kept
+    downgrade(db_url, "0013")  # drops the summary (upgrade() to an older revision would do nothing)
     upgrade(db_url)  # creates and backfills it from the calls
     assert stored(db) == kept
     with db.session() as session:
         session.execute(call_stats.delete())
     assert main(["--db", db_url, "stats", "rebuild"]) == 0
     assert stored(db) == kept
+
+
+def downgrade(url: str, revision: str) -> None:
+    config = Config(str(PROJECT_ROOT / "alembic.ini"))
+    config.attributes["url"] = url
+    command.downgrade(config, revision)
 
 
 def waits_of(calls: list[CallRecord], where: queries.CallFilter, **only: str) -> list[float]:
@@ -128,24 +145,73 @@ def test_statistics_from_the_summary_equal_those_from_the_calls(db: Database, ca
         where = queries.CallFilter(start=start.astimezone(UTC), end=(start + timedelta(days=days)).astimezone(UTC),
                                    line=line)
         assert summary_read.covered(where, local) is not None
-        with db.session() as session:
-            found = stats.statistics(session, where, bucket, local)  # type: ignore[arg-type]
-            expected = stats.statistics(session, where, bucket, local, summary=False)  # type: ignore[arg-type]
-        assert found.buckets == expected.buckets
-        for name in ("total", *(f"by.{dimension}" for dimension in expected.by)):
-            mine = [found.total] if name == "total" else found.by[name[3:]]
-            theirs = {g.key: g for g in ([expected.total] if name == "total" else expected.by[name[3:]])}
-            assert {g.key: (g.calls, g.answered) for g in mine} == {k: (g.calls, g.answered) for k, g in theirs.items()}
-            for group in mine:
-                other = theirs[group.key]
-                assert group.wait_avg == pytest.approx(other.wait_avg, abs=1e-3)
-                assert group.talk_avg == pytest.approx(other.talk_avg, abs=1e-3)
-                only = {} if name in ("total", "by.line") else {name[3:]: group.key}
-                waits = waits_of(calls, where, **only) if name != "by.line" else waits_of(
-                    calls, queries.CallFilter(start=where.start, end=where.end, line=group.key))
-                assert (group.wait_p90 is None) == (not waits)
-                if waits:
-                    assert group.wait_p90 == pytest.approx(other.wait_p90, abs=p90_bound(waits))
+        same_as_the_calls(db, calls, where, bucket, local)
+
+
+def same_as_the_calls(db: Database, calls: list[CallRecord], where: queries.CallFilter, bucket: str,
+                      local: ZoneInfo) -> None:
+    """Statistics from the summary equal those from the calls (the 90th percentile within its bucket bound)."""
+    with db.session() as session:
+        found = stats.statistics(session, where, bucket, local)  # type: ignore[arg-type]
+        expected = stats.statistics(session, where, bucket, local, summary=False)  # type: ignore[arg-type]
+    assert found.buckets == expected.buckets
+    for name in ("total", *(f"by.{dimension}" for dimension in expected.by)):
+        mine = [found.total] if name == "total" else found.by[name[3:]]
+        theirs = {g.key: g for g in ([expected.total] if name == "total" else expected.by[name[3:]])}
+        assert {g.key: (g.calls, g.answered) for g in mine} == {k: (g.calls, g.answered) for k, g in theirs.items()}
+        for group in mine:
+            other = theirs[group.key]
+            assert group.wait_avg == pytest.approx(other.wait_avg, abs=1e-3)
+            assert group.talk_avg == pytest.approx(other.talk_avg, abs=1e-3)
+            only = {} if name in ("total", "by.line") else {name[3:]: group.key}
+            waits = waits_of(calls, where, **only) if name != "by.line" else waits_of(
+                calls, queries.CallFilter(start=where.start, end=where.end, line=group.key))
+            assert (group.wait_p90 is None) == (not waits)
+            if waits:
+                assert group.wait_p90 == pytest.approx(other.wait_p90, abs=p90_bound(waits))
+
+
+@pytest.fixture
+def months_of_calls(db: Database) -> list[CallRecord]:
+    """Calls from mid-January to mid-May 2026 (the USA change to summer time on 8 March, Europe's on 29 March),
+    some right at the UTC month boundaries, so that ranges hold whole UTC months and parts of others."""
+    rng = random.Random(21)
+    origin = datetime(2026, 1, 15, tzinfo=UTC)
+    records = [record(n, rng, started_at=origin + timedelta(hours=rng.uniform(0, 120 * 24))) for n in range(500)]
+    records += [record(500 + n, rng, started_at=datetime(2026, month, 1, tzinfo=UTC) + timedelta(seconds=shift))
+                for n, (month, shift) in enumerate((m, s) for m in (2, 3, 4, 5) for s in (-1, 0, 1, 3599, 3600))]
+    write(db, records)
+    return records
+
+
+@pytest.mark.parametrize("zone", ["Asia/Ho_Chi_Minh", "Europe/Berlin", "America/New_York", "UTC"])
+@pytest.mark.parametrize("bucket", ["day", "week"])
+def test_statistics_over_months_from_the_month_rows_equal_those_from_the_calls(
+        db: Database, months_of_calls: list[CallRecord], bucket: str, zone: str) -> None:
+    assert stored(db) == recount(db)
+    local = ZoneInfo(zone)
+    ranges = [(datetime(2026, 2, 1), datetime(2026, 5, 1)),  # three local months, across both changes of offset
+              (datetime(2026, 1, 31), datetime(2026, 4, 2)),  # whole months inside, a day either side
+              (datetime(2026, 3, 1), datetime(2026, 4, 1)),  # one local month: not one UTC month but in UTC
+              (datetime(2026, 3, 5), datetime(2026, 3, 25)),  # shorter than a month
+              (datetime(2026, 3, 20), datetime(2026, 4, 10))]  # shorter than a month, across a month's end
+    for (first, last), line in [(r, None) for r in ranges] + [(ranges[0], "1900868647"), (ranges[1], "")]:
+        where = queries.CallFilter(start=first.replace(tzinfo=local).astimezone(UTC),
+                                   end=last.replace(tzinfo=local).astimezone(UTC), line=line)
+        assert summary_read.covered(where, local) is not None
+        same_as_the_calls(db, months_of_calls, where, bucket, local)
+
+
+def test_whole_utc_months_are_read_from_month_rows_and_the_days_around_them_from_day_rows() -> None:
+    def hour(year: int, month: int, day: int) -> int:
+        return int(datetime(year, month, day, tzinfo=UTC).timestamp()) // 3600
+
+    assert summary_read._whole(hour(2025, 12, 31), hour(2026, 3, 2)) == [
+        ("day", hour(2025, 12, 31), hour(2026, 1, 1)), ("mon", hour(2026, 1, 1), hour(2026, 3, 1)),
+        ("day", hour(2026, 3, 1), hour(2026, 3, 2))]
+    assert summary_read._whole(hour(2028, 2, 1), hour(2028, 3, 1)) == [("mon", hour(2028, 2, 1), hour(2028, 3, 1))]
+    assert summary_read._whole(hour(2026, 3, 2), hour(2026, 3, 31)) == [("day", hour(2026, 3, 2), hour(2026, 3, 31))]
+    assert summary_read._whole(hour(2026, 3, 2), hour(2026, 4, 30)) == [("day", hour(2026, 3, 2), hour(2026, 4, 30))]
 
 
 def test_filters_and_zones_the_summary_cannot_answer_read_the_calls(db: Database) -> None:
