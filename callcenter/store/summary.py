@@ -15,7 +15,8 @@ Each row counts calls, answered/abandoned/missed (``stats.outcome``; the rest ar
 leaves nothing behind), and the waits in the buckets of ``models.WAIT_EDGES`` (for the 90th percentile).
 
 The writer calls :func:`maintain` before it upserts a call: the call's previous row (a rebuild) is subtracted and
-the new one added in the same transaction, as one ``INSERT ... ON CONFLICT DO UPDATE SET n = n + excluded.n``.
+the new one added in the same transaction, by one ``INSERT ... ON CONFLICT DO UPDATE SET n = n + excluded.n``
+executed for each row in key order (one compiled statement whatever the number of rows).
 :func:`rebuild` recomputes the whole table from ``calls`` (``callcenter stats rebuild``).
 """
 
@@ -118,9 +119,9 @@ def maintain(session: Session, node: str, linkedid: str, values: Mapping[str, An
 def add(session: Session, deltas: Mapping[Key, Counts]) -> None:
     """Add counts to summary rows (created when missing), in key order (the same lock order in every writer)."""
     rows = [dict(zip(KEY, key, strict=True)) | dict(zip(COUNTS, deltas[key], strict=True)) for key in sorted(deltas)]
-    statement = insert_for(session, call_stats).values(rows)
+    statement = insert_for(session, call_stats)  # one statement for any number of rows: compiled once, cached
     session.execute(statement.on_conflict_do_update(
-        index_elements=list(KEY), set_={name: STATS[name] + statement.excluded[name] for name in COUNTS}))
+        index_elements=list(KEY), set_={name: STATS[name] + statement.excluded[name] for name in COUNTS}), rows)
 
 
 class EpochHours(ColumnElement[int]):
