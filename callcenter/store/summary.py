@@ -31,7 +31,7 @@ from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import BigInteger, Integer, case, delete, func, insert, literal, select, tuple_
+from sqlalchemy import BigInteger, Integer, case, delete, func, insert, literal, select, text, tuple_
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import ColumnElement
@@ -232,7 +232,14 @@ LAYOUT = (("hour", "line"), ("day", "line"), ("day", "topic"), ("day", "operator
 
 def rebuild(session: Session, progress: Any = None) -> int:
     """Recompute the whole summary from ``calls`` (one INSERT ... SELECT ... GROUP BY per kind of row); returns
-    how many summary rows it wrote. ``progress(message)`` is told about each step."""
+    how many summary rows it wrote. ``progress(message)`` is told about each step.
+
+    On PostgreSQL the table is locked against writers first: a listener writing calls meanwhile would otherwise
+    add a row between the delete and the insert (a duplicate key), or have its call counted twice. Its writes wait
+    until the rebuild commits and then add their calls' deltas on top, each call counted once. (SQLite lets one
+    writer at a time anyway.)"""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("LOCK TABLE call_stats IN SHARE ROW EXCLUSIVE MODE"))
     session.execute(delete(call_stats))
     for grain, dimension in LAYOUT:
         query = month_rows_query(dimension) if grain == "mon" else rows_query(grain, dimension)

@@ -56,7 +56,7 @@ def start_server(db_url: str, tmp_path: Path, **env: str) -> WebServer:
     port = free_port()
     log = tmp_path / "api.log"
     variables = {**os.environ, "CALLCENTER_DB__URL": db_url, "CALLCENTER_API__PORT": str(port),
-                 "CALLCENTER_API__LIVE_BOARD": "false", "CALLCENTER_RECORDINGS__STORE": str(tmp_path / "store"),
+                 "CALLCENTER_API__LIVE_BOARD": "false", "CALLCENTER_RECORDINGS__STORE": str(tmp_path / "recordings"),
                  "CALLCENTER_CASES__ATTACHMENTS": str(tmp_path / "attachments"),
                  **env}
     with log.open("wb") as out:

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 @pytest.fixture
 def server(db: Database, server_factory: ServerFactory, tmp_path: Path) -> WebServer:
     """The app over a database with users of every role and a few calls, one with a 20 s recording."""
-    store = tmp_path / "store"
+    store = tmp_path / "recordings"  # where the app (and a listener of the same test) keep recordings
     store.mkdir()
     audio = store / "call.ogg"
     subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "sine=frequency=440:duration=20", "-c:a", "libopus",

@@ -54,6 +54,14 @@ def _journal_matches_cel_file(db: Database, linkedids: list[str]) -> None:
     assert journaled == {linkedid: counts[linkedid] for linkedid in linkedids}
 
 
+def _size(path: Path) -> int:
+    """A spool file's size, 0 once the worker has taken it away."""
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
 def _recorded_once(db: Database, linkedids: list[str], crashed: frozenset[str] = frozenset()) -> None:
     """Each answered call has exactly one recording, stored, and no WAV is left in the spool. A call cut by an
     Asterisk crash may have lost its audio (MixMonitor had not written it out): recorded as empty, never pending."""
@@ -162,10 +170,15 @@ def test_asterisk_going_down_during_calls_logs_the_cut_calls_failed_and_loses_no
     cut_numbers = [caller_number(), caller_number()]
     citizens = [agents(f"citizen{n + 11}", wav_seconds=600, caller_number=number)
                 for n, number in enumerate(cut_numbers)]
+    earlier = set(SETTINGS.recordings.spool.glob("*/*.wav"))
     for citizen in citizens:
         citizen.dial(LINE)
     for number in cut_numbers:
         wait_cel(number, "BRIDGE_ENTER", timeout=30)  # both are talking to an operator
+    # and MixMonitor has written audio of both: a call cut the instant it is bridged has none to keep, and is
+    # rightly recorded "empty" (it happened in CI)
+    wait_until(lambda: sum(_size(wav) > 16_044 for wav in SETTINGS.recordings.spool.glob("*/*.wav")
+                           if wav not in earlier) >= 2, 30, "a second of audio in both calls' recordings")
     if how == "crash":
         pid = asterisk.pid(SETTINGS.sandbox.root)
         assert pid is not None
