@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import struct
 import zlib
 from collections.abc import Sequence
@@ -152,3 +153,10 @@ def p90_bound(waits: Sequence[float]) -> float:
     widths = [WAIT_EDGES[i + 1] - WAIT_EDGES[i] if i + 1 < len(WAIT_EDGES) else float("inf")
               for i in (wait_bucket(ordered[low]), wait_bucket(ordered[min(low + 1, len(ordered) - 1)]))]
     return max(widths)
+
+
+def free_port() -> int:
+    """A TCP port free on the loopback now (for a server a test starts)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])

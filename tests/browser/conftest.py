@@ -18,6 +18,7 @@ from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 
 from callcenter.settings import PROJECT_ROOT
 from callcenter.store.db import Database
+from tests.factories import free_port
 from tests.integration.conftest import agents, ivr, listener, listener_factory, sandbox  # noqa: F401 (fixtures)
 from tests.webclient import PASSWORD
 
@@ -25,12 +26,6 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = PROJECT_ROOT / "test-artifacts" / "screenshots"
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
          "--disable-sync", "--no-first-run", "--autoplay-policy=no-user-gesture-required"]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass

@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from callcenter.settings import PROJECT_ROOT
-from tests.integration.notify_sinks import free_port
+from tests.factories import free_port
 
 DEPLOY = PROJECT_ROOT / "deploy"
 UNITS = sorted(DEPLOY.glob("callcenter-*.service"))

@@ -13,9 +13,8 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -31,7 +30,9 @@ from callcenter.settings import PROJECT_ROOT, NotifySettings
 from callcenter.store import cases, outbox
 from callcenter.store.db import Database
 from callcenter.store.models import Case, Notification
-from tests.integration.notify_sinks import SmtpSink, WebhookSink, free_port
+from tests.factories import free_port
+from tests.integration.conftest import wait_until
+from tests.integration.notify_sinks import SmtpSink, WebhookSink
 from tests.scraping import scrape, value
 
 HOTLINE = load(PROJECT_ROOT / "hotline.toml")
@@ -254,14 +255,6 @@ def test_the_retry_delay_doubles_up_to_the_maximum_and_gives_up_in_time() -> Non
     assert retry_at(settings, 3, queued, queued + timedelta(hours=2)) is None
 
 
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
-
-
 def scraped(port: int, name: str, **labels: str) -> float | None:
     """One sample the notify process serves on its metrics port (None while it is not up yet)."""
     try:
@@ -285,13 +278,14 @@ def test_the_notify_process_keeps_retrying_until_the_receivers_come_up(
     proc = subprocess.Popen([sys.executable, "-m", "callcenter", "--db", db_url, "--model", str(model_file),
                              "notify"], env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
-        wait_for(lambda: all(r.attempts >= 2 for r in rows(db)), "two failed attempts per message")
-        wait_for(lambda: (scraped(port, "callcenter_notifications_total", outcome="failed") or 0) >= 4
-                 and scraped(port, "callcenter_notifications_pending") == 2, "the failures in the metrics")
+        wait_until(lambda: all(r.attempts >= 2 for r in rows(db)), 30, "two failed attempts per message")
+        wait_until(lambda: (scraped(port, "callcenter_notifications_total", outcome="failed") or 0) >= 4
+                   and scraped(port, "callcenter_notifications_pending") == 2, 30, "the failures in the metrics")
         smtp.start()
         webhook.start()
-        wait_for(lambda: all(r.status == "sent" for r in rows(db)), "both messages sent")
-        wait_for(lambda: scraped(port, "callcenter_notifications_pending") == 0, "nothing pending in the metrics")
+        wait_until(lambda: all(r.status == "sent" for r in rows(db)), 30, "both messages sent")
+        wait_until(lambda: scraped(port, "callcenter_notifications_pending") == 0, 30,
+                   "nothing pending in the metrics")
         assert scraped(port, "callcenter_notifications_total", outcome="sent") == 2
     finally:
         proc.terminate()

@@ -18,7 +18,7 @@ from callcenter.calls.channels import Directory
 from callcenter.listener.service import CallLogStore
 from callcenter.ops import metrics
 from callcenter.store.db import Database
-from tests.factories import file_call, load_jsonl
+from tests.factories import file_call, free_port, load_jsonl
 from tests.scraping import scrape, value
 from tests.unit.agi_client import ENV, running, silent_caller, wait_until
 from tests.unit.fake_ami import FakeAmi
@@ -26,12 +26,6 @@ from tests.unit.listening import ami_stream, make_listener, until
 from tests.unit.listening import running as listening
 
 pytestmark = pytest.mark.timeout(30)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def exporter(registry: object, port: int) -> WSGIServer:
