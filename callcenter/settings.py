@@ -7,12 +7,15 @@ file. Every default is a safe development default for the loopback sandbox; the 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from callcenter.model.addresses import Address, ParsedAddress
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+NODE_NAME = r"^[A-Za-z0-9_.-]{1,64}$"  # stored on every record; part of the spool's file name
 
 
 class AmiSettings(BaseModel):
@@ -20,7 +23,7 @@ class AmiSettings(BaseModel):
 
     username: str = "callcenter"
     secret: str = "hotline-dev-ami"
-    node: str = "sandbox"  # which Asterisk this listener serves; stored on every call
+    node: str = Field(default="sandbox", pattern=NODE_NAME)  # which Asterisk (without `nodes`); on every call
     timezone: str = "UTC"  # Asterisk's local time zone: AMI's CEL EventTime is local time to the second
     ping_interval: float = 5.0  # seconds between liveness pings
     ping_timeout: float = 5.0  # a ping unanswered this long means the link is dead
@@ -31,6 +34,17 @@ class AmiSettings(BaseModel):
     # An AMI message longer than this without its blank line is dropped (logged) and reading resumes after the
     # next blank line; a CEL event is about 1 KB.
     max_message_chars: int = Field(default=1024 * 1024, ge=4096)
+
+
+class NodeSettings(BaseModel):
+    """One Asterisk the listener follows (``nodes``): its name, stored on every call, CEL event and recording; its
+    AMI address; and where this machine reads its CEL file and its MixMonitor spool (local, or shared storage)."""
+
+    name: str = Field(pattern=NODE_NAME)
+    ami: Annotated[Address, ParsedAddress]
+    cel_file: Path
+    spool: Path
+    timezone: str | None = None  # Asterisk's local time zone there; default: ami.timezone
 
 
 class ListenerSettings(BaseModel):
@@ -101,6 +115,9 @@ class PbxSettings(BaseModel):
     control_secret: str = "hotline-dev-control"
     # Where `callcenter asterisk reload` writes the rendered configuration (the sandbox's by default).
     config_dir: Path = PROJECT_ROOT / ".sandbox/root/etc/asterisk"
+    # asterisk.conf's systemname for the node this configuration is rendered for: its call ids then start with
+    # "<systemname>-", so calls of several Asterisk nodes never share an id. Empty: none (a single node).
+    systemname: str = Field(default="", pattern=r"^([A-Za-z0-9][A-Za-z0-9_-]{0,31})?$")
 
 
 class RecordingsSettings(BaseModel):
@@ -188,3 +205,28 @@ class Settings(BaseSettings):
     notify: NotifySettings = Field(default_factory=NotifySettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
+    # Several Asterisk nodes (a JSON list in CALLCENTER_NODES): the listener keeps one AMI session, CEL-file
+    # backfill, spool and recordings worker per node. Empty: one node, ``ami.node`` at the model's ``pbx.ami``,
+    # reading ``ami.cel_file`` and ``recordings.spool``.
+    nodes: list[NodeSettings] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _distinct_nodes(self) -> Settings:
+        names = [node.name for node in self.nodes]
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            raise ValueError(f"nodes: each name once; repeated: {', '.join(twice)}")
+        return self
+
+    def node_spools(self) -> dict[str, Path]:
+        """Each node's MixMonitor spool, by node name."""
+        if self.nodes:
+            return {node.name: node.spool for node in self.nodes}
+        return {self.ami.node: self.recordings.spool}
+
+    def listener_nodes(self, model_ami: Address) -> list[NodeSettings]:
+        """The nodes the listener follows (``nodes``, or the one node of ``ami`` at the model's AMI address)."""
+        if self.nodes:
+            return list(self.nodes)
+        return [NodeSettings(name=self.ami.node, ami=model_ami, cel_file=self.ami.cel_file,
+                             spool=self.recordings.spool, timezone=self.ami.timezone)]

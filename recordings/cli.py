@@ -13,16 +13,22 @@ from recordings.worker import RecordingWorker
 
 def run(args: argparse.Namespace, settings: Settings, db: Database) -> int:
     """Dispatch one action; print what it did; exit non-zero when something needs attention."""
+    spools = settings.node_spools()
     if args.action == "process":
-        outcomes = RecordingWorker(settings.recordings, db, settings.ami.node).run_once()
-        print(", ".join(f"{count} {name}" for name, count in sorted(outcomes.items())) or "nothing to process")
-        return 1 if outcomes.get("error") else 0
+        errors = 0
+        for node, spool in spools.items():
+            worker = RecordingWorker(settings.recordings.model_copy(update={"spool": spool}), db, node)
+            outcomes = worker.run_once()
+            done = ", ".join(f"{count} {name}" for name, count in sorted(outcomes.items())) or "nothing to process"
+            print(f"{node}: {done}" if len(spools) > 1 else done)
+            errors += outcomes.get("error", 0)
+        return 1 if errors else 0
     if args.action == "purge":
-        print(f"purged {purge(db, settings.recordings)} recording(s) older than "
+        print(f"purged {purge(db, settings.recordings, spools=spools)} recording(s) older than "
               f"{settings.recordings.retention_days} days (legal holds kept)")
         return 0
     if args.action == "sweep":
-        report = sweep(db, settings.recordings)
+        report = sweep(db, settings.recordings, spools)
         print("\n".join(report.lines()))
         return 1 if report.needs_attention() else 0
     return _hold(db, args.call_id, args.action == "hold")

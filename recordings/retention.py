@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import stat
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,12 +22,15 @@ log = logging.getLogger(__name__)
 KEPT_AUDIO = (RecordingStatus.STORED, RecordingStatus.PENDING, RecordingStatus.ERROR)
 
 
-def purge(db: Database, settings: RecordingsSettings, now: datetime | None = None) -> int:
+def purge(db: Database, settings: RecordingsSettings, now: datetime | None = None,
+          spools: Mapping[str, Path] | None = None) -> int:
     """Delete recordings older than ``retention_days`` unless their call is on legal hold; return how many.
 
     Stored copies go, and so do WAVs that never made it (still pending or in error): confidential audio is not
     kept past retention because a transcode kept failing. Rows stay, marked purged. Spool files off the naming
-    contract go too once that old (by their time of change), except in the folder of a call on legal hold."""
+    contract go too once that old (by their time of change), except in the folder of a call on legal hold.
+    ``spools``: each node's spool (several Asterisk nodes); a row's WAV is looked for in its own node's spool
+    only (two nodes may use the same ids), and not at all for a node not listed. Without it: ``settings.spool``."""
     now = now or datetime.now(UTC)
     cutoff = now - timedelta(days=settings.retention_days)
     held = select(Call.linkedid).where(Call.legal_hold.is_(True), Call.node == Recording.node)
@@ -36,13 +40,23 @@ def purge(db: Database, settings: RecordingsSettings, now: datetime | None = Non
             Recording.linkedid.not_in(held.scalar_subquery()))).all()
         for row in rows:
             _delete(settings.store, row.path)
-            _delete_wav(settings.spool, row.source_path)
+            spool = settings.spool if spools is None else spools.get(row.node)
+            if spool is not None:
+                _delete_wav(spool, row.source_path)
+            elif row.status != RecordingStatus.STORED:
+                log.warning("retention: the WAV of recording %d (node %s) is in a spool not followed here; "
+                            "it stays", row.id, row.node)
             row.status, row.deleted_at = RecordingStatus.PURGED, now
         held_anywhere = set(session.scalars(select(Call.linkedid).where(Call.legal_hold.is_(True))))
     if rows:
         log.info("retention: purged %d recording(s) older than %d days", len(rows), settings.retention_days)
-    _purge_misfits(settings, cutoff, held_anywhere)
+    for spool in _spools(settings, spools):
+        _purge_misfits(spool, settings.retention_days, cutoff, held_anywhere)
     return len(rows)
+
+
+def _spools(settings: RecordingsSettings, spools: Mapping[str, Path] | None) -> list[Path]:
+    return [settings.spool] if spools is None else list(dict.fromkeys(spools.values()))
 
 
 def _delete(root: Path, relative: str | None) -> None:
@@ -62,18 +76,17 @@ def _delete_wav(spool: Path, source: str) -> None:
         log.error("retention: refused to delete %r: %s", source, exc)
 
 
-def _purge_misfits(settings: RecordingsSettings, cutoff: datetime, held: set[str]) -> None:
+def _purge_misfits(spool: Path, days: int, cutoff: datetime, held: set[str]) -> None:
     """Delete regular spool files off the contract changed before ``cutoff`` (links and folders stay)."""
-    for misfit in scan(settings.spool).misfits:
+    for misfit in scan(spool).misfits:
         if misfit.path.parent.name in held or not _file_older_than(misfit.path, cutoff):
             continue
         try:
-            remove_file(settings.spool, misfit.path)
+            remove_file(spool, misfit.path)
         except (ValueError, OSError) as exc:
             log.error("retention: could not delete %s: %s", misfit.path, exc)
             continue
-        log.warning("retention: deleted %s (%s), older than %d days", misfit.path, misfit.reason,
-                    settings.retention_days)
+        log.warning("retention: deleted %s (%s), older than %d days", misfit.path, misfit.reason, days)
 
 
 def _file_older_than(path: Path, cutoff: datetime) -> bool:
@@ -104,9 +117,11 @@ class SweepReport:
         return bool(self.files_without_rows or self.rows_without_files or self.spool_misfits)
 
 
-def sweep(db: Database, settings: RecordingsSettings) -> SweepReport:
-    """Compare the store folder with the stored rows, and list the spool's misfits (nothing is changed)."""
-    report = SweepReport(spool_misfits=scan(settings.spool).misfits)
+def sweep(db: Database, settings: RecordingsSettings, spools: Mapping[str, Path] | None = None) -> SweepReport:
+    """Compare the store folder with the stored rows, and list the misfits of the spool (of each node's spool in
+    ``spools``); nothing is changed."""
+    misfits = [misfit for spool in _spools(settings, spools) for misfit in scan(spool).misfits]
+    report = SweepReport(spool_misfits=misfits)
     with db.session() as session:
         stored = session.scalars(select(Recording).where(Recording.status == RecordingStatus.STORED))
         known = {row.path: row.id for row in stored}

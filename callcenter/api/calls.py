@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, object_session
 
 from callcenter.api.schemas import CallDetail, CallOut, CallPage, ErrorOut, EventOut
 from callcenter.model.contract import Role, Status
-from callcenter.settings import ApiSettings
+from callcenter.settings import NODE_NAME, ApiSettings
 from callcenter.store import queries, worklist
 from callcenter.store.models import Call
 from callcenter.web.auth import Anyone, Principal
@@ -77,6 +77,7 @@ def call_filter(
     operator: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_.-]{1,64}$")] = None,
     number: Annotated[str | None, Query(pattern=r"^\+?\d{1,20}$", description="caller number prefix")] = None,
     topic: Annotated[str | None, Query(pattern=r"^[a-z_]{1,64}$", description="IVR topic code")] = None,
+    node: Annotated[str | None, Query(pattern=NODE_NAME, description="the Asterisk node that took the call")] = None,
 ) -> queries.CallFilter:
     """Validate and bound the filters: times are UTC unless they carry an offset; the range is capped."""
     end_at = parse_moment("to", end) or datetime.now(UTC)
@@ -86,7 +87,7 @@ def call_filter(
     if end_at - start_at > timedelta(days=settings.max_range_days):
         raise invalid("from", start, f"the date range is longer than {settings.max_range_days} days")
     return queries.CallFilter(start=start_at, end=end_at, line=line, status=status.value if status else None,
-                              operator=operator, number=number, topic=topic)
+                              operator=operator, number=number, topic=topic, node=node)
 
 
 def scoped(where: queries.CallFilter, who: Principal) -> queries.CallFilter:

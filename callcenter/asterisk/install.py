@@ -38,6 +38,14 @@ def hand_written(sandbox: bool) -> dict[str, Path]:
     return files
 
 
+def with_systemname(text: str, systemname: str) -> str:
+    """asterisk.conf with ``systemname`` set in its [options] (call ids then start with ``<systemname>-``)."""
+    head, found, rest = text.partition("[options]\n")
+    if not found:
+        raise ValueError("asterisk.conf has no [options] section for the systemname")
+    return f"{head}{found}systemname = {systemname}            ; this node's name, the prefix of its call ids\n{rest}"
+
+
 def install(target: Path, model: HotlineModel, settings: Settings, sandbox: bool,
             source: str = "hotline.toml") -> list[str]:
     """Write the whole configuration into ``target`` (created if missing); return the file names written.
@@ -47,7 +55,10 @@ def install(target: Path, model: HotlineModel, settings: Settings, sandbox: bool
     target.mkdir(parents=True, exist_ok=True)
     written = []
     for name, path in hand_written(sandbox).items():
-        write_file(target / name, path.read_text(encoding="utf-8"), 0o644)
+        text = path.read_text(encoding="utf-8")
+        if name == "asterisk.conf" and settings.pbx.systemname:
+            text = with_systemname(text, settings.pbx.systemname)
+        write_file(target / name, text, 0o644)
         written.append(name)
     for name, rendered in render(model, settings, sandbox, source).items():
         write_file(target / name, rendered.text, 0o600 if rendered.secret else 0o644)

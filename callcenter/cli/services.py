@@ -7,7 +7,8 @@ import argparse
 import asyncio
 import logging
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
@@ -39,7 +40,7 @@ def _refused(settings: Settings) -> bool:
 
 
 def cmd_listen(args: argparse.Namespace, settings: Settings, model: HotlineModel) -> int:
-    """Run the AMI listener (call log and recordings) until interrupted."""
+    """Run the AMI listener (call log and recordings of each Asterisk node) until interrupted."""
     from callcenter.calls.channels import Directory
     from callcenter.listener.backfill import Backfill
     from callcenter.listener.celfile import CelFile
@@ -53,24 +54,59 @@ def cmd_listen(args: argparse.Namespace, settings: Settings, model: HotlineModel
 
     if _refused(settings):
         return 2
-    prepare = _migrate_or_defer(settings.db.url)
+    prepare = _once(_migrate_or_defer(settings.db.url))
     db = Database(settings.db.url, settings.db.connect_timeout)
-    node, rec = settings.ami.node, settings.recordings
     watch = ModelWatch(settings.model_file, model)
-    store = CallLogStore(db, node, lambda: Directory.from_model(watch.current()))
-    jobs = [Periodic("recordings", rec.scan_interval, RecordingWorker(rec, db, node).run_once),
-            Periodic("retention", rec.purge_interval, partial(purge, db, rec))]
-    options = settings.listener
-    cel_file = CelFile(settings.ami.cel_file, options.backfill_chunk_lines, options.backfill_chunk_bytes)
-    spool = Spool(spool_path(options.spool_dir, settings.db.url, node), options.spool_max_bytes)
+    options, rec = settings.listener, settings.recordings
+    nodes = settings.listener_nodes(model.pbx.ami)
+    # Retention is one job for the whole store (each row's WAV in its own node's spool).
+    retention = Periodic("retention", rec.purge_interval, partial(purge, db, rec, spools=settings.node_spools()))
+    listeners: list[Listener] = []
+    spools: list[Spool] = []
     metrics.serve(metrics.LISTENER, settings.metrics.host, settings.metrics.listener_port)
     try:
-        listener = Listener(settings.ami, model.pbx.ami, store, Backfill(cel_file, store), spool, options=options,
-                            jobs=jobs, prepare=prepare)
-        asyncio.run(listener.run())
+        for node in nodes:
+            ami = settings.ami.model_copy(update={"node": node.name, "cel_file": node.cel_file,
+                                                  "timezone": node.timezone or settings.ami.timezone})
+            node_rec = rec.model_copy(update={"spool": node.spool})
+            store = CallLogStore(db, node.name, lambda: Directory.from_model(watch.current()))
+            jobs = [Periodic(f"recordings {node.name}", rec.scan_interval,
+                             RecordingWorker(node_rec, db, node.name).run_once)]
+            spool = Spool(spool_path(options.spool_dir, settings.db.url, node.name), options.spool_max_bytes)
+            spools.append(spool)
+            cel_file = CelFile(node.cel_file, options.backfill_chunk_lines, options.backfill_chunk_bytes)
+            listeners.append(Listener(ami, node.ami, store, Backfill(cel_file, store), spool, options=options,
+                                      jobs=[*jobs, retention] if not listeners else jobs, prepare=prepare))
+        if len(nodes) > 1:
+            log.info("listen: following %d Asterisk nodes: %s", len(nodes),
+                     ", ".join(f"{node.name} (AMI {node.ami})" for node in nodes))
+        asyncio.run(_all(listeners))
     finally:
-        spool.close()
+        for spool in spools:
+            spool.close()
     return 0
+
+
+async def _all(listeners: Sequence[Any]) -> None:
+    """Run every node's listener until cancelled (each keeps its own AMI session up; none stops the others)."""
+    await asyncio.gather(*(listener.run() for listener in listeners))
+
+
+def _once(work: Callable[[], None] | None) -> Callable[[], None] | None:
+    """``work`` made safe to call from every node's delivery: it runs until it succeeds once, one at a time."""
+    if work is None:
+        return None
+    lock = threading.Lock()
+    done = False
+
+    def run() -> None:
+        nonlocal done
+        with lock:
+            if not done:
+                work()
+                done = True
+
+    return run
 
 
 def _migrate_or_defer(url: str) -> Callable[[], None] | None:
@@ -126,7 +162,6 @@ def cmd_notify(args: argparse.Namespace, settings: Settings, model: HotlineModel
     """Tell departments of forwarded and overdue cases (e-mail, webhook) from the outbox, retrying until
     delivered."""
     import signal
-    import threading
 
     from callcenter.model.watch import ModelWatch
     from callcenter.notify.senders import SmtpSender, WebhookSender

@@ -72,9 +72,9 @@ class Listener:
         self.dropped = 0  # CEL events the full queue could not take
         self._overflowed = False
         # Read at scrape time, from the metrics thread: each is one read of a value the loop owns.
-        metrics.QUEUE_DEPTH.set_function(self.queue.qsize)
-        metrics.SPOOL_PENDING.set_function(lambda: spool.pending_bytes)
-        metrics.AMI_CONNECTED.set_function(lambda: float(self.connected.is_set()))
+        metrics.QUEUE_DEPTH.labels(ami.node).set_function(self.queue.qsize)
+        metrics.SPOOL_PENDING.labels(ami.node).set_function(lambda: spool.pending_bytes)
+        metrics.AMI_CONNECTED.labels(ami.node).set_function(lambda: float(self.connected.is_set()))
 
     def on_cel(self, message: Message) -> None:
         """AMI callback: parse and enqueue, nothing else (a bad event is counted and logged)."""
@@ -142,7 +142,7 @@ class Listener:
         connection.on("CEL", self.on_cel)
         await connection.open()
         self.sessions += 1
-        log.info("AMI: logged in to %s as %s", self.address, self.ami.username)
+        log.info("AMI: logged in to %s as %s (node %s)", self.address, self.ami.username, self.ami.node)
         self.connected.set()
         self._enqueue(BACKFILL)  # whatever happened while we were away
         tasks = [asyncio.create_task(connection.keepalive()), asyncio.create_task(self._live_calls(connection))]

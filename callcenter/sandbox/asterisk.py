@@ -20,8 +20,9 @@ PROMPTS = PROJECT_ROOT / "ivr/prompts"
 PROMPT_LANGUAGES = ("vi", "en")
 PACKAGES = "asterisk,asterisk-modules,asterisk-core-sounds-en-wav,asterisk-moh-opsound-wav,baresip-core"
 STAMP = ".callcenter-packages"  # which package list the root was built with; another list rebuilds it
-# Folders Asterisk writes to that must exist before it starts (cel_custom does not create its folder).
-RUNTIME_DIRS = ("var/log/asterisk/cel-custom", "var/spool/asterisk/monitor", "var/run/asterisk", "tmp")
+# Folders Asterisk writes to that must exist before it starts (cel_custom does not create its folder). The root's
+# var/run is a link to /run, absolute: written through from outside the chroot it would reach the host's /run.
+RUNTIME_DIRS = ("var/log/asterisk/cel-custom", "var/spool/asterisk/monitor", "run/asterisk", "tmp")
 
 
 class SandboxError(RuntimeError):
@@ -48,6 +49,43 @@ def provision(root: Path, suite: str = "sid") -> None:
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
     (partial / STAMP).write_text(PACKAGES)
     partial.rename(root)
+
+
+# What a node root does not share with the root it is made from: everything its Asterisk writes.
+NODE_OWN = ("var/log/asterisk", "var/spool/asterisk", "run/asterisk", "var/lib/asterisk/astdb.sqlite3",
+            "etc/asterisk")
+
+
+def provision_node(root: Path, node_root: Path) -> None:
+    """Another sandbox root for a second Asterisk node (multi-node tests): hard links to ``root``'s installed
+    packages (no second download, little space), and its own configuration, logs, spool, astdb and runtime
+    folders, so the two never write to one file. Reused while ``root``'s package list is unchanged."""
+    stamp = root / STAMP
+    if not stamp.exists():
+        raise SandboxError(f"{root} is not provisioned: run `make asterisk` first")
+    if (node_root / STAMP).exists() and (node_root / STAMP).read_text() == stamp.read_text():
+        return
+    if node_root.exists():
+        stop(node_root)
+        shutil.rmtree(node_root)
+    partial = node_root.with_name(node_root.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    for entry in sorted(root.iterdir()):
+        if entry.name not in ("tmp", STAMP):
+            subprocess.run(["cp", "-al", str(entry), str(partial / entry.name)], check=True)
+    for own in NODE_OWN:
+        target = partial / own
+        if not target.resolve().is_relative_to(partial.resolve()):  # through an absolute link: not ours
+            raise SandboxError(f"{target} leads out of {partial}")
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)
+        else:
+            target.unlink(missing_ok=True)
+    for folder in (*RUNTIME_DIRS, "etc/asterisk"):
+        (partial / folder).mkdir(parents=True, exist_ok=True)
+    (partial / STAMP).write_text(stamp.read_text())
+    partial.rename(node_root)
 
 
 def install_config(root: Path, model: HotlineModel, settings: Settings) -> None:

@@ -67,7 +67,7 @@ async def test_the_listener_counts_events_in_calls_built_and_its_lag(
         def caught_up() -> bool:
             text = scrape(listener_port)
             return (counter(text, "callcenter_calls_built_total") - counter(before, "callcenter_calls_built_total")
-                    >= 2 and value(text, "callcenter_listener_spool_pending_bytes") == 0)
+                    >= 2 and value(text, "callcenter_listener_spool_pending_bytes", node="sandbox") == 0)
 
         deadline = time.monotonic() + 10
         while not await asyncio.to_thread(caught_up):
@@ -82,8 +82,8 @@ async def test_the_listener_counts_events_in_calls_built_and_its_lag(
     assert delta("callcenter_listener_lag_seconds_count") == len(events)
     assert 1.0 <= (value(text, "callcenter_listener_last_lag_seconds") or 0) < 30
     assert delta("callcenter_listener_lag_seconds_bucket", le="0.5") == 0  # every one stored over 1 s after it
-    assert value(text, "callcenter_listener_ami_connected") == 1
-    assert value(text, "callcenter_listener_queue_depth") == 0
+    assert value(text, "callcenter_listener_ami_connected", node="sandbox") == 1
+    assert value(text, "callcenter_listener_queue_depth", node="sandbox") == 0
     assert delta("callcenter_call_build_failures_total") == 0
 
 

@@ -1,0 +1,189 @@
+"""Two Asterisk nodes feeding one PostgreSQL: a second sandbox Asterisk (its own root, ports, systemname, CEL file
+and spool) beside the usual one, one listener following both, calls on both at once, two API processes over the
+same database. Nothing may be mixed up: each call, CEL event and recording carries the node that had it."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from callcenter.model.addresses import Address
+from callcenter.model.contract import Role
+from callcenter.model.hotline import HotlineModel
+from callcenter.sandbox import asterisk, port_in_use
+from callcenter.sandbox.baresip import SipAgent
+from callcenter.store import accounts
+from callcenter.store.db import Database
+from callcenter.store.models import CelJournal, Recording
+from tests.browser.conftest import start_server
+from tests.integration.conftest import (
+    MODEL,
+    ROOT,
+    SETTINGS,
+    ListenerProcess,
+    caller_number,
+    wait_for_calls,
+    wait_until,
+)
+from tests.webclient import PASSWORD
+
+pytestmark = pytest.mark.sandbox
+NODE_B = "nodeb"
+PLAIN_ID = re.compile(r"^\d+\.\d+$")  # the first node sets no systemname
+
+
+@dataclass(frozen=True)
+class Node:
+    """A sandbox Asterisk node: its root, model (its own addresses) and where the listener reads it."""
+
+    name: str
+    root: Path
+    model: HotlineModel
+
+    @property
+    def cel_file(self) -> Path:
+        return self.root / "var/log/asterisk/cel-custom/cel_callcenter.json"
+
+    @property
+    def spool(self) -> Path:
+        return self.root / "var/spool/asterisk/monitor"
+
+    @property
+    def sip(self) -> str:
+        return str(self.model.pbx.sip)
+
+    def listener_entry(self) -> dict[str, str]:
+        return {"name": self.name, "ami": str(self.model.pbx.ami), "cel_file": str(self.cel_file),
+                "spool": str(self.spool)}
+
+
+def _free_pair(start: int) -> int:
+    """A port from ``start`` on that is free for SIP (UDP and TCP) and for nobody else in these tests."""
+    return next(port for port in range(start, start + 200) if not port_in_use(port))
+
+
+@pytest.fixture(scope="module")
+def node_b(sandbox: Path) -> Iterator[Node]:
+    """A second Asterisk in its own root (hard links to the first one's packages), on other ports, with
+    ``systemname = nodeb``: its call ids are ``nodeb-<epoch>.<seq>``. Stopped after the module."""
+    root = ROOT.parent / "node-b"
+    asterisk.provision_node(ROOT, root)
+    pbx = MODEL.pbx.model_copy(update={
+        "sip": Address("127.0.0.1", _free_pair(5070)),
+        "ami": Address("127.0.0.1", _free_pair(5039)),
+        "webrtc": Address(MODEL.pbx.webrtc.host, MODEL.pbx.webrtc.port + 1)})
+    model = MODEL.model_copy(update={"pbx": pbx})
+    settings = SETTINGS.model_copy(update={"pbx": SETTINGS.pbx.model_copy(update={"systemname": NODE_B})})
+    asterisk.restart_clean(root, model, settings)
+    yield Node(NODE_B, root, model)
+    asterisk.stop(root)
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_two_nodes_feed_one_postgresql_and_nothing_is_mixed_up(
+        db: Database, db_url: str, node_b: Node, listener_factory: Callable[..., ListenerProcess],
+        agents: Callable[..., SipAgent], tmp_path: Path) -> None:
+    node_a = Node(SETTINGS.ami.node, ROOT, MODEL)
+    nodes = (node_a, node_b)
+    listener = listener_factory(CALLCENTER_NODES=json.dumps([node.listener_entry() for node in nodes])).start()
+    listener.wait_log("AMI: logged in", count=2)  # one session per node
+    assert f"(node {NODE_B})" in listener.text() and f"(node {node_a.name})" in listener.text()
+
+    # The same two operators on both nodes (separate phones), two citizens calling each node, all at once.
+    for node in nodes:
+        for operator in ("op101", "op102"):
+            agents(operator, register=True, wav_seconds=120, asterisk=node.sip)
+    placed: dict[str, Node] = {}
+    citizens = []
+    for node in nodes:
+        for _ in range(2):
+            number = caller_number()
+            citizen = agents("citizen1", wav_seconds=8, caller_number=number, asterisk=node.sip)
+            placed[number] = node
+            citizens.append(citizen)
+    for citizen in citizens:
+        citizen.dial("02621022")
+    for citizen in citizens:
+        citizen.wait_event("CALL_CLOSED", 60)
+
+    calls = wait_for_calls(db, list(placed), timeout=60)
+    for number, call in calls.items():
+        node = placed[number]
+        assert call.node == node.name, (number, call.node)
+        assert call.status == "answered" and call.operator in ("op101", "op102"), (call.status, call.operator)
+        if node is node_b:
+            assert call.linkedid.startswith(f"{NODE_B}-"), call.linkedid
+        else:
+            assert PLAIN_ID.match(call.linkedid), call.linkedid
+    assert len({(call.node, call.linkedid) for call in calls.values()}) == 4
+
+    # Every journaled event of these calls is stored under its own node, and only there.
+    with db.session() as session:
+        journaled = {(node, linkedid) for node, linkedid in session.execute(
+            select(CelJournal.node, CelJournal.linkedid).where(
+                CelJournal.linkedid.in_([call.linkedid for call in calls.values()])))}
+    assert journaled == {(call.node, call.linkedid) for call in calls.values()}
+
+    # Each node's recordings worker stores its node's WAVs (ids prefixed on node b), and empties its spool.
+    def stored() -> list[Recording] | None:
+        with db.session() as session:
+            rows = list(session.scalars(select(Recording).where(
+                Recording.linkedid.in_([call.linkedid for call in calls.values()]),
+                Recording.kind == "conversation", Recording.status == "stored")))
+        return rows if len(rows) == 4 else None
+
+    recordings = wait_until(stored, 60, "a stored recording of each call")
+    assert isinstance(recordings, list)
+    by_linkedid = {call.linkedid: call for call in calls.values()}
+    store = tmp_path / "recordings"
+    for row in recordings:
+        call = by_linkedid[row.linkedid]
+        assert row.node == call.node and row.call_id == call.id
+        assert (store / (row.path or "")).is_file()
+        if call.node == NODE_B:
+            assert Path(row.source_path).name.startswith(f"{NODE_B}-"), row.source_path
+    for call in calls.values():
+        spool = node_b.spool if call.node == NODE_B else node_a.spool
+        wait_until(lambda spool=spool, call=call: not (spool / call.linkedid).exists(), 30,  # type: ignore[misc]
+                   f"the WAV of {call.linkedid} to leave {spool}")
+
+    # Two API processes over the one database: both serve every node's calls and recordings; ?node= filters.
+    # (The listener also backfilled earlier tests' calls from both CEL files: only this test's are compared.)
+    with db.session() as session:
+        user = accounts.create_user(session, accounts.NewUser("super1", Role.SUPERVISOR, PASSWORD))
+        session.flush()
+        token = accounts.create_token(session, user, "nodes test")
+    servers = []
+    for name in ("api-1", "api-2"):
+        (tmp_path / name).mkdir()
+        servers.append(start_server(db_url, tmp_path / name, CALLCENTER_RECORDINGS__STORE=str(store)))
+    try:
+        headers = {"Authorization": f"Bearer {token}"}
+        for server in servers:
+            listed = httpx.get(f"{server.url}/api/calls", headers=headers, params={"page_size": 50}, timeout=10)
+            assert listed.status_code == 200, listed.text
+            seen = {item["caller_number"]: item["node"] for item in listed.json()["items"]
+                    if item["caller_number"] in placed}
+            assert seen == {number: node.name for number, node in placed.items()}
+            only_b = httpx.get(f"{server.url}/api/calls", headers=headers, params={"node": NODE_B, "page_size": 500},
+                               timeout=10).json()["items"]
+            assert {item["node"] for item in only_b} == {NODE_B}
+            assert {item["caller_number"] for item in only_b} & set(placed) == {
+                number for number, node in placed.items() if node is node_b}
+        bad = httpx.get(f"{servers[0].url}/api/calls", headers=headers, params={"node": "../x"}, timeout=10)
+        assert bad.status_code == 422
+        for index, row in enumerate(sorted(recordings, key=lambda r: r.id)):
+            server = servers[index % 2]  # each process serves every node's audio
+            audio = httpx.get(f"{server.url}/api/recordings/{row.id}/audio", headers=headers, timeout=10)
+            assert audio.status_code == 200, audio.text
+            assert audio.content == (store / (row.path or "")).read_bytes()
+    finally:
+        for server in servers:
+            server.stop()
