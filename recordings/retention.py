@@ -30,7 +30,8 @@ def purge(db: Database, settings: RecordingsSettings, now: datetime | None = Non
     kept past retention because a transcode kept failing. Rows stay, marked purged. Spool files off the naming
     contract go too once that old (by their time of change), except in the folder of a call on legal hold.
     ``spools``: each node's spool (several Asterisk nodes); a row's WAV is looked for in its own node's spool
-    only (two nodes may use the same ids), and not at all for a node not listed. Without it: ``settings.spool``."""
+    only (two nodes may use the same ids); a row of a node not listed whose WAV may remain is left alone. Without
+    it: ``settings.spool``."""
     now = now or datetime.now(UTC)
     cutoff = now - timedelta(days=settings.retention_days)
     held = select(Call.linkedid).where(Call.legal_hold.is_(True), Call.node == Recording.node)
@@ -38,21 +39,24 @@ def purge(db: Database, settings: RecordingsSettings, now: datetime | None = Non
         rows = session.scalars(select(Recording).where(
             Recording.status.in_(KEPT_AUDIO), Recording.recorded_at < cutoff,
             Recording.linkedid.not_in(held.scalar_subquery()))).all()
+        purged = 0
         for row in rows:
-            _delete(settings.store, row.path)
             spool = settings.spool if spools is None else spools.get(row.node)
+            if spool is None and row.status != RecordingStatus.STORED:  # its WAV may still be there: not purged
+                log.warning("retention: recording %d of node %s is past retention but its WAV is in a spool not "
+                            "followed here; left for that node's listener", row.id, row.node)
+                continue
+            _delete(settings.store, row.path)
             if spool is not None:
                 _delete_wav(spool, row.source_path)
-            elif row.status != RecordingStatus.STORED:
-                log.warning("retention: the WAV of recording %d (node %s) is in a spool not followed here; "
-                            "it stays", row.id, row.node)
             row.status, row.deleted_at = RecordingStatus.PURGED, now
+            purged += 1
         held_anywhere = set(session.scalars(select(Call.linkedid).where(Call.legal_hold.is_(True))))
-    if rows:
-        log.info("retention: purged %d recording(s) older than %d days", len(rows), settings.retention_days)
+    if purged:
+        log.info("retention: purged %d recording(s) older than %d days", purged, settings.retention_days)
     for spool in _spools(settings, spools):
         _purge_misfits(spool, settings.retention_days, cutoff, held_anywhere)
-    return len(rows)
+    return purged
 
 
 def _spools(settings: RecordingsSettings, spools: Mapping[str, Path] | None) -> list[Path]:

@@ -338,6 +338,29 @@ def test_retention_also_removes_wavs_that_never_transcoded(db: Database, setting
     assert _rows(db)[0].status == "purged" and not wav.exists()
 
 
+def test_retention_of_two_nodes_with_the_same_ids_deletes_only_each_ones_own_wav(
+        db: Database, settings: RecordingsSettings, tmp_path: Path) -> None:
+    old = "1700000000.1"  # both nodes without a systemname: the same id on each
+    other = settings.model_copy(update={"spool": tmp_path / "spool-b"})
+    wavs = []
+    for node, where in (("pbx1", settings), ("pbx2", other)):
+        wav = where.spool / old / f"{old}.wav"
+        wav.parent.mkdir(parents=True)
+        wav.write_bytes(b"RIFF\x00\x00\x00\x00WAVEbroken")  # never transcodes: the WAV stays in its spool
+        wav.with_name(wav.name + ".done").touch()
+        RecordingWorker(where, db, node).run_once()
+        wavs.append(wav)
+    assert sorted((r.node, r.status) for r in _rows(db)) == [("pbx1", "error"), ("pbx2", "error")]
+    now = datetime(2026, 11, 29, tzinfo=UTC)
+    assert purge(db, settings, now, spools={"pbx1": settings.spool}) == 1  # pbx2's spool is not followed here
+    assert not wavs[0].exists() and wavs[1].exists()
+    assert sorted((r.node, r.status) for r in _rows(db)) == [("pbx1", "purged"), ("pbx2", "error")]
+    assert purge(db, settings, now, spools={"pbx1": settings.spool, "pbx2": other.spool}) == 1
+    assert not wavs[1].exists() and {r.status for r in _rows(db)} == {"purged"}
+    report = sweep(db, settings, {"pbx1": settings.spool, "pbx2": other.spool})
+    assert report.lines() == ["store and database agree"]
+
+
 def test_retention_never_deletes_outside_the_store(db: Database, settings: RecordingsSettings,
                                                    tmp_path: Path) -> None:
     victim = tmp_path / "precious.txt"

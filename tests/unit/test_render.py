@@ -164,3 +164,32 @@ def test_an_outbound_route_without_the_number_or_with_dialplan_syntax_is_refused
     raw.setdefault("pbx", {})["outbound"] = route
     with pytest.raises(ValueError, match="outbound"):
         parse(raw, "hotline.toml")
+
+
+def test_a_node_s_systemname_goes_into_asterisk_conf_and_a_bad_one_is_refused(tmp_path: Path) -> None:
+    settings = Settings(pbx=PbxSettings(systemname="pbx2"))
+    install(tmp_path / "with", MODEL, settings, sandbox=False)
+    options = (tmp_path / "with/asterisk.conf").read_text().split("[options]\n", 1)[1]
+    assert options.startswith("systemname = pbx2 ")
+    install(tmp_path / "without", MODEL, Settings(), sandbox=False)
+    assert "systemname" not in (tmp_path / "without/asterisk.conf").read_text()
+    for bad in ("pbx.2", "-pbx", "pbx 2", "x" * 33, "a/b"):  # a dot or slash would break the spool's id contract
+        with pytest.raises(ValueError, match="systemname"):
+            PbxSettings(systemname=bad)
+
+
+def test_nodes_are_one_by_default_and_each_name_once() -> None:
+    settings = Settings()
+    [only] = settings.listener_nodes(MODEL.pbx.ami)
+    assert (only.name, only.ami, only.spool) == (settings.ami.node, MODEL.pbx.ami, settings.recordings.spool)
+    assert settings.node_spools() == {settings.ami.node: settings.recordings.spool}
+    node = {"ami": "10.0.0.11:5038", "cel_file": "/srv/a/cel.json", "spool": "/srv/a/monitor"}
+    second = {**node, "name": "pbx2", "ami": "10.0.0.12:5038"}
+    two = Settings.model_validate({"nodes": [{**node, "name": "pbx1"}, second]})
+    assert [(n.name, str(n.ami)) for n in two.listener_nodes(MODEL.pbx.ami)] == [
+        ("pbx1", "10.0.0.11:5038"), ("pbx2", "10.0.0.12:5038")]
+    with pytest.raises(ValueError, match="repeated: pbx1"):
+        Settings.model_validate({"nodes": [{**node, "name": "pbx1"}, {**node, "name": "pbx1"}]})
+    for bad in ({**node, "name": "../x"}, {**node, "name": "pbx1", "ami": "nowhere"}):
+        with pytest.raises(ValueError):
+            Settings.model_validate({"nodes": [bad]})
