@@ -68,6 +68,7 @@ calls = Table(
     Index("ix_calls_status_started_id", "status", "started_at", "id"),
     Index("ix_calls_operator_started_id", "operator", "started_at", "id"),
     Index("ix_calls_topic_started_id", "topic", "started_at", "id"),
+    Index("ix_calls_line_status_started_id", "line", "status", "started_at", "id"),  # migration 0017
 )
 # Numbers compare byte by byte on PostgreSQL whatever the database's locale, so that the prefix search's range
 # (queries.prefix_range) selects exactly what LIKE 'prefix%' would, from the index (SQLite compares bytes anyway).

@@ -160,10 +160,10 @@ def list_calls(session: Session, where: CallFilter, page: int, page_size: int,
 
 def count_by_status(session: Session, where: CallFilter, cap: int = TOTAL_CAP) -> dict[str, Total]:
     """How many of the matching calls ended in each status (exactly up to ``cap`` each); statuses with none are
-    left out. Over the range alone: one capped count per status, each from the status index. With another filter
-    (whose index holds no status) one grouped exact count, as capped counts would each look up up to ``cap``
-    rows."""
-    if where.line or where.topic or where.operator or where.number or where.participant:
+    left out. Over the range alone, or one line: one capped count per status, each from the status index (or the
+    line-and-status one). With another filter (whose index holds no status) one grouped exact count, as capped
+    counts would each look up up to ``cap`` rows."""
+    if where.topic or where.operator or where.number or where.participant or where.node:
         query = filtered(select(CALL.status, func.count()).select_from(Call), where).group_by(CALL.status)
         return {status: Total(int(count)) for status, count in session.execute(query).all()}
     found = {}

@@ -81,6 +81,14 @@ def test_counts_by_status_are_capped_each(db: Database) -> None:
             "answered": queries.Total(3, False), "missed": queries.Total(2)}
         narrowed = queries.CallFilter(start=EVERYTHING.start, end=EVERYTHING.end, status="missed")
         assert queries.count_by_status(session, narrowed) == {"missed": queries.Total(2)}
+        line = queries.CallFilter(start=EVERYTHING.start, end=EVERYTHING.end, line="02621022")
+        assert queries.count_by_status(session, line, cap=3) == {  # one line: capped each too (its own index)
+            "answered": queries.Total(3, False), "missed": queries.Total(2)}
+        assert queries.count_by_status(session, queries.CallFilter(
+            start=EVERYTHING.start, end=EVERYTHING.end, line="1900868647"), cap=3) == {}
+        number = queries.CallFilter(start=EVERYTHING.start, end=EVERYTHING.end, number="091")
+        assert queries.count_by_status(session, number, cap=3) == {  # no index with the status: counted exactly
+            "answered": queries.Total(5), "missed": queries.Total(2)}
 
 
 def _sqlite_plan(db: Database, where: queries.CallFilter) -> str:
@@ -92,6 +100,8 @@ def _sqlite_plan(db: Database, where: queries.CallFilter) -> str:
 
 @pytest.mark.parametrize(("narrow", "index"), [({}, "ix_calls_started_id"),
                                                ({"status": "missed"}, "ix_calls_status_started_id"),
+                                               ({"status": "missed", "line": "02621022"},
+                                                "ix_calls_line_status_started_id"),
                                                ({"operator": "op101"}, "ix_calls_operator_started_id"),
                                                ({"number": "0912"}, "ix_calls_number_started")])
 def test_the_list_reads_its_filters_index_in_page_order_on_sqlite(tmp_path: object, narrow: dict[str, str],
