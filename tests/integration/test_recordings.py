@@ -27,7 +27,7 @@ from callcenter.store.writer import upsert_call
 from recordings import cli as recordings_cli
 from recordings.retention import purge, sweep
 from recordings.spool import SpoolFile, parse
-from recordings.transcode import sha256_of
+from recordings.transcode import TranscodeError, sha256_of, transcode, verify
 from recordings.worker import RecordingWorker
 from tests.factories import DIRECTORY, answered_stream, speech_like_wav
 from tests.webclient import api_client
@@ -169,7 +169,7 @@ def test_ffmpeg_missing_is_a_clear_error_the_wav_is_kept_and_stored_once_it_is_b
         assert worker.run_once() == {"error": 1}
     [row] = _rows(db)
     assert row.status == "error" and wav.exists()
-    assert row.error and "ffmpeg and ffprobe not found on PATH: install ffmpeg" in row.error
+    assert row.error and "ffmpeg not found on PATH: install ffmpeg" in row.error
     with db.session() as session:
         session.get_one(Recording, row.id).next_attempt_at = datetime.now(UTC) - timedelta(seconds=1)
     assert worker.run_once() == {"stored": 1}  # ffmpeg is back: the kept WAV is stored
@@ -681,3 +681,23 @@ def test_the_worker_counts_what_it_handled_and_what_waits_in_the_spool(
     assert value("callcenter_recordings_backlog") == 3  # seen at this scan: the stored one, the running, the broken
     RecordingWorker(settings, db, "sandbox").run_once()
     assert value("callcenter_recordings_backlog") == 2 and running.exists()
+
+
+def test_the_duration_recorded_is_the_wavs_exact_length(db: Database, settings: RecordingsSettings) -> None:
+    wav = _wav(settings, 6.0)
+    with wave.open(str(wav)) as source:
+        params, audio = source.getparams(), source.readframes(40_987)  # 5.123375 s at 8 kHz
+    with wave.open(str(wav), "wb") as out:
+        out.setparams(params)
+        out.writeframes(audio)
+    assert RecordingWorker(settings, db, "sandbox").run_once() == {"stored": 1}
+    assert _rows(db)[0].duration_seconds == 5.123  # not the copy's (Opus adds a few ms of padding)
+
+
+def test_a_copy_that_decodes_shorter_than_its_wav_is_refused(settings: RecordingsSettings, tmp_path: Path) -> None:
+    copy = tmp_path / "copy.ogg"
+    seconds = transcode(_wav(settings, 3.0), copy, "opus", "24k")
+    assert verify(copy, seconds).duration_seconds == 3.0
+    with pytest.raises(TranscodeError, match=r"decodes to 3\.0\d s, expected 4\.00 s"):
+        verify(copy, 4.0)
+
