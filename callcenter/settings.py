@@ -6,6 +6,7 @@ file. Every default is a safe development default for the loopback sandbox; the 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -127,6 +128,10 @@ class RecordingsSettings(BaseModel):
     store: Path = PROJECT_ROOT / "var/recordings"  # <YYYY>/<MM>/<DD>/<linkedid>-<uniqueid>.<ext>
     format: Literal["opus", "mp3"] = "opus"  # Opus in Ogg, or MP3
     bitrate: str = "24k"  # explicit encoder bitrate
+    # WAVs transcoded at once, each by its own ffmpeg: one per core up to two by default, so that Asterisk, the
+    # listener and the IVR on the same machine keep CPU when a burst of calls ends (16 at most: each worker also
+    # takes a connection from the database pool now and then).
+    workers: int = Field(default_factory=lambda: min(2, os.cpu_count() or 1), ge=1, le=16)
     retention_days: int = Field(default=365, ge=1)
     scan_interval: float = 2.0  # seconds between spool scans
     settle_seconds: float = 3.0  # a WAV of a finished call must be this old (MixMonitor closes it after hangup)

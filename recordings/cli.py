@@ -18,7 +18,10 @@ def run(args: argparse.Namespace, settings: Settings, db: Database) -> int:
         errors = 0
         for node, spool in spools.items():
             worker = RecordingWorker(settings.recordings.model_copy(update={"spool": spool}), db, node)
-            outcomes = worker.run_once()
+            try:
+                outcomes = worker.run_once()
+            finally:
+                worker.close()
             done = ", ".join(f"{count} {name}" for name, count in sorted(outcomes.items())) or "nothing to process"
             print(f"{node}: {done}" if len(spools) > 1 else done)
             errors += outcomes.get("error", 0)

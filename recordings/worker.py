@@ -10,6 +10,11 @@ row lets the WAV go only when its copy is in the store with the row's sha256, ot
 A WAV with no audio at all (MixMonitor's 44-byte header for a caller who hung up before an operator answered) is
 recorded ``empty``, attached to its call, and deleted: nothing to store, nothing to retry. One file's failure is
 logged with its path and never stops the others.
+
+Several WAVs are stored at once (``workers`` threads, each waiting on its own ffmpeg processes: the work is in
+those processes, off the GIL and off the listener's event loop): one scan hands every closed WAV not already in
+hand to the pool, and a long recording never holds back the ones closed after it. The claim above still decides
+who stores a WAV, so threads, listeners and ``callcenter recordings process`` can run side by side.
 """
 
 from __future__ import annotations
@@ -17,6 +22,9 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
+from collections import Counter
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -46,38 +54,67 @@ LEASE = timedelta(minutes=15)  # a claim older than this is taken over even from
 
 
 class RecordingWorker:
-    """Scan the spool and process what is closed (synchronous: the listener runs it in a thread)."""
+    """Scan the spool and store what is closed, ``settings.workers`` WAVs at a time (its methods block: the
+    listener calls them in a thread)."""
 
-    def __init__(self, settings: RecordingsSettings, db: Database, node: str) -> None:
+    def __init__(self, settings: RecordingsSettings, db: Database, node: str,
+                 pool: ThreadPoolExecutor | None = None) -> None:
+        """``pool``: threads shared with other nodes' workers (the caller shuts it down); by default its own."""
         self.settings = settings
         self.db = db
         self.node = node
         self.me = f"{socket.gethostname()}:{os.getpid()}"
         self._reported: set[Path] = set()  # misfits already logged, so each is logged once and not every scan
+        self._own_pool = pool is None
+        self._pool = pool or ThreadPoolExecutor(settings.workers, thread_name_prefix="recordings")
+        self._lock = threading.Lock()
+        self._in_hand: set[Path] = set()  # WAVs given to the pool and not finished: never given twice
+        self._running: set[Path] = set()  # of those, the ones a thread is storing now
 
     def run_once(self) -> dict[str, int]:
-        """Process every closed WAV that is due; return counts per outcome."""
-        now = datetime.now(UTC)
+        """Store every closed WAV that is due and wait for them; return counts per outcome."""
+        return dict(Counter(future.result() for future in self.start_due()))
+
+    def start_due(self) -> list[Future[str]]:
+        """Give every closed WAV not already in hand to the pool and return at once (the listener's periodic job)."""
+        now = datetime.now(UTC).timestamp()
         found = scan(self.settings.spool)
         self._report(found.misfits)
-        RECORDINGS_BACKLOG.set(len(found.wavs))
-        outcomes: dict[str, int] = {}
-        for wav in found.wavs:
-            if is_closed(wav, self._call_finished, self.settings.settle_seconds, now.timestamp(),
-                         self.settings.orphan_seconds):
-                outcome = self._one(wav, now)
-                if outcome != "waiting":  # not an outcome: asked again every scan
-                    RECORDINGS.labels(str(outcome)).inc()
-                outcomes[str(outcome)] = outcomes.get(str(outcome), 0) + 1
-        return outcomes
+        with self._lock:
+            in_hand = set(self._in_hand)  # taken after the scan, and a thread lets a WAV go before it forgets it
+        held = [wav for wav in found.wavs if wav.path in in_hand]
+        closed = [wav for wav in found.wavs if wav.path not in in_hand and is_closed(
+            wav, self._call_finished, self.settings.settle_seconds, now, self.settings.orphan_seconds)]
+        with self._lock:
+            fresh = [wav for wav in closed if wav.path not in self._in_hand]
+            self._in_hand.update(wav.path for wav in fresh)
+            # Waiting: closed and not being stored now (due, queued, or failed and waiting for its retry).
+            RECORDINGS_BACKLOG.labels(self.node).set(sum(wav.path not in self._running for wav in held + closed))
+        return [self._pool.submit(self._one, wav) for wav in fresh]
 
-    def _one(self, found: SpoolFile, now: datetime) -> str:
+    def close(self) -> None:
+        """Let the WAVs being stored finish and forget the queued ones (the next scan finds them again); a shared
+        pool is its owner's to shut down."""
+        if self._own_pool:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def _one(self, found: SpoolFile) -> str:
         """``process`` one WAV, any surprise confined to it (logged with its path; the next scan tries again)."""
+        with self._lock:
+            self._running.add(found.path)
         try:
-            return self.process(found, now)
+            # Gone since the scan: another listener or `recordings process` stored it while it sat in the queue.
+            outcome = str(self.process(found, datetime.now(UTC))) if os.path.lexists(found.path) else "waiting"
         except Exception:  # a bug or a database hiccup on one file must not stop every later recording
             log.exception("recording %s: unexpected failure, skipped", found.path)
-            return "error"
+            outcome = "error"
+        finally:
+            with self._lock:
+                self._running.discard(found.path)
+                self._in_hand.discard(found.path)
+        if outcome != "waiting":  # not an outcome: asked again every scan
+            RECORDINGS.labels(outcome).inc()
+        return outcome
 
     def _report(self, misfits: list[Misfit]) -> None:
         for misfit in misfits:

@@ -41,6 +41,8 @@ def _refused(settings: Settings) -> bool:
 
 def cmd_listen(args: argparse.Namespace, settings: Settings, model: HotlineModel) -> int:
     """Run the AMI listener (call log and recordings of each Asterisk node) until interrupted."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from callcenter.calls.channels import Directory
     from callcenter.listener.backfill import Backfill
     from callcenter.listener.celfile import CelFile
@@ -63,6 +65,8 @@ def cmd_listen(args: argparse.Namespace, settings: Settings, model: HotlineModel
     retention = Periodic("retention", rec.purge_interval, partial(purge, db, rec, spools=settings.node_spools()))
     listeners: list[Listener] = []
     spools: list[Spool] = []
+    # One pool for all nodes' recordings: `workers` WAVs stored at once on this machine, whatever their node.
+    pool = ThreadPoolExecutor(rec.workers, thread_name_prefix="recordings")
     metrics.serve(metrics.LISTENER, settings.metrics.host, settings.metrics.listener_port)
     try:
         for node in nodes:
@@ -70,8 +74,9 @@ def cmd_listen(args: argparse.Namespace, settings: Settings, model: HotlineModel
                                                   "timezone": node.timezone or settings.ami.timezone})
             node_rec = rec.model_copy(update={"spool": node.spool})
             store = CallLogStore(db, node.name, lambda: Directory.from_model(watch.current()))
+            # start_due returns at once: the pool stores the WAVs while the next scans hand it new ones.
             jobs = [Periodic(f"recordings {node.name}", rec.scan_interval,
-                             RecordingWorker(node_rec, db, node.name).run_once)]
+                             RecordingWorker(node_rec, db, node.name, pool).start_due)]
             spool = Spool(spool_path(options.spool_dir, settings.db.url, node.name), options.spool_max_bytes)
             spools.append(spool)
             cel_file = CelFile(node.cel_file, options.backfill_chunk_lines, options.backfill_chunk_bytes)
@@ -82,6 +87,7 @@ def cmd_listen(args: argparse.Namespace, settings: Settings, model: HotlineModel
                      ", ".join(f"{node.name} (AMI {node.ami})" for node in nodes))
         asyncio.run(_all(listeners))
     finally:
+        pool.shutdown(wait=True, cancel_futures=True)  # the WAVs being stored finish; queued ones wait for a restart
         for spool in spools:
             spool.close()
     return 0

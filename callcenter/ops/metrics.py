@@ -57,8 +57,9 @@ BUILD_FAILURES = Counter("callcenter_call_build_failures", "Call logs whose buil
 RECORDINGS = Counter("callcenter_recordings", "Spool WAVs handled, by outcome: stored; empty (no audio); error "
                      "(transcode or disk failure: the WAV is kept and retried); cleaned (already stored)", ["outcome"],
                      registry=LISTENER)
-RECORDINGS_BACKLOG = Gauge("callcenter_recordings_backlog", "WAVs in the spool at the last scan (still being "
-                           "recorded, settling, failed and waiting for a retry, or due)", registry=LISTENER)
+RECORDINGS_BACKLOG = Gauge("callcenter_recordings_backlog", "Closed WAVs in the node's spool waiting to be stored "
+                           "at the last scan (due, queued, or failed and waiting for a retry; not those still being "
+                           "recorded or being stored)", ["node"], registry=LISTENER)
 
 # The IVR (parent process only).
 IVR_SESSIONS = Gauge("callcenter_ivr_sessions", "FastAGI sessions running now (a process each)", registry=IVR)

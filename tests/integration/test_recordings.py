@@ -8,11 +8,14 @@ import signal
 import stat
 import subprocess
 import sys
+import threading
 import time
 import wave
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import BinaryIO
 
 import pytest
 from fastapi.testclient import TestClient
@@ -678,9 +681,10 @@ def test_the_worker_counts_what_it_handled_and_what_waits_in_the_spool(
     assert RecordingWorker(settings, db, "sandbox").run_once() == {"stored": 1, "error": 1}
     assert value("callcenter_recordings_total", outcome="stored") == before["stored"] + 1
     assert value("callcenter_recordings_total", outcome="error") == before["error"] + 1
-    assert value("callcenter_recordings_backlog") == 3  # seen at this scan: the stored one, the running, the broken
+    backlog = {"name": "callcenter_recordings_backlog", "node": "sandbox"}
+    assert value(**backlog) == 2  # waiting at this scan: the one then stored, the broken one
     RecordingWorker(settings, db, "sandbox").run_once()
-    assert value("callcenter_recordings_backlog") == 2 and running.exists()
+    assert value(**backlog) == 1 and running.exists()  # still being recorded: not waiting
 
 
 def test_the_duration_recorded_is_the_wavs_exact_length(db: Database, settings: RecordingsSettings) -> None:
@@ -701,3 +705,92 @@ def test_a_copy_that_decodes_shorter_than_its_wav_is_refused(settings: Recording
     with pytest.raises(TranscodeError, match=r"decodes to 3\.0\d s, expected 4\.00 s"):
         verify(copy, 4.0)
 
+
+def test_wavs_are_stored_side_by_side(db: Database, settings: RecordingsSettings,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    meet = threading.Barrier(2, timeout=60)  # broken (an error outcome) unless two transcodes run at once
+    real = transcode
+
+    def together(source: Path | BinaryIO, target: Path, fmt: str, bitrate: str) -> float:
+        meet.wait()
+        return real(source, target, fmt, bitrate)
+
+    monkeypatch.setattr("recordings.worker.transcode", together)
+    for n in range(2):
+        _wav(settings, 2.0, linkedid=f"1795952249.{n}", uniqueid=f"1795952249.{n}")
+    worker = RecordingWorker(settings.model_copy(update={"workers": 2}), db, "sandbox")
+    assert worker.run_once() == {"stored": 2}
+    worker.close()
+
+
+def test_a_long_recording_holds_back_no_other_and_none_is_handed_out_twice(
+        db: Database, settings: RecordingsSettings, monkeypatch: pytest.MonkeyPatch) -> None:
+    from callcenter.ops.metrics import LISTENER
+
+    long, short = "1795952249.0", "1795952249.1"
+    started, finish = threading.Event(), threading.Event()
+    real = transcode
+
+    def slow(source: Path | BinaryIO, target: Path, fmt: str, bitrate: str) -> float:
+        if target.name.startswith(long):  # a long call: still transcoding until the test says
+            started.set()
+            assert finish.wait(60)
+        return real(source, target, fmt, bitrate)
+
+    monkeypatch.setattr("recordings.worker.transcode", slow)
+    worker = RecordingWorker(settings.model_copy(update={"workers": 2}), db, "sandbox")
+    _wav(settings, 2.0, linkedid=long, uniqueid=long)
+    [first] = worker.start_due()
+    assert started.wait(60)
+    _wav(settings, 2.0, linkedid=short, uniqueid=short)  # closed while the long one is being stored
+    [second] = worker.start_due()  # the long one is in hand: not handed out again
+    waiting = LISTENER.get_sample_value("callcenter_recordings_backlog", {"node": "sandbox"})
+    assert waiting == 1  # the short one; the long one is being stored
+    assert second.result(timeout=60) == "stored" and not first.done()
+    assert worker.start_due() == []
+    finish.set()
+    assert first.result(timeout=60) == "stored"
+    assert [(r.status, r.attempts) for r in _rows(db)] == [("stored", 0), ("stored", 0)]
+    worker.close()
+
+
+def test_two_workers_over_one_spool_store_every_wav_exactly_once(db: Database, settings: RecordingsSettings,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    transcoded: list[str] = []
+    real = transcode
+
+    def counted(source: Path | BinaryIO, target: Path, fmt: str, bitrate: str) -> float:
+        transcoded.append(target.name.split(".ogg")[0])  # list.append is atomic: threads may share it
+        return real(source, target, fmt, bitrate)
+
+    monkeypatch.setattr("recordings.worker.transcode", counted)
+    for n in range(8):
+        _wav(settings, 2.0, linkedid=f"1795952249.{n}", uniqueid=f"1795952249.{n}")
+    parallel = settings.model_copy(update={"workers": 2})
+    workers = [RecordingWorker(parallel, db, "sandbox") for _ in range(2)]
+    workers[1].me = "other-host:1"  # another listener: its claims are respected, never taken over as dead
+    with ThreadPoolExecutor(2) as both:
+        outcomes = list(both.map(RecordingWorker.run_once, workers))
+    assert sum(o.get("stored", 0) for o in outcomes) == 8 and not any(o.get("error") for o in outcomes)
+    assert sorted(transcoded) == sorted(f"1795952249.{n}-1795952249.{n}" for n in range(8))
+    assert [(r.status, r.attempts) for r in _rows(db)] == [("stored", 0)] * 8
+    assert len(_store_files(settings)) == 8 and not list(settings.spool.rglob("*.wav"))
+    for worker in workers:
+        worker.close()
+
+
+def test_nodes_share_one_pool_and_each_counts_its_own_backlog(db: Database, settings: RecordingsSettings,
+                                                               tmp_path: Path) -> None:
+    from callcenter.ops.metrics import LISTENER
+
+    other = settings.model_copy(update={"spool": tmp_path / "spool-pbx2"})
+    _wav(settings, 2.0)
+    _wav(other, 2.0, linkedid="pbx2-1795952249.0", uniqueid="pbx2-1795952249.0")
+    with ThreadPoolExecutor(1, thread_name_prefix="recordings") as pool:
+        first, second = RecordingWorker(settings, db, "pbx1", pool), RecordingWorker(other, db, "pbx2", pool)
+        assert first.run_once() == {"stored": 1}
+        first.close()  # the pool is the caller's: the other node's worker still stores
+        assert second.run_once() == {"stored": 1}
+    assert [(r.node, r.status) for r in _rows(db)] == [("pbx1", "stored"), ("pbx2", "stored")]
+    assert all(LISTENER.get_sample_value("callcenter_recordings_backlog", {"node": node}) == 1
+               for node in ("pbx1", "pbx2"))  # each its own WAV at its scan

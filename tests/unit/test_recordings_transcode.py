@@ -1,9 +1,13 @@
-"""The pure parts of storing a recording: the length ffmpeg says it decoded."""
+"""The pure parts of storing a recording: the length ffmpeg says it decoded, and how many WAVs are stored at once."""
 
 from __future__ import annotations
 
-import pytest
+import os
 
+import pytest
+from pydantic import ValidationError
+
+from callcenter.settings import RecordingsSettings, Settings
 from recordings.transcode import decoded_seconds
 
 # What ``ffmpeg -progress pipe:1`` printed for a 60-s Opus copy (ffmpeg 5.1): a block every half second, the last
@@ -32,3 +36,17 @@ def test_the_decoded_length_is_the_last_report() -> None:
 def test_no_decoded_length_is_none(report: str) -> None:
     assert decoded_seconds(report) is None
 
+
+def test_workers_default_to_the_cores_up_to_two() -> None:
+    assert RecordingsSettings().workers == min(2, os.cpu_count() or 1)
+
+
+def test_workers_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CALLCENTER_RECORDINGS__WORKERS", "3")
+    assert Settings().recordings.workers == 3
+
+
+@pytest.mark.parametrize("workers", [0, -1, 17])
+def test_workers_out_of_range_are_refused(workers: int) -> None:
+    with pytest.raises(ValidationError, match="workers"):
+        RecordingsSettings(workers=workers)
