@@ -125,7 +125,7 @@ class RecordingsSettings(BaseModel):
     """Where MixMonitor writes, how recordings are compressed and kept, and for how long."""
 
     spool: Path = PROJECT_ROOT / ".sandbox/root/var/spool/asterisk/monitor"  # <linkedid>/<uniqueid>.wav
-    store: Path = PROJECT_ROOT / "var/recordings"  # <YYYY>/<MM>/<DD>/<linkedid>-<uniqueid>.<ext>
+    store: Path = PROJECT_ROOT / "var/recordings"  # <YYYY>/<MM>/<DD>/<node>/<linkedid>-<uniqueid>.<ext>
     format: Literal["opus", "mp3"] = "opus"  # Opus in Ogg, or MP3
     bitrate: str = "24k"  # explicit encoder bitrate
     # WAVs transcoded at once, each by its own ffmpeg: one per core up to two by default, so that Asterisk, the

@@ -131,10 +131,12 @@ class RecordingWorker:
         return session.scalar(select(Call.id).where(Call.node == self.node, Call.linkedid == linkedid))
 
     def target_for(self, found: SpoolFile) -> Path:
-        """``<store>/<YYYY>/<MM>/<DD>/<linkedid>-<uniqueid>[-msg].<ext>``, dated by the channel's start (UTC)."""
+        """``<store>/<YYYY>/<MM>/<DD>/<node>/<linkedid>-<uniqueid>[-msg].<ext>``, dated by the channel's start
+        (UTC). The node's folder keeps two Asterisk nodes' recordings apart even when their ids coincide (nodes
+        without a systemname): one node's copy never replaces another's."""
         suffix = "-msg" if found.kind is RecordingKind.MESSAGE else ""
         name = f"{found.linkedid}-{found.uniqueid}{suffix}{extension(self.settings.format)}"
-        return self.settings.store / f"{found.recorded_at:%Y/%m/%d}" / name
+        return self.settings.store / f"{found.recorded_at:%Y/%m/%d}" / self.node / name
 
     def process(self, found: SpoolFile, now: datetime) -> str:
         """Store one WAV: 'stored', 'empty' (no audio), 'error', 'waiting' (not due, or another worker has it) or

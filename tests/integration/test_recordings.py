@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import signal
 import stat
@@ -76,7 +77,7 @@ def test_closed_wav_is_stored_verified_and_removed(db: Database, settings: Recor
     [row] = _rows(db)
     stored = settings.store / (row.path or "")
     assert (row.status, row.format, row.kind, row.call_id) == ("stored", "opus", "conversation", call_id)
-    assert row.path == f"2026/11/29/{LINKEDID}-{UNIQUEID}.ogg"
+    assert row.path == f"2026/11/29/sandbox/{LINKEDID}-{UNIQUEID}.ogg"
     assert abs((row.duration_seconds or 0) - 5.0) < 0.5
     assert row.size_bytes == stored.stat().st_size and row.sha256 == sha256_of(stored)
     assert (row.size_bytes or 0) < 5 * 8000 * 2 / 4  # well under a quarter of the 5 s WAV
@@ -364,6 +365,22 @@ def test_retention_of_two_nodes_with_the_same_ids_deletes_only_each_ones_own_wav
     assert report.lines() == ["store and database agree"]
 
 
+def test_two_nodes_recordings_with_the_same_ids_are_both_kept(db: Database, settings: RecordingsSettings,
+                                                               tmp_path: Path) -> None:
+    other = settings.model_copy(update={"spool": tmp_path / "spool-b"})
+    first = _wav(settings, 2.0)
+    second = _wav(other, 3.0)  # node b without a systemname: the very same ids
+    assert RecordingWorker(settings, db, "pbx1").run_once() == {"stored": 1}
+    assert RecordingWorker(other, db, "pbx2").run_once() == {"stored": 1}
+    rows = {r.node: r for r in _rows(db)}
+    assert rows["pbx1"].path != rows["pbx2"].path
+    for node, wav_seconds in (("pbx1", 2.0), ("pbx2", 3.0)):
+        copy = settings.store / (rows[node].path or "")
+        assert hashlib.sha256(copy.read_bytes()).hexdigest() == rows[node].sha256
+        assert abs((rows[node].duration_seconds or 0) - wav_seconds) < 0.01
+    assert not first.exists() and not second.exists()
+
+
 def test_retention_never_deletes_outside_the_store(db: Database, settings: RecordingsSettings,
                                                    tmp_path: Path) -> None:
     victim = tmp_path / "precious.txt"
@@ -490,7 +507,7 @@ def test_store_folders_and_files_are_private(db: Database, settings: RecordingsS
     assert RecordingWorker(settings, db, "sandbox").run_once() == {"stored": 1}
     modes = {p: stat.S_IMODE(p.stat().st_mode) for p in [settings.store, *settings.store.rglob("*")]}
     assert {p: m for p, m in modes.items() if m != (0o700 if p.is_dir() else 0o600)} == {}
-    assert len(modes) == 5  # the store, YYYY, MM, DD and the file
+    assert len(modes) == 6  # the store, YYYY, MM, DD, the node and the file
 
 
 def _header_only_wav(path: Path) -> Path:
@@ -586,8 +603,8 @@ def test_ids_with_an_asterisk_systemname_are_stored(db: Database, settings: Reco
     call_id = _finish_call(db, linkedid)
     assert RecordingWorker(settings, db, "sandbox").run_once() == {"stored": 2}
     rows = _rows(db)
-    assert sorted(r.path or "" for r in rows) == [f"2026/11/29/{linkedid}-{linkedid}.ogg",
-                                                  f"2026/11/29/{linkedid}-pbx1-1795952249.3-msg.ogg"]
+    assert sorted(r.path or "" for r in rows) == [f"2026/11/29/sandbox/{linkedid}-{linkedid}.ogg",
+                                                  f"2026/11/29/sandbox/{linkedid}-pbx1-1795952249.3-msg.ogg"]
     assert {(r.status, r.call_id) for r in rows} == {("stored", call_id)}
     assert {f"{r.recorded_at:%Y-%m-%d}" for r in rows} == {"2026-11-29"}
 
