@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session
@@ -22,7 +22,7 @@ from callcenter.ops import metrics
 from callcenter.store import cursors, journal
 from callcenter.store.cursors import FilePosition
 from callcenter.store.db import Database
-from callcenter.store.writer import upsert_call
+from callcenter.store.writer import upsert_calls
 
 log = logging.getLogger(__name__)
 
@@ -51,12 +51,13 @@ class CallLogStore:
         journal is committed alone and each call is then built in a transaction of its own."""
         try:
             with self.db.session() as session:
-                ended = self._journal(session, events, source, position)
-                built = self._build_together(session, ended, cut=False)
+                appended, ended = self._journal(session, events, source, position)
+                history = journal.history(session, self.node, ended, appended)
+                built = self._build_together(session, ended, cut=False, history=history)
         except _TogetherFailed as failed:
             self._report_together(failed, len(ended))
             with self.db.session() as session:
-                ended = self._journal(session, events, source, position)
+                _, ended = self._journal(session, events, source, position)
             built = self._build_each(ended, cut=False)
         else:
             metrics.CALLS_BUILT.inc(len(built))
@@ -65,12 +66,13 @@ class CallLogStore:
         return built
 
     def _journal(self, session: Session, events: Sequence[CelEvent], source: str,
-                 position: FilePosition | None) -> list[str]:
-        """Append the events (and the file position); the finished linkedids among those that got new events."""
-        touched = journal.append(session, self.node, events, source)
+                 position: FilePosition | None) -> tuple[journal.Appended, list[str]]:
+        """Append the events (and the file position); what was new, and the finished linkedids among those that
+        got new events."""
+        appended = journal.append_new(session, self.node, events, source)
         if position is not None:
             cursors.save(session, self.node, position)
-        return journal.finished(session, self.node, touched)
+        return appended, journal.finished(session, self.node, {event.linkedid for event in appended.events})
 
     def file_position(self) -> FilePosition | None:
         """Where the CEL file was read up to (the last committed chunk), or None if never."""
@@ -113,10 +115,13 @@ class CallLogStore:
         metrics.CALLS_BUILT.inc(len(built))
         return built
 
-    def _build_together(self, session: Session, linkedids: Sequence[str], cut: bool) -> list[str]:
-        """Build every call from its journaled events (read in few queries) and upsert it in ``session``; raise
-        :class:`_TogetherFailed` if an upsert fails (the caller rolls back and goes call by call)."""
-        history = journal.events_for_many(session, self.node, linkedids)
+    def _build_together(self, session: Session, linkedids: Sequence[str], cut: bool,
+                        history: Mapping[str, list[CelEvent]] | None = None) -> list[str]:
+        """Build every call from its journaled events (``history``, else read in few queries) and upsert them all
+        at once in ``session``; raise :class:`_TogetherFailed` if that fails (the caller rolls back and goes call by
+        call)."""
+        if history is None:
+            history = journal.events_for_many(session, self.node, linkedids)
         records, directory = [], None
         for linkedid in linkedids:
             try:
@@ -125,12 +130,10 @@ class CallLogStore:
             except Exception:
                 metrics.BUILD_FAILURES.inc()
                 log.exception("call %s: building the call log failed; skipped", linkedid)
-        now = datetime.now(UTC)
         try:
-            for record in records:
-                upsert_call(session, self.node, record, now)
+            upsert_calls(session, self.node, records, datetime.now(UTC))
         except Exception as exc:
-            raise _TogetherFailed(record.linkedid) from exc
+            raise _TogetherFailed from exc
         return [record.linkedid for record in records]
 
     def _build_each(self, linkedids: Sequence[str], cut: bool) -> list[str]:
@@ -141,7 +144,7 @@ class CallLogStore:
                 directory = self._directory()
                 with self.db.session() as session:
                     record = build_call(journal.events_for(session, self.node, linkedid), directory, cut)
-                    upsert_call(session, self.node, record, datetime.now(UTC))
+                    upsert_calls(session, self.node, [record], datetime.now(UTC))
                 built.append(linkedid)
                 metrics.CALLS_BUILT.inc()
             except Exception:
@@ -151,13 +154,9 @@ class CallLogStore:
 
     @staticmethod
     def _report_together(failed: _TogetherFailed, count: int) -> None:
-        log.warning("storing %d call log(s) in one transaction failed at call %s (%r); storing each on its own",
-                    count, failed.linkedid, failed.__cause__)
+        log.warning("storing %d call log(s) in one transaction failed (%r); storing each on its own",
+                    count, failed.__cause__)
 
 
 class _TogetherFailed(Exception):
-    """Upserting a batch of built calls failed (at ``linkedid``): roll back, then store them one by one."""
-
-    def __init__(self, linkedid: str) -> None:
-        super().__init__(linkedid)
-        self.linkedid = linkedid
+    """Upserting a batch of built calls failed: roll back, then store them one by one."""

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, any_, bindparam, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -94,3 +94,12 @@ def insert_for(session: Session, table: Any) -> Any:
     """An INSERT for ``table`` in the session's dialect, with ``on_conflict_do_*`` (SQLite and PostgreSQL)."""
     module: Any = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     return module.insert(table)
+
+
+def among(session: Session, column: Any, values: Sequence[Any]) -> Any:
+    """``column IN values``, as each database takes a long list best: on PostgreSQL one array parameter
+    (``= ANY(...)``; psycopg turns every placeholder of a query into ``$n`` in Python, which costs more than the
+    query for a list of thousands), on SQLite an IN list (keep it within SQLite's cap on bound parameters)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam(None, list(values), type_=postgresql.ARRAY(column.type)))
+    return column.in_(values)

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from sqlalchemy import case, func, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from callcenter.ami.events import CelEvent
 from callcenter.model.contract import Cel
-from callcenter.store.db import insert_for
+from callcenter.store.db import among
 from callcenter.store.models import CALL, Call, CelJournal
 
 JOURNAL = CelJournal.__table__  # Core inserts: no ORM bulk-insert bookkeeping per row
@@ -18,22 +21,60 @@ JOURNAL = CelJournal.__table__  # Core inserts: no ORM bulk-insert bookkeeping p
 CHUNK = 500  # rows per INSERT statement (SQLite caps bound parameters per statement)
 
 
-def _row(node: str, event: CelEvent, source: str) -> dict[str, Any]:
-    return {"node": node, "event_key": event.key, "linkedid": event.linkedid, "uniqueid": event.uniqueid,
+def _row(node: str, key: str, event: CelEvent, source: str) -> dict[str, Any]:
+    return {"node": node, "event_key": key, "linkedid": event.linkedid, "uniqueid": event.uniqueid,
             "event": event.event, "event_time": event.time, "source": source, "payload": event.to_json()}
+
+
+@dataclass(frozen=True)
+class Appended:
+    """What one append journaled: the new events in journal order, and the journal's last id before them when
+    every one of them went in (then a linkedid's journal is its rows up to ``before`` followed by its events here);
+    None when some did not (another writer got there first: the journal itself must be read)."""
+
+    events: list[CelEvent]
+    before: int | None
 
 
 def append(session: Session, node: str, events: Sequence[CelEvent], source: str) -> set[str]:
     """Journal events not seen before; return the linkedids that got at least one new event."""
-    if not events:
-        return set()
-    # One statement, many parameter sets: SQLAlchemy compiles it once and sends the rows as multi-row VALUES
-    # ("insertmanyvalues", pages within SQLite's parameter cap), in order, so ids follow arrival order. (A
-    # statement with the rows as literal values is compiled anew for every batch: most of the journal's cost.)
-    statement = insert_for(session, JOURNAL).on_conflict_do_nothing(
-        index_elements=["node", "event_key"]).returning(JOURNAL.c.linkedid)
-    rows = [_row(node, event, source) for event in events]
-    return set(session.scalars(statement, rows).all())
+    return {event.linkedid for event in append_new(session, node, events, source).events}
+
+
+def append_new(session: Session, node: str, events: Sequence[CelEvent], source: str) -> Appended:
+    """Journal events not seen before (the first of equal events in one batch); say which were new.
+
+    The keys already journaled are looked up first (a few indexed reads), then the new events are inserted by one
+    statement executed for every row, in arrival order, so ids follow it. (RETURNING would say which rows were
+    new, but it makes SQLAlchemy send the rows as multi-row VALUES with a placeholder per value, which psycopg
+    rewrites in Python: most of the journal's cost on PostgreSQL.) ON CONFLICT DO NOTHING stays, for safety."""
+    fresh: dict[str, CelEvent] = {}
+    for event in events:
+        fresh.setdefault(event.key, event)
+    known = _journaled(session, node, list(fresh))
+    new = [(key, event) for key, event in fresh.items() if key not in known]
+    if not new:
+        return Appended([], None)
+    before = session.scalar(select(func.max(CelJournal.id)))
+    inserted = session.connection().execute(_insert(session.get_bind().dialect.name),
+                                            [_row(node, key, event, source) for key, event in new]).rowcount
+    return Appended([event for _, event in new], int(before or 0) if inserted == len(new) else None)
+
+
+@cache
+def _insert(dialect: str) -> Any:
+    statement = (postgresql if dialect == "postgresql" else sqlite).insert(JOURNAL)
+    return (statement.on_conflict_do_nothing(index_elements=["node", "event_key"])
+            .execution_options(preserve_rowcount=True))  # the rows inserted, summed over the rows given
+
+
+def _journaled(session: Session, node: str, keys: Sequence[str]) -> set[str]:
+    """Those of ``keys`` already in the node's journal."""
+    found: set[str] = set()
+    for start in range(0, len(keys), CHUNK):
+        found.update(session.scalars(select(CelJournal.event_key).where(
+            CelJournal.node == node, among(session, CelJournal.event_key, keys[start:start + CHUNK]))))
+    return found
 
 
 def finished(session: Session, node: str, linkedids: Iterable[str]) -> list[str]:
@@ -83,15 +124,31 @@ def unfinished_before(session: Session, node: str, before: float, limit: int = 1
     return list(session.scalars(statement).all())
 
 
-def events_for_many(session: Session, node: str, linkedids: Iterable[str]) -> dict[str, list[CelEvent]]:
-    """Each linkedid's events in journal (arrival) order (as :func:`events_for`), read in few queries."""
+def events_for_many(session: Session, node: str, linkedids: Iterable[str],
+                    through: int | None = None) -> dict[str, list[CelEvent]]:
+    """Each linkedid's events in journal (arrival) order (as :func:`events_for`), read in few queries; with
+    ``through``, only those journaled up to that id."""
     wanted = sorted(set(linkedids))
     found: dict[str, list[CelEvent]] = {linkedid: [] for linkedid in wanted}
     for start in range(0, len(wanted), CHUNK):
         statement = select(CelJournal.linkedid, CelJournal.payload).where(
             CelJournal.node == node, CelJournal.linkedid.in_(wanted[start:start + CHUNK])).order_by(CelJournal.id)
+        if through is not None:
+            statement = statement.where(CelJournal.id <= through)
         for linkedid, payload in session.execute(statement):
             found[linkedid].append(CelEvent(**payload))
+    return found
+
+
+def history(session: Session, node: str, linkedids: Iterable[str], appended: Appended) -> dict[str, list[CelEvent]]:
+    """Each linkedid's events in journal order, right after ``appended``: what was journaled before it, read
+    back, followed by its new events, which are at hand (decoding them again is a good part of a build's cost)."""
+    if appended.before is None:
+        return events_for_many(session, node, linkedids)
+    found = events_for_many(session, node, linkedids, through=appended.before)
+    for event in appended.events:
+        if event.linkedid in found:
+            found[event.linkedid].append(event)
     return found
 
 

@@ -14,9 +14,10 @@ Each row counts calls, answered/abandoned/missed (``stats.outcome``; the rest ar
 (how many had one, and their sum in milliseconds: exact integers, so subtracting a call's old values on a rebuild
 leaves nothing behind), and the waits in the buckets of ``models.WAIT_EDGES`` (for the 90th percentile).
 
-The writer calls :func:`maintain` before it upserts a call: the call's previous row (a rebuild) is subtracted and
-the new one added in the same transaction, by one ``INSERT ... ON CONFLICT DO UPDATE SET n = n + excluded.n``
-executed for each row in key order (one compiled statement whatever the number of rows).
+The writer calls :func:`maintain` before it upserts a batch of calls: each call's previous row (a rebuild) is
+subtracted and its new one added, summed in memory over the batch, then applied in the same transaction by one
+``INSERT ... ON CONFLICT DO UPDATE SET n = n + excluded.n`` executed for each summary row in key order (one
+compiled statement whatever the number of rows).
 :func:`rebuild` recomputes the whole table from ``calls`` (``callcenter stats rebuild``).
 """
 
@@ -27,17 +28,18 @@ from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
+from functools import cache
 from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import BigInteger, Integer, case, delete, func, insert, literal, select, text, tuple_
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import ColumnElement
 
 from callcenter.model.contract import Status
-from callcenter.store.db import insert_for
 from callcenter.store.models import CALL, COUNTS, WAIT_BUCKETS, WAIT_EDGES, call_stats
 
 STATS = call_stats.c
@@ -46,6 +48,7 @@ SOURCE = (CALL.started_at, CALL.status, CALL.line, CALL.topic, CALL.operator, CA
 ABANDONED = (Status.ABANDONED_QUEUE, Status.ABANDONED_IVR, Status.ABANDONED_BEFORE_QUEUE)
 Key = tuple[str, str, int, str, str]
 Counts = list[int]  # in COUNTS order
+CHUNK = 500  # keys per IN list (SQLite caps bound parameters per statement)
 
 
 def milliseconds(seconds: float) -> int:
@@ -95,33 +98,55 @@ def contribution(row: Any, sign: int = 1) -> dict[Key, Counts]:
     return {key: counts for key in keys_of(started_at, line or "", topic or "", operator or "")}
 
 
-def maintain(session: Session, node: str, linkedid: str, values: Mapping[str, Any]) -> None:
-    """Move one call's counts from its stored row (if any) to ``values`` (the calls row about to be written).
+def maintain(session: Session, node: str, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Move the counts of the calls about to be written (``rows``: calls rows, one per linkedid) from their stored
+    rows, if any, to their new values.
 
-    Runs before the call's upsert, in its transaction: the stored row is read (locked on PostgreSQL), its
-    counts subtracted and the new ones added, so a rebuild that changes status, operator or times never counts
-    a call twice. Rows left with no calls are deleted."""
-    old = session.execute(select(*SOURCE).where(CALL.node == node, CALL.linkedid == linkedid)
-                          .with_for_update()).first()
+    Runs before the calls' upsert, in its transaction: the stored rows are read (locked on PostgreSQL, in
+    linkedid order), the batch's deltas summed in memory (subtract each old row, add each new one: exact
+    integers, so the order does not matter) and applied once per summary row, so a rebuild that changes status,
+    operator or times never counts a call twice. Rows left with no calls are deleted."""
     deltas: dict[Key, Counts] = defaultdict(lambda: [0] * len(COUNTS))
-    for part in ([contribution(old, -1)] if old else []) + [contribution([values[c.name] for c in SOURCE])]:
+    linkedids = sorted(row["linkedid"] for row in rows)
+    parts = [contribution(old, -1) for old in _stored(session, node, linkedids)]
+    parts += [contribution([row[column.name] for column in SOURCE]) for row in rows]
+    for part in parts:
         for key, counts in part.items():
             deltas[key] = [a + b for a, b in zip(deltas[key], counts, strict=True)]
     changed = {key: counts for key, counts in deltas.items() if any(counts)}
     if not changed:
         return  # rebuilt with the same figures
     add(session, changed)
-    emptied = [key for key, counts in changed.items() if counts[0] < 0]
-    if emptied:
-        session.execute(delete(call_stats).where(tuple_(*(STATS[k] for k in KEY)).in_(emptied), STATS.calls == 0))
+    emptied = sorted(key for key, counts in changed.items() if counts[0] < 0)
+    for start in range(0, len(emptied), CHUNK):
+        session.execute(delete(call_stats).where(tuple_(*(STATS[k] for k in KEY)).in_(emptied[start:start + CHUNK]),
+                                                 STATS.calls == 0))
+
+
+def _stored(session: Session, node: str, linkedids: Sequence[str]) -> list[Any]:
+    """The SOURCE columns of the stored calls among ``linkedids`` (sorted), locked for the transaction on
+    PostgreSQL in linkedid order."""
+    found: list[Any] = []
+    for start in range(0, len(linkedids), CHUNK):
+        statement = (select(*SOURCE).where(CALL.node == node, CALL.linkedid.in_(linkedids[start:start + CHUNK]))
+                     .order_by(CALL.linkedid).with_for_update())
+        found.extend(session.execute(statement).all())
+    return found
+
+
+@cache
+def _add(dialect: str) -> Any:
+    """INSERT ... ON CONFLICT DO UPDATE SET n = n + excluded.n, for ``dialect`` (built once: building the
+    ``excluded`` columns costs more than running it)."""
+    statement = (postgresql if dialect == "postgresql" else sqlite).insert(call_stats)
+    return statement.on_conflict_do_update(index_elements=list(KEY),
+                                           set_={name: STATS[name] + statement.excluded[name] for name in COUNTS})
 
 
 def add(session: Session, deltas: Mapping[Key, Counts]) -> None:
     """Add counts to summary rows (created when missing), in key order (the same lock order in every writer)."""
     rows = [dict(zip(KEY, key, strict=True)) | dict(zip(COUNTS, deltas[key], strict=True)) for key in sorted(deltas)]
-    statement = insert_for(session, call_stats)  # one statement for any number of rows: compiled once, cached
-    session.execute(statement.on_conflict_do_update(
-        index_elements=list(KEY), set_={name: STATS[name] + statement.excluded[name] for name in COUNTS}), rows)
+    session.execute(_add(session.get_bind().dialect.name), rows)  # one statement, executed for every row
 
 
 class EpochHours(ColumnElement[int]):

@@ -1,20 +1,29 @@
-"""Write call-log records: one row per (node, linkedid), upserted so rebuilds and replays are harmless."""
+"""Write call-log records: one row per (node, linkedid), upserted so rebuilds and replays are harmless.
+
+A batch of calls is written with a fixed number of statements whatever its size: the statistics summary's moves
+(``summary.maintain``), one upsert executed for every row, one update attaching recordings. Each statement is
+built once per dialect and kept: building an ``ON CONFLICT DO UPDATE`` with its ``excluded`` columns costs more
+than executing it for one row.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from enum import Enum
+from functools import cache
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from callcenter.calls.record import CallRecord, widths
 from callcenter.store import summary
-from callcenter.store.db import insert_for
 from callcenter.store.models import CALL, Recording, calls
 
 WIDTHS = widths(CallRecord)
+CHUNK = 500  # linkedids per IN list
 
 
 def _stored(name: str, value: Any) -> Any:
@@ -32,15 +41,38 @@ def call_row(node: str, record: CallRecord, now: datetime) -> dict[str, Any]:
     return {**values, "node": node, "built_at": now}
 
 
+@cache
+def _upsert(dialect: str) -> Any:
+    """INSERT ... ON CONFLICT (node, linkedid) DO UPDATE every built field, for ``dialect``."""
+    statement = (postgresql if dialect == "postgresql" else sqlite).insert(calls)
+    built = [name for name in (*CallRecord.model_fields, "built_at") if name != "linkedid"]
+    return statement.on_conflict_do_update(index_elements=["node", "linkedid"],
+                                           set_={name: statement.excluded[name] for name in built})
+
+
+# Recordings stored before their call was built get attached when it is.
+_ATTACH = (update(Recording)
+           .where(Recording.node == bindparam("at_node"), Recording.call_id.is_(None),
+                  Recording.linkedid.in_(bindparam("at_linkedids", expanding=True)))
+           .values(call_id=select(CALL.id).where(CALL.node == Recording.node, CALL.linkedid == Recording.linkedid)
+                   .scalar_subquery()))
+
+
+def upsert_calls(session: Session, node: str, records: Sequence[CallRecord], now: datetime) -> None:
+    """Insert each call, or replace every built field of the stored row for the same linkedid (a linkedid given
+    twice: the last record wins); the statistics summary moves the calls' counts from their old rows to the new
+    ones in the same transaction. Rows go in linkedid order, so two writers lock shared rows in the same order."""
+    latest = {row["linkedid"]: row for row in (call_row(node, record, now) for record in records)}
+    if not latest:
+        return
+    linkedids = sorted(latest)
+    rows = [latest[linkedid] for linkedid in linkedids]
+    summary.maintain(session, node, rows)
+    session.execute(_upsert(session.get_bind().dialect.name), rows)
+    for start in range(0, len(linkedids), CHUNK):
+        session.execute(_ATTACH, {"at_node": node, "at_linkedids": linkedids[start:start + CHUNK]})
+
+
 def upsert_call(session: Session, node: str, record: CallRecord, now: datetime) -> None:
-    """Insert the call, or replace every built field of the existing row for the same linkedid; the statistics
-    summary moves the call's counts from its old row to the new one in the same transaction."""
-    values = call_row(node, record, now)
-    summary.maintain(session, node, record.linkedid, values)
-    statement = insert_for(session, calls).values(values)
-    updates = {key: statement.excluded[key] for key in values if key not in ("node", "linkedid")}
-    session.execute(statement.on_conflict_do_update(index_elements=["node", "linkedid"], set_=updates))
-    # Recordings stored before the call was built get attached now.
-    call_id = select(CALL.id).where(CALL.node == node, CALL.linkedid == record.linkedid).scalar_subquery()
-    session.execute(update(Recording).where(Recording.node == node, Recording.linkedid == record.linkedid,
-                                            Recording.call_id.is_(None)).values(call_id=call_id))
+    """One call: :func:`upsert_calls` of one record."""
+    upsert_calls(session, node, [record], now)

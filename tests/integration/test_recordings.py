@@ -402,6 +402,24 @@ def test_recording_stored_before_its_call_is_attached_when_the_call_is_built(
     assert _rows(db)[0].call_id == call_id
 
 
+def test_recordings_of_calls_built_in_one_batch_are_each_attached_to_their_own_call(
+        db: Database, settings: RecordingsSettings) -> None:
+    from dataclasses import replace
+
+    from callcenter.store.writer import upsert_calls
+
+    linkedids = ["1700000003.1", "1700000001.1", "1700000002.1"]
+    for linkedid in linkedids[:2]:
+        _wav(settings, 2.0, linkedid=linkedid, uniqueid=linkedid)
+    RecordingWorker(settings, db, "sandbox").run_once()
+    records = [build_call([replace(e, linkedid=linkedid) for e in answered_stream()], DIRECTORY)
+               for linkedid in linkedids]
+    with db.session() as session:
+        upsert_calls(session, "sandbox", records, datetime.now(UTC))
+        ids = dict(session.execute(select(CALL.linkedid, CALL.id)).tuples().all())
+    assert {row.linkedid: row.call_id for row in _rows(db)} == {linkedid: ids[linkedid] for linkedid in linkedids[:2]}
+
+
 # --- Reliability (issue "Reliability", items 1-7) ---------------------------------------------------------------
 
 def _store_files(settings: RecordingsSettings) -> list[Path]:

@@ -15,15 +15,18 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import select
 
+from callcenter.ami.events import CelEvent
+from callcenter.calls.channels import Directory
 from callcenter.calls.record import CallRecord
+from callcenter.listener.calllog import CallLogStore
 from callcenter.model.contract import Status
 from callcenter.settings import PROJECT_ROOT
 from callcenter.store import queries, stats, summary_read
 from callcenter.store.db import Database
 from callcenter.store.migrate import upgrade
 from callcenter.store.models import CALL, COUNTS, WAIT_EDGES, call_stats
-from callcenter.store.writer import upsert_call
-from tests.factories import p90_bound
+from callcenter.store.writer import upsert_call, upsert_calls
+from tests.factories import DIRECTORY, load_jsonl, p90_bound
 
 SAIGON = ZoneInfo("Asia/Ho_Chi_Minh")
 START = datetime(2026, 3, 20, tzinfo=SAIGON)  # 20 local days, across Europe's change to summer time (29 March)
@@ -102,6 +105,51 @@ def test_the_writer_keeps_the_summary_equal_to_a_recount_through_rebuilds(db: Da
     write(db, moved + dropped + calls[1::13])  # the last ones rebuilt with the same figures
     assert stored(db) == recount(db)
     assert all(counts[0] > 0 for counts in stored(db).values())  # emptied rows are deleted
+
+
+def test_one_batch_of_new_moved_and_twice_rebuilt_calls_keeps_the_summary_exact(db: Database,
+                                                                                calls: list[CallRecord]) -> None:
+    """The writer sums a batch's moves in memory before applying them: a call rebuilt twice in the batch counts
+    once (its last build), a call moved to another day, status or operator leaves its old rows."""
+    rng = random.Random(11)
+    moved = [call.model_copy(update={"status": Status.ANSWERED, "operator": "op108", "wait_seconds": 7.5,
+                                     "started_at": call.started_at + timedelta(days=rng.choice([-2, 1, 40]))})
+             for call in calls[::5]]
+    first = [call.model_copy(update={"status": Status.MISSED, "operator": "", "talk_seconds": None})
+             for call in calls[2::9]]
+    last = [call.model_copy(update={"started_at": call.started_at + timedelta(hours=30), "line": "02621022"})
+            for call in first]
+    new = [record(n, rng) for n in range(400, 460)]
+    with db.session() as session:
+        upsert_calls(session, "n1", moved + first + new + last + new[:5], datetime.now(UTC))
+    assert stored(db) == recount(db)
+    with db.session() as session:
+        rows = dict(session.execute(select(CALL.linkedid, CALL.started_at)).tuples().all())
+    assert len(rows) == 460 and all(rows[call.linkedid] == call.started_at for call in last)
+    assert all(counts[0] > 0 for counts in stored(db).values())
+
+
+def test_a_batch_whose_one_call_fails_to_build_stores_the_others_with_their_counts(
+        db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    from callcenter.calls.builder import build_call
+    from callcenter.listener import calllog
+
+    names = ("apps_answered", "apps_abandoned", "apps_missed_queue_timeout", "apps_hangup_during_read",
+             "apps_blind_transfer")
+    events = [event for name in names for event in load_jsonl(f"cel/{name}.jsonl")]
+    broken = events[-1].linkedid
+
+    def build_or_break(events: list[CelEvent], directory: Directory, cut: bool = False) -> CallRecord:
+        if events[0].linkedid == broken:
+            raise RuntimeError("a call the builder cannot handle")
+        return build_call(events, directory, cut)
+
+    monkeypatch.setattr(calllog, "build_call", build_or_break)
+    built = CallLogStore(db, "n1", DIRECTORY).ingest(events, "ami")
+    assert len(built) == len(names) - 1 and broken not in built
+    with db.session() as session:
+        assert sorted(session.scalars(select(CALL.linkedid))) == sorted(built)
+    assert stored(db) == recount(db) and sum(n[0] for k, n in stored(db).items() if k[:2] == ("day", "line")) == 4
 
 
 def test_the_migration_backfill_and_the_rebuild_command_equal_the_kept_summary(db: Database, db_url: str,

@@ -17,7 +17,7 @@ from callcenter.listener.service import CallLogStore
 from callcenter.store import journal
 from callcenter.store.db import Database
 from callcenter.store.models import CALL, Call, CelJournal
-from callcenter.store.writer import upsert_call
+from callcenter.store.writer import upsert_call, upsert_calls
 from tests.factories import DIRECTORY, FIXTURES, answered_stream, cel, load_jsonl
 
 
@@ -185,17 +185,59 @@ def test_a_batch_builds_every_call_as_building_each_alone_does(db: Database) -> 
     assert _call_rows(db, "n1") == _call_rows(db, "n2")
 
 
+def test_calls_cut_across_batches_and_replayed_are_built_as_from_the_whole_journal(db: Database) -> None:
+    """Each batch journals what is new and builds the finished calls from what the journal had before it plus its
+    own new events: the same calls as a build from the whole journal, whatever the cuts, replays and repeats."""
+    events = _fixture_streams()
+    store = CallLogStore(db, "n1", DIRECTORY)
+    for start in range(0, len(events), 7):  # every call cut somewhere; each batch repeats 3 events of the last one
+        batch = events[max(0, start - 3):start + 7]
+        store.ingest(batch + batch[-2:], "ami")  # and an event twice in one batch
+    with db.session() as session:
+        journal.append(session, "n2", events, "ami")
+    CallLogStore(db, "n2", DIRECTORY)._build_each(list(dict.fromkeys(event.linkedid for event in events)), cut=False)
+    assert _count(db, CelJournal) == 2 * len({event.key for event in events})
+    assert _call_rows(db, "n1") == _call_rows(db, "n2") and len(_call_rows(db, "n1")) >= 7
+
+
+def test_append_says_which_events_are_new_and_history_is_the_journal(db: Database,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    events = _fixture_streams()
+    half = len(events) // 2
+    linkedids = {event.linkedid for event in events}
+    with db.session() as session:
+        journal.append(session, "n1", events[:half], "ami")
+        last = session.scalar(select(func.max(CelJournal.id)))
+    with db.session() as session:
+        appended = journal.append_new(session, "n1", events[half - 20:] + events[half:half + 5], "ami")
+        seen, new = {event.key for event in events[:half]}, []
+        for event in events[half:]:  # the first of equal events (the captures have some), once
+            if event.key not in seen:
+                seen.add(event.key)
+                new.append(event)
+        assert appended.events == new and appended.before == last
+        assert journal.history(session, "n1", linkedids, appended) == journal.events_for_many(session, "n1", linkedids)
+    # Events already journaled that the look-up misses (as if another writer had just stored them): the insert
+    # skips them, so the new events in hand are not the whole story, and the history is read from the journal.
+    monkeypatch.setattr(journal, "_journaled", lambda *_: set())
+    with db.session() as session:
+        again = journal.append_new(session, "n1", events[-30:], "ami")
+        assert again.before is None
+        assert journal.history(session, "n1", linkedids, again) == journal.events_for_many(session, "n1", linkedids)
+    assert _count(db, CelJournal) == len({event.key for event in events})
+
+
 def test_a_call_whose_upsert_fails_costs_only_itself(db: Database, monkeypatch: pytest.MonkeyPatch,
                                                      caplog: pytest.LogCaptureFixture) -> None:
     events = _fixture_streams()
     poisoned = events[0].linkedid
 
-    def upsert_or_fail(session: object, node: str, record: CallRecord, now: datetime) -> None:
-        if record.linkedid == poisoned:
+    def upsert_or_fail(session: object, node: str, records: list[CallRecord], now: datetime) -> None:
+        if any(record.linkedid == poisoned for record in records):
             raise ValueError("a value the database refuses")
-        upsert_call(session, node, record, now)  # type: ignore[arg-type]
+        upsert_calls(session, node, records, now)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(calllog, "upsert_call", upsert_or_fail)
+    monkeypatch.setattr(calllog, "upsert_calls", upsert_or_fail)
     built = CallLogStore(db, "n1", DIRECTORY).ingest(events, "ami")
     assert poisoned not in built and len(built) >= 6
     assert sorted(_call_rows(db)) == sorted(built)
