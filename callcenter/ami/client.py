@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any
 
 from panoramisk import Manager
 from panoramisk.message import Message
 
-from callcenter.ami.protocol import Utf8AMIProtocol
+from callcenter.ami.protocol import HeadersCallback, Utf8AMIProtocol
 from callcenter.model.addresses import Address
 from callcenter.settings import AmiSettings
 
@@ -41,11 +41,14 @@ class AmiConnection(Manager):  # type: ignore[misc]
     """One AMI session; the listener opens a new one after every loss."""
 
     def __init__(self, settings: AmiSettings, address: Address, events: str = "on",
-                 username: str | None = None, secret: str | None = None, wanted: frozenset[str] | None = None) -> None:
-        """``wanted``: the only events parsed and dispatched (others are dropped unread; None: every event)."""
+                 username: str | None = None, secret: str | None = None, wanted: frozenset[str] | None = None,
+                 direct: Mapping[str, HeadersCallback] | None = None) -> None:
+        """``wanted``: the only events parsed and dispatched (others are dropped unread; None: every event).
+        ``direct``: events whose headers go straight to a callback as a dict (see :mod:`callcenter.ami.protocol`);
+        a callback that raises costs only its event."""
         super().__init__(host=address.host, port=address.port, username=username or settings.username,
                          secret=secret or settings.secret, events=events,
-                         protocol_factory=partial(Utf8AMIProtocol, settings.max_message_chars, wanted),
+                         protocol_factory=partial(Utf8AMIProtocol, settings.max_message_chars, wanted, direct),
                          ping_delay=10**9, reconnect_timeout=10**9, loop=asyncio.get_running_loop())
         # panoramisk registers its own FullyBooted coroutine (resending queued actions); we queue none.
         self.callbacks.clear()

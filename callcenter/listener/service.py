@@ -12,11 +12,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 from zoneinfo import ZoneInfo
-
-from panoramisk.message import Message
 
 from callcenter.ami.client import AmiConnection, AmiError, AmiLoginError
 from callcenter.ami.events import CelEvent, MalformedEvent, Ordinals, from_ami
@@ -71,21 +70,23 @@ class Listener:
         self.skipped = 0  # malformed CEL events
         self.dropped = 0  # CEL events the full queue could not take
         self._overflowed = False
+        self._counted = metrics.CEL_EVENTS.labels("ami")  # looked up once: labels() costs more than inc()
         # Read at scrape time, from the metrics thread: each is one read of a value the loop owns.
         metrics.QUEUE_DEPTH.labels(ami.node).set_function(self.queue.qsize)
         metrics.SPOOL_PENDING.labels(ami.node).set_function(lambda: spool.pending_bytes)
         metrics.AMI_CONNECTED.labels(ami.node).set_function(lambda: float(self.connected.is_set()))
 
-    def on_cel(self, message: Message) -> None:
-        """AMI callback: parse and enqueue, nothing else (a bad event is counted and logged)."""
+    def on_cel(self, headers: Mapping[str, Any]) -> None:
+        """AMI callback (a Message, or the protocol's plain dict): parse and enqueue, nothing else (a bad event is
+        counted and logged)."""
         try:
-            event = self.ordinals.assign(from_ami(message, self.tz))
+            event = self.ordinals.assign(from_ami(headers, self.tz))
         except MalformedEvent as exc:
             self.skipped += 1
             metrics.CEL_SKIPPED.inc()
             log.warning("AMI: CEL event skipped: %s", exc)
             return
-        metrics.CEL_EVENTS.labels("ami").inc()
+        self._counted.inc()
         self._enqueue(event)
 
     def _enqueue(self, item: CelEvent | object) -> None:
@@ -138,8 +139,7 @@ class Listener:
             delay = min(delay * 2, self.ami.reconnect_max)
 
     async def _one_session(self) -> None:
-        connection = AmiConnection(self.ami, self.address, wanted=WANTED)
-        connection.on("CEL", self.on_cel)
+        connection = AmiConnection(self.ami, self.address, wanted=WANTED, direct={"CEL": self.on_cel})
         await connection.open()
         self.sessions += 1
         log.info("AMI: logged in to %s as %s (node %s)", self.address, self.ami.username, self.ami.node)
