@@ -13,6 +13,7 @@ lost; only the CEL file backfill can bring that back. One listener at a time may
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import hashlib
 import json
@@ -59,8 +60,23 @@ def spool_path(folder: Path | None, db_url: str, node: str) -> Path:
     return folder / f"listener-spool-{re.sub(r'[^A-Za-z0-9_.-]', '_', node)}-{which}.jsonl"
 
 
+FIELDS = tuple(field.name for field in dataclasses.fields(CelEvent))  # a line's values, in this order
+
+
 def _line(event: CelEvent) -> bytes:
-    return json.dumps(event.to_json(), ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
+    """The event as a JSON array of its fields in FIELDS order (a third of the bytes and half the time of an
+    object with the names in every line). Lines that are objects (written before) are still read."""
+    values = [getattr(event, name) for name in FIELDS]
+    return json.dumps(values, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
+
+
+def _event(value: object) -> CelEvent:
+    """The event of a decoded line: an array in FIELDS order, or an object with the field names."""
+    if isinstance(value, list) and len(value) == len(FIELDS):
+        return CelEvent(*value)
+    if isinstance(value, dict):
+        return CelEvent(**value)
+    raise ValueError(f"not an event: {str(value)[:80]!r}")
 
 
 class Spool:
@@ -150,10 +166,17 @@ class Spool:
         return rest[:rest.find(b"\n") + 1]
 
     def _parse(self, data: bytes, start: int) -> list[CelEvent]:
+        lines = data.splitlines()
+        try:  # all lines at once (one decoder call); line by line only when one of them is damaged
+            values = json.loads(b"[" + b",".join(lines) + b"]")
+            if len(values) == len(lines):
+                return [_event(value) for value in values]
+        except (ValueError, TypeError):
+            pass
         events = []
-        for number, line in enumerate(data.splitlines()):
+        for number, line in enumerate(lines):
             try:
-                events.append(CelEvent(**json.loads(line)))
+                events.append(_event(json.loads(line)))
             except (ValueError, TypeError) as exc:  # a line damaged on disk: the rest are still good
                 log.error("listener spool %s: line %d after byte %d skipped: %s", self.path, number + 1, start, exc)
         return events

@@ -138,6 +138,22 @@ def test_a_damaged_line_is_skipped_and_the_others_kept(spool: Spool, caplog: pyt
     assert any("skipped" in r.getMessage() for r in caplog.records)
 
 
+def test_a_spool_left_with_object_lines_by_an_earlier_listener_is_still_read(path: Path) -> None:
+    import json
+
+    events = answered_stream()
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"".join(json.dumps(event.to_json(), ensure_ascii=False).encode() + b"\n" for event in events[:5]))
+    upgraded = Spool(path, 16 * MiB)
+    try:
+        upgraded.append(events[5:])  # the new format after the old
+        pending = upgraded.read()
+        assert pending is not None and pending.events == events
+        assert path.read_bytes().splitlines()[-1].startswith(b"[")
+    finally:
+        upgraded.close()
+
+
 def test_only_one_listener_may_use_a_spool(spool: Spool, path: Path) -> None:
     with pytest.raises(SpoolBusy, match="in use by another listener"):
         Spool(path, 16 * MiB)
