@@ -46,7 +46,7 @@ def cmd_listen(args: argparse.Namespace, settings: Settings, model: HotlineModel
     from callcenter.calls.channels import Directory
     from callcenter.listener.backfill import Backfill
     from callcenter.listener.celfile import CelFile
-    from callcenter.listener.service import CallLogStore, Listener, Periodic
+    from callcenter.listener.service import CallLogStore, Listener, Periodic, collect_for_throughput
     from callcenter.listener.spool import Spool, spool_path
     from callcenter.model.watch import ModelWatch
     from callcenter.ops import metrics
@@ -85,6 +85,7 @@ def cmd_listen(args: argparse.Namespace, settings: Settings, model: HotlineModel
         if len(nodes) > 1:
             log.info("listen: following %d Asterisk nodes: %s", len(nodes),
                      ", ".join(f"{node.name} (AMI {node.ami})" for node in nodes))
+        collect_for_throughput()
         asyncio.run(_all(listeners))
     finally:
         pool.shutdown(wait=True, cancel_futures=True)  # the WAVs being stored finish; queued ones wait for a restart
