@@ -16,7 +16,6 @@ import contextlib
 import dataclasses
 import fcntl
 import hashlib
-import json
 import logging
 import os
 import re
@@ -30,6 +29,7 @@ from sqlalchemy.engine import make_url
 from callcenter.ami.events import CelEvent
 from callcenter.ops import metrics
 from callcenter.settings import PROJECT_ROOT
+from callcenter.store import jsoncodec
 from recordings.files import PRIVATE_FILE, PRIVATE_FOLDER, fsync_dir
 
 log = logging.getLogger(__name__)
@@ -66,8 +66,7 @@ FIELDS = tuple(field.name for field in dataclasses.fields(CelEvent))  # a line's
 def _line(event: CelEvent) -> bytes:
     """The event as a JSON array of its fields in FIELDS order (a third of the bytes and half the time of an
     object with the names in every line). Lines that are objects (written before) are still read."""
-    values = [getattr(event, name) for name in FIELDS]
-    return json.dumps(values, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
+    return jsoncodec.encode([getattr(event, name) for name in FIELDS]) + b"\n"
 
 
 def _event(value: object) -> CelEvent:
@@ -168,7 +167,7 @@ class Spool:
     def _parse(self, data: bytes, start: int) -> list[CelEvent]:
         lines = data.splitlines()
         try:  # all lines at once (one decoder call); line by line only when one of them is damaged
-            values = json.loads(b"[" + b",".join(lines) + b"]")
+            values = jsoncodec.loads(b"[" + b",".join(lines) + b"]")
             if len(values) == len(lines):
                 return [_event(value) for value in values]
         except (ValueError, TypeError):
@@ -176,7 +175,7 @@ class Spool:
         events = []
         for number, line in enumerate(lines):
             try:
-                events.append(_event(json.loads(line)))
+                events.append(_event(jsoncodec.loads(line)))
             except (ValueError, TypeError) as exc:  # a line damaged on disk: the rest are still good
                 log.error("listener spool %s: line %d after byte %d skipped: %s", self.path, number + 1, start, exc)
         return events

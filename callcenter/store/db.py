@@ -17,6 +17,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from callcenter.settings import DbSettings
+from callcenter.store import jsoncodec
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -40,6 +41,7 @@ def _private_file(path: Path) -> None:
 
 
 CONNECT_TIMEOUT: int = DbSettings.model_fields["connect_timeout"].default  # seconds
+JSON_CODEC = {"json_serializer": jsoncodec.dumps, "json_deserializer": jsoncodec.loads}  # the journal's payloads
 
 
 def make_engine(url: str, connect_timeout: int = CONNECT_TIMEOUT) -> Engine:
@@ -51,7 +53,7 @@ def make_engine(url: str, connect_timeout: int = CONNECT_TIMEOUT) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:" and not parsed.database.startswith("file:"):
             _private_file(Path(parsed.database))
-        engine = create_engine(url, connect_args={"check_same_thread": False})
+        engine = create_engine(url, connect_args={"check_same_thread": False}, **JSON_CODEC)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     if parsed.drivername == "postgresql":
@@ -61,7 +63,7 @@ def make_engine(url: str, connect_timeout: int = CONNECT_TIMEOUT) -> Engine:
     # depends on the filter's values (a rare status, a busy number, 30 days or a year), went to the start-time
     # index every time. Planning each query costs well under a millisecond.
     return create_engine(url, pool_pre_ping=True,
-                         connect_args={"connect_timeout": connect_timeout, "prepare_threshold": None})
+                         connect_args={"connect_timeout": connect_timeout, "prepare_threshold": None}, **JSON_CODEC)
 
 
 class Database:

@@ -416,7 +416,7 @@ def test_recordings_of_calls_built_in_one_batch_are_each_attached_to_their_own_c
                for linkedid in linkedids]
     with db.session() as session:
         upsert_calls(session, "sandbox", records, datetime.now(UTC))
-        ids = dict(session.execute(select(CALL.linkedid, CALL.id)).tuples().all())
+        ids = dict(session.execute(select(CALL.linkedid, CALL.id)).all())
     assert {row.linkedid: row.call_id for row in _rows(db)} == {linkedid: ids[linkedid] for linkedid in linkedids[:2]}
 
 

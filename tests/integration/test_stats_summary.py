@@ -124,7 +124,7 @@ def test_one_batch_of_new_moved_and_twice_rebuilt_calls_keeps_the_summary_exact(
         upsert_calls(session, "n1", moved + first + new + last + new[:5], datetime.now(UTC))
     assert stored(db) == recount(db)
     with db.session() as session:
-        rows = dict(session.execute(select(CALL.linkedid, CALL.started_at)).tuples().all())
+        rows = dict(session.execute(select(CALL.linkedid, CALL.started_at)).all())
     assert len(rows) == 460 and all(rows[call.linkedid] == call.started_at for call in last)
     assert all(counts[0] > 0 for counts in stored(db).values())
 

@@ -35,6 +35,16 @@ def test_replaying_events_adds_nothing(db: Database) -> None:
     assert _count(db, CelJournal) == len(events)
 
 
+def test_payloads_come_back_from_the_journal_as_they_went_in(db: Database) -> None:
+    """orjson writes the payloads; what it refuses (an integer beyond 64 bits) goes through the standard library."""
+    events = [cel("CHAN_START", 0, cid_name="Nguyễn Thị Quỳnh Mai"),
+              cel("USER_DEFINED", 1, extra={"n": 2**70, "deep": [{"a": [1.5, None, True]}], "text": "Đà Nẵng"})]
+    with db.session() as session:
+        journal.append(session, "n1", events, "ami")
+    with db.session() as session:
+        assert journal.events_for(session, "n1", events[0].linkedid) == events
+
+
 def test_same_event_on_another_node_is_kept(db: Database) -> None:
     events = load_jsonl("cel_answered.jsonl")
     with db.session() as session:

@@ -1,0 +1,29 @@
+"""The hot path's JSON: orjson where it can, the standard library for what orjson refuses, one result either way."""
+
+from __future__ import annotations
+
+import json
+import math
+
+from callcenter.store import jsoncodec
+
+PAYLOAD = {"event": "CHAN_START", "time": 1795952287.189461, "second": 1795952287, "cid_name": "Nguyễn Thị Quỳnh Mai",
+           "extra": {"hangupcause": 16, "dialstatus": "ANSWER", "nested": [1, 2.5, None, True]}, "ordinal": 0}
+
+
+def test_values_come_back_as_the_standard_library_reads_them() -> None:
+    text = jsoncodec.dumps(PAYLOAD)
+    assert json.loads(text) == PAYLOAD and jsoncodec.loads(text) == PAYLOAD
+    assert jsoncodec.loads(jsoncodec.encode(PAYLOAD)) == PAYLOAD
+    assert "Nguyễn" in text  # UTF-8, not \\u escapes
+
+
+def test_what_orjson_refuses_goes_through_the_standard_library() -> None:
+    huge = {"n": 2**70, 7: "a key that is no string"}
+    assert json.loads(jsoncodec.dumps(huge)) == {"n": 2**70, "7": "a key that is no string"}
+    assert jsoncodec.loads('{"n": NaN, "big": 123456789012345678901234567890}')["big"] == 123456789012345678901234567890
+    assert math.isnan(jsoncodec.loads('{"n": NaN}')["n"])
+
+
+def test_not_a_number_is_written_as_null_which_every_database_takes() -> None:
+    assert jsoncodec.loads(jsoncodec.dumps({"wait": math.nan, "talk": math.inf})) == {"wait": None, "talk": None}
