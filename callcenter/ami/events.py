@@ -108,11 +108,16 @@ def _require(values: Mapping[str, Any], *names: str) -> None:
 
 def from_ami(headers: Mapping[str, Any], asterisk_tz: ZoneInfo) -> CelEvent:
     """Build a CelEvent from an AMI ``Event: CEL`` message (header names case-insensitive)."""
-    lower = {str(k).lower(): ("" if v is None else str(v)) for k, v in headers.items()}
+    return from_headers({str(k).lower(): ("" if v is None else str(v)) for k, v in headers.items()}, asterisk_tz)
+
+
+def from_headers(lower: Mapping[str, str], asterisk_tz: ZoneInfo) -> CelEvent:
+    """:func:`from_ami` for headers that are text already, with lower-case names (the AMI protocol's ``direct``
+    events)."""
     _require(lower, "eventname", "eventtime", "uniqueid", "linkedid")
-    wall = _wall_clock(lower["eventtime"])
+    wall, naive_utc = _wall_clock(lower["eventtime"])
     stamp = _finite(lower.get("timestamp", ""))
-    second = _epoch_second(wall, stamp, asterisk_tz)
+    second = _epoch_second(wall, naive_utc, stamp, asterisk_tz)
     # Timestamp is when the event was sent, to the microsecond: the precise time when inside the event's second.
     when = stamp if stamp is not None and int(stamp) == second else float(second)
     fields: dict[str, Any] = {ours: lower.get(theirs, "") for theirs, ours in AMI_FIELDS.items()}
@@ -121,12 +126,14 @@ def from_ami(headers: Mapping[str, Any], asterisk_tz: ZoneInfo) -> CelEvent:
 
 
 @lru_cache(maxsize=4096)
-def _wall_clock(text: str) -> datetime:
-    """AMI's EventTime read (events of the same second share it: strptime is slow)."""
+def _wall_clock(text: str) -> tuple[datetime, int]:
+    """AMI's EventTime read, and its seconds since 1970 as if it were UTC (events of the same second share the
+    text: strptime is slow)."""
     try:
-        return datetime.strptime(text, AMI_TIME_FORMAT)
+        wall = datetime.strptime(text, AMI_TIME_FORMAT)
     except ValueError as exc:
         raise MalformedEvent(f"bad EventTime {text!r}") from exc
+    return wall, int(wall.replace(tzinfo=UTC).timestamp())
 
 
 def _finite(text: str) -> float | None:
@@ -137,11 +144,10 @@ def _finite(text: str) -> float | None:
     return value if math.isfinite(value) and 0 < value < 2**40 else None
 
 
-def _epoch_second(wall: datetime, stamp: float | None, asterisk_tz: ZoneInfo) -> int:
+def _epoch_second(wall: datetime, naive_utc: int, stamp: float | None, asterisk_tz: ZoneInfo) -> int:
     """EventTime is Asterisk's local wall-clock time (cel_manager ignores cel.conf's dateformat). With the UTC
     Timestamp header (timestampevents=yes) the zone offset is read off the two, rounded to a quarter hour, so a
     wrong ``ami.timezone`` setting cannot shift calls; without it the setting decides."""
-    naive_utc = int(wall.replace(tzinfo=UTC).timestamp())
     if stamp is None:
         return int(wall.replace(tzinfo=asterisk_tz).timestamp())
     offset = round((naive_utc - stamp) / 900) * 900

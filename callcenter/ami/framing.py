@@ -34,8 +34,14 @@ class MessageFramer:
     def feed(self, text: str) -> list[str]:
         """Take the next piece of the stream; return the messages it completes, in order."""
         messages: list[str] = []
-        while text:
+        if self._parts or self._skipping:  # first finish what an earlier read began (a separator may straddle)
             text = self._take(text, messages)
+        start = 0  # then the read's own messages, cut by position (no copy of the rest after each)
+        while (found := text.find(SEPARATOR, start)) >= 0:
+            messages.append(text[start:found])
+            start = found + len(SEPARATOR)
+        if start < len(text):
+            self._hold(text[start:])
         return messages
 
     def _take(self, text: str, messages: list[str]) -> str:

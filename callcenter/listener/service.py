@@ -19,7 +19,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from callcenter.ami.client import AmiConnection, AmiError, AmiLoginError
-from callcenter.ami.events import CelEvent, MalformedEvent, Ordinals, from_ami
+from callcenter.ami.events import CelEvent, MalformedEvent, Ordinals, from_ami, from_headers
+from callcenter.ami.protocol import Headers
 from callcenter.listener.backfill import Backfill
 from callcenter.listener.calllog import CallLogStore as CallLogStore  # re-exported
 from callcenter.listener.delivery import Delivery, LiveCalls
@@ -88,11 +89,17 @@ class Listener:
         metrics.SPOOL_PENDING.labels(ami.node).set_function(lambda: spool.pending_bytes)
         metrics.AMI_CONNECTED.labels(ami.node).set_function(lambda: float(self.connected.is_set()))
 
-    def on_cel(self, headers: Mapping[str, Any]) -> None:
-        """AMI callback (a Message, or the protocol's plain dict): parse and enqueue, nothing else (a bad event is
-        counted and logged)."""
+    def on_cel(self, message: Mapping[str, Any]) -> None:
+        """AMI callback for a CEL message: parse and enqueue, nothing else (a bad event is counted and logged)."""
+        self._take(from_ami, message)
+
+    def on_cel_headers(self, headers: Headers) -> None:
+        """The same for a CEL event the protocol hands over directly (its headers, names lower-cased)."""
+        self._take(from_headers, headers)
+
+    def _take(self, parse: Callable[[Any, ZoneInfo], CelEvent], message: Mapping[str, Any]) -> None:
         try:
-            event = self.ordinals.assign(from_ami(headers, self.tz))
+            event = self.ordinals.assign(parse(message, self.tz))
         except MalformedEvent as exc:
             self.skipped += 1
             metrics.CEL_SKIPPED.inc()
@@ -151,7 +158,7 @@ class Listener:
             delay = min(delay * 2, self.ami.reconnect_max)
 
     async def _one_session(self) -> None:
-        connection = AmiConnection(self.ami, self.address, wanted=WANTED, direct={"CEL": self.on_cel})
+        connection = AmiConnection(self.ami, self.address, wanted=WANTED, direct={"CEL": self.on_cel_headers})
         await connection.open()
         self.sessions += 1
         log.info("AMI: logged in to %s as %s (node %s)", self.address, self.ami.username, self.ami.node)

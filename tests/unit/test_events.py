@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from callcenter.ami.events import MalformedEvent, Ordinals, from_ami, from_file_line
+from callcenter.ami.events import MalformedEvent, Ordinals, from_ami, from_file_line, from_headers
 from tests.factories import ami_headers, load_jsonl
 
 UTC = ZoneInfo("UTC")
@@ -19,6 +19,14 @@ def test_file_and_ami_give_the_same_key() -> None:
         assert ami.key == event.key
         assert ami.second == event.second
         assert ami.cid_name == event.cid_name
+
+
+def test_headers_taken_direct_give_the_same_event_as_the_message() -> None:
+    saigon = ZoneInfo("Asia/Ho_Chi_Minh")
+    for event in load_jsonl("cel_answered.jsonl"):
+        headers = {**ami_headers(event, _ami_time(event.second + 7 * 3600)), "Timestamp": f"{event.time:.6f}"}
+        direct = from_headers({name.lower(): value for name, value in headers.items()}, saigon)
+        assert direct == from_ami(headers, saigon) and direct.key == event.key
 
 
 def _ami_time(second: int) -> str:
