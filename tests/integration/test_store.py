@@ -36,8 +36,9 @@ def test_replaying_events_adds_nothing(db: Database) -> None:
 
 
 def test_payloads_come_back_from_the_journal_as_they_went_in(db: Database) -> None:
-    """orjson writes the payloads; what it refuses (an integer beyond 64 bits) goes through the standard library."""
-    events = [cel("CHAN_START", 0, cid_name="Nguyễn Thị Quỳnh Mai"),
+    """orjson writes the payloads; what it refuses (an integer beyond 64 bits) goes through the standard library.
+    (On PostgreSQL the rows go through COPY's text format: tabs, line ends, backslashes and its null marker.)"""
+    events = [cel("CHAN_START", 0, cid_name="Nguyễn Thị Quỳnh Mai", appdata="a\tb\nc\\d\\N|\r"),
               cel("USER_DEFINED", 1, extra={"n": 2**70, "deep": [{"a": [1.5, None, True]}], "text": "Đà Nẵng"})]
     with db.session() as session:
         journal.append(session, "n1", events, "ami")
