@@ -8,7 +8,7 @@ socket (login, FullyBooted, CoreShowChannels, Ping). Side by side, in one run, o
 
 - raw read: panoramisk's ``AMIProtocol`` logs in and reads until it has dispatched every CEL event;
 - full path: the listener as ``callcenter listen`` composes it (hardened AMI client and protocol, ordered
-  consumer, fsynced spool, delivery, journal with dedupe, builder, ``upsert_call``) until every call is in the
+  consumer, fsynced spool, delivery, journal with dedupe, builder, ``upsert_calls``) until every call is in the
   ``calls`` table, once per ``--db`` (default: a temporary SQLite file; add a PostgreSQL URL with ``--db``).
 
 Two streams: CEL only (what the listener's user gets with the rendered ``eventfilter``), and, with
