@@ -94,7 +94,12 @@ class Database:
 
 def insert_for(session: Session, table: Any) -> Any:
     """An INSERT for ``table`` in the session's dialect, with ``on_conflict_do_*`` (SQLite and PostgreSQL)."""
-    module: Any = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    return insert_in(session.get_bind().dialect.name, table)
+
+
+def insert_in(dialect: str, table: Any) -> Any:
+    """An INSERT for ``table`` in the named dialect (``postgresql`` or ``sqlite``), with ``on_conflict_do_*``."""
+    module: Any = postgresql if dialect == "postgresql" else sqlite
     return module.insert(table)
 
 

@@ -34,12 +34,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import BigInteger, Integer, case, delete, func, insert, literal, select, text, tuple_
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import ColumnElement
 
 from callcenter.model.contract import Status
+from callcenter.store.db import insert_in
 from callcenter.store.models import CALL, COUNTS, WAIT_BUCKETS, WAIT_EDGES, call_stats
 
 STATS = call_stats.c
@@ -138,7 +138,7 @@ def _stored(session: Session, node: str, linkedids: Sequence[str]) -> list[Any]:
 def _add(dialect: str) -> Any:
     """INSERT ... ON CONFLICT DO UPDATE SET n = n + excluded.n, for ``dialect`` (built once: building the
     ``excluded`` columns costs more than running it)."""
-    statement = (postgresql if dialect == "postgresql" else sqlite).insert(call_stats)
+    statement = insert_in(dialect, call_stats)
     return statement.on_conflict_do_update(index_elements=list(KEY),
                                            set_={name: STATS[name] + statement.excluded[name] for name in COUNTS})
 

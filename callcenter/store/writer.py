@@ -15,11 +15,11 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import bindparam, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from callcenter.calls.record import CallRecord, widths
 from callcenter.store import summary
+from callcenter.store.db import insert_in
 from callcenter.store.models import CALL, Recording, calls
 
 WIDTHS = widths(CallRecord)
@@ -44,7 +44,7 @@ def call_row(node: str, record: CallRecord, now: datetime) -> dict[str, Any]:
 @cache
 def _upsert(dialect: str) -> Any:
     """INSERT ... ON CONFLICT (node, linkedid) DO UPDATE every built field, for ``dialect``."""
-    statement = (postgresql if dialect == "postgresql" else sqlite).insert(calls)
+    statement = insert_in(dialect, calls)
     built = [name for name in (*CallRecord.model_fields, "built_at") if name != "linkedid"]
     return statement.on_conflict_do_update(index_elements=["node", "linkedid"],
                                            set_={name: statement.excluded[name] for name in built})
