@@ -21,6 +21,16 @@ def test_file_and_ami_give_the_same_key() -> None:
         assert ami.cid_name == event.cid_name
 
 
+def test_the_dedupe_key_is_the_one_journals_already_hold() -> None:
+    """A key that changed would let every event of a journal written before be journaled again."""
+    from dataclasses import replace
+
+    event = load_jsonl("cel_answered.jsonl")[3]
+    assert (event.event, event.appdata, event.ordinal) == ("QUEUE_ENTER", "QUEUE_ENTER,queue=operators", 0)
+    assert event.key == "cc56d0dfb942776650b141d10031d57037a711d5"
+    assert replace(event, ordinal=2).key == "bde100a096298ec399a18b49e70577b61756a797"
+
+
 def test_headers_taken_direct_give_the_same_event_as_the_message() -> None:
     saigon = ZoneInfo("Asia/Ho_Chi_Minh")
     for event in load_jsonl("cel_answered.jsonl"):
