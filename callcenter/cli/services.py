@@ -59,6 +59,10 @@ def cmd_listen(args: argparse.Namespace, settings: Settings, model: HotlineModel
     prepare = _once(_migrate_or_defer(settings.db.url))
     db = Database(settings.db.url, settings.db.connect_timeout)
     watch = ModelWatch(settings.model_file, model)
+
+    def directory() -> Directory:  # the model's current operators, every node alike
+        return Directory.from_model(watch.current())
+
     options, rec = settings.listener, settings.recordings
     nodes = settings.listener_nodes(model.pbx.ami)
     # Retention is one job for the whole store (each row's WAV in its own node's spool).
@@ -73,7 +77,7 @@ def cmd_listen(args: argparse.Namespace, settings: Settings, model: HotlineModel
             ami = settings.ami.model_copy(update={"node": node.name, "cel_file": node.cel_file,
                                                   "timezone": node.timezone or settings.ami.timezone})
             node_rec = rec.model_copy(update={"spool": node.spool})
-            store = CallLogStore(db, node.name, lambda: Directory.from_model(watch.current()))
+            store = CallLogStore(db, node.name, directory)
             # start_due returns at once: the pool stores the WAVs while the next scans hand it new ones.
             jobs = [Periodic(f"recordings {node.name}", rec.scan_interval,
                              RecordingWorker(node_rec, db, node.name, pool).start_due)]

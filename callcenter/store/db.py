@@ -9,7 +9,7 @@ import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, any_, bindparam, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
@@ -101,6 +101,16 @@ def insert_in(dialect: str, table: Any) -> Any:
     """An INSERT for ``table`` in the named dialect (``postgresql`` or ``sqlite``), with ``on_conflict_do_*``."""
     module: Any = postgresql if dialect == "postgresql" else sqlite
     return module.insert(table)
+
+
+T = TypeVar("T")
+IN_LIST = 500  # values per IN list: SQLite caps the bound parameters of one statement
+
+
+def in_slices(values: Sequence[T]) -> Iterator[Sequence[T]]:
+    """``values`` in slices of at most IN_LIST, one IN list (one statement) each."""
+    for start in range(0, len(values), IN_LIST):
+        yield values[start:start + IN_LIST]
 
 
 def among(session: Session, column: Any, values: Sequence[Any]) -> Any:

@@ -14,10 +14,9 @@ from sqlalchemy.orm import Session
 from callcenter.ami.events import CelEvent
 from callcenter.model.contract import Cel
 from callcenter.store import jsoncodec
-from callcenter.store.db import among
+from callcenter.store.db import among, in_slices
 from callcenter.store.models import CALL, Call, CelJournal
 
-CHUNK = 500  # values per IN list (SQLite caps bound parameters per statement)
 COLUMNS = ("node", "event_key", "linkedid", "uniqueid", "event", "event_time", "source", "payload")
 
 
@@ -91,9 +90,9 @@ def _insert(connection: Connection, rows: list[tuple[Any, ...]]) -> int:
 def _journaled(session: Session, node: str, keys: Sequence[str]) -> set[str]:
     """Those of ``keys`` already in the node's journal."""
     found: set[str] = set()
-    for start in range(0, len(keys), CHUNK):
+    for some in in_slices(keys):
         found.update(session.scalars(select(CelJournal.event_key).where(
-            CelJournal.node == node, among(session, CelJournal.event_key, keys[start:start + CHUNK]))))
+            CelJournal.node == node, among(session, CelJournal.event_key, some))))
     return found
 
 
@@ -101,10 +100,9 @@ def finished(session: Session, node: str, linkedids: Iterable[str]) -> list[str]
     """Those of the linkedids whose LINKEDID_END is in the journal."""
     wanted = sorted(set(linkedids))
     done: list[str] = []
-    for start in range(0, len(wanted), CHUNK):
+    for some in in_slices(wanted):
         statement = select(CelJournal.linkedid).distinct().where(
-            CelJournal.node == node, CelJournal.event == Cel.LINKEDID_END,
-            CelJournal.linkedid.in_(wanted[start:start + CHUNK]))
+            CelJournal.node == node, CelJournal.event == Cel.LINKEDID_END, CelJournal.linkedid.in_(some))
         done.extend(session.scalars(statement).all())
     return done
 
@@ -150,9 +148,9 @@ def events_for_many(session: Session, node: str, linkedids: Iterable[str],
     ``through``, only those journaled up to that id."""
     wanted = sorted(set(linkedids))
     found: dict[str, list[CelEvent]] = {linkedid: [] for linkedid in wanted}
-    for start in range(0, len(wanted), CHUNK):
+    for some in in_slices(wanted):
         statement = select(CelJournal.linkedid, CelJournal.payload).where(
-            CelJournal.node == node, CelJournal.linkedid.in_(wanted[start:start + CHUNK])).order_by(CelJournal.id)
+            CelJournal.node == node, CelJournal.linkedid.in_(some)).order_by(CelJournal.id)
         if through is not None:
             statement = statement.where(CelJournal.id <= through)
         for linkedid, payload in session.execute(statement):

@@ -39,7 +39,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import ColumnElement
 
 from callcenter.model.contract import Status
-from callcenter.store.db import insert_in
+from callcenter.store.db import in_slices, insert_in
 from callcenter.store.models import CALL, COUNTS, WAIT_BUCKETS, WAIT_EDGES, call_stats
 
 STATS = call_stats.c
@@ -48,7 +48,6 @@ SOURCE = (CALL.started_at, CALL.status, CALL.line, CALL.topic, CALL.operator, CA
 ABANDONED = (Status.ABANDONED_QUEUE, Status.ABANDONED_IVR, Status.ABANDONED_BEFORE_QUEUE)
 Key = tuple[str, str, int, str, str]
 Counts = list[int]  # in COUNTS order
-CHUNK = 500  # keys per IN list (SQLite caps bound parameters per statement)
 
 
 def milliseconds(seconds: float) -> int:
@@ -118,17 +117,16 @@ def maintain(session: Session, node: str, rows: Sequence[Mapping[str, Any]]) -> 
         return  # rebuilt with the same figures
     add(session, changed)
     emptied = sorted(key for key, counts in changed.items() if counts[0] < 0)
-    for start in range(0, len(emptied), CHUNK):
-        session.execute(delete(call_stats).where(tuple_(*(STATS[k] for k in KEY)).in_(emptied[start:start + CHUNK]),
-                                                 STATS.calls == 0))
+    for some in in_slices(emptied):
+        session.execute(delete(call_stats).where(tuple_(*(STATS[k] for k in KEY)).in_(some), STATS.calls == 0))
 
 
 def _stored(session: Session, node: str, linkedids: Sequence[str]) -> list[Any]:
     """The SOURCE columns of the stored calls among ``linkedids`` (sorted), locked for the transaction on
     PostgreSQL in linkedid order."""
     found: list[Any] = []
-    for start in range(0, len(linkedids), CHUNK):
-        statement = (select(*SOURCE).where(CALL.node == node, CALL.linkedid.in_(linkedids[start:start + CHUNK]))
+    for some in in_slices(linkedids):
+        statement = (select(*SOURCE).where(CALL.node == node, CALL.linkedid.in_(some))
                      .order_by(CALL.linkedid).with_for_update())
         found.extend(session.execute(statement).all())
     return found

@@ -19,11 +19,10 @@ from sqlalchemy.orm import Session
 
 from callcenter.calls.record import CallRecord, widths
 from callcenter.store import summary
-from callcenter.store.db import insert_in
+from callcenter.store.db import in_slices, insert_in
 from callcenter.store.models import CALL, Recording, calls
 
 WIDTHS = widths(CallRecord)
-CHUNK = 500  # linkedids per IN list
 
 
 def _stored(name: str, value: Any) -> Any:
@@ -69,8 +68,8 @@ def upsert_calls(session: Session, node: str, records: Sequence[CallRecord], now
     rows = [latest[linkedid] for linkedid in linkedids]
     summary.maintain(session, node, rows)
     session.execute(_upsert(session.get_bind().dialect.name), rows)
-    for start in range(0, len(linkedids), CHUNK):
-        session.execute(_ATTACH, {"at_node": node, "at_linkedids": linkedids[start:start + CHUNK]})
+    for some in in_slices(linkedids):
+        session.execute(_ATTACH, {"at_node": node, "at_linkedids": some})
 
 
 def upsert_call(session: Session, node: str, record: CallRecord, now: datetime) -> None:

@@ -64,8 +64,8 @@ class Node:
                 "spool": str(self.spool)}
 
 
-def _free_pair(start: int) -> int:
-    """A port from ``start`` on that is free for SIP (UDP and TCP) and for nobody else in these tests."""
+def _free_from(start: int) -> int:
+    """The first port from ``start`` on that nothing listens on (TCP)."""
     return next(port for port in range(start, start + 200) if not port_in_use(port))
 
 
@@ -76,8 +76,8 @@ def node_b(sandbox: Path) -> Iterator[Node]:
     root = ROOT.parent / "node-b"
     asterisk.provision_node(ROOT, root)
     pbx = MODEL.pbx.model_copy(update={
-        "sip": Address("127.0.0.1", _free_pair(5070)),
-        "ami": Address("127.0.0.1", _free_pair(5039)),
+        "sip": Address("127.0.0.1", _free_from(5070)),
+        "ami": Address("127.0.0.1", _free_from(5039)),
         "webrtc": Address(MODEL.pbx.webrtc.host, MODEL.pbx.webrtc.port + 1)})
     model = MODEL.model_copy(update={"pbx": pbx})
     settings = SETTINGS.model_copy(update={"pbx": SETTINGS.pbx.model_copy(update={"systemname": NODE_B})})
