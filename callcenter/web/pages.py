@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from fastapi import Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from callcenter.model.contract import Role
@@ -87,3 +87,8 @@ def query_without(request: Request, **changes: Any) -> str:
         else:
             params[key] = str(value)
     return "?" + urlencode(params)
+
+
+def back_to(path: str, problem: str = "") -> RedirectResponse:
+    """After a form's POST: back to ``path`` (303), with the problem to show, if any, in ``?problem=``."""
+    return RedirectResponse(path + (f"?{urlencode({'problem': problem})}" if problem else ""), status_code=303)

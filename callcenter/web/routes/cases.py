@@ -20,7 +20,7 @@ from callcenter.store import outbox
 from callcenter.store.models import CALL, Call, Case, CaseAttachment
 from callcenter.store.queries import count_rows
 from callcenter.web.auth import EVERYONE, Principal, require
-from callcenter.web.pages import json_block, render
+from callcenter.web.pages import back_to, json_block, render
 
 router = APIRouter(include_in_schema=False)
 Person = Annotated[Principal, Depends(require(*EVERYONE, page=True))]
@@ -131,10 +131,7 @@ def case_page(request: Request, who: Person, number: str) -> HTMLResponse:
 
 
 def _back(number: str, problem: str = "") -> RedirectResponse:
-    from urllib.parse import urlencode
-
-    return RedirectResponse(f"/cases/{number}" + (f"?{urlencode({'problem': problem})}" if problem else ""),
-                            status_code=303)
+    return back_to(f"/cases/{number}", problem)
 
 
 def _float(text: str, what: str) -> float | None:

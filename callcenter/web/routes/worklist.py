@@ -6,10 +6,9 @@ is reached, when somebody closes it, or by itself once the same number has had a
 from __future__ import annotations
 
 from typing import Annotated, Literal
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 
 from callcenter.ami.client import AmiError
@@ -21,7 +20,7 @@ from callcenter.store import worklist
 from callcenter.store.models import CallbackAttempt, CallbackItem
 from callcenter.store.queries import count_rows
 from callcenter.web.auth import Principal, require
-from callcenter.web.pages import render
+from callcenter.web.pages import back_to, render
 
 router = APIRouter(include_in_schema=False)
 Worker = Annotated[Principal, Depends(require(Role.OPERATOR, Role.SUPERVISOR, Role.ADMIN, page=True))]
@@ -63,8 +62,7 @@ def worklist_page(request: Request, who: Worker, page: Annotated[int, Query(ge=1
 
 
 def _back(request: Request, problem: str = "") -> Response:
-    return RedirectResponse("/worklist" + (f"?{urlencode({'problem': problem})}" if problem else ""),
-                            status_code=303)
+    return back_to("/worklist", problem)
 
 
 @router.post("/worklist/{call_id}")
