@@ -59,10 +59,10 @@ def sign_in(test: TestClient, name: str, password: str = PASSWORD) -> TestClient
 
 
 def add_call(db: Database, n: int, operator: str = "op101", number: str = "0905123456",
-             audio: Path | None = None) -> tuple[int, int | None]:
+             audio: Path | None = None, audio_seconds: float = 3.0) -> tuple[int, int | None]:
     """An answered call taken by ``operator`` that started ``n`` hours ago (inside the pages' default 30 days
-    whatever day the tests run), with a stored recording when ``audio`` is a file in the store; returns (call id,
-    recording id)."""
+    whatever day the tests run), with a stored recording when ``audio`` is a file in the store (``audio_seconds``
+    long); returns (call id, recording id)."""
     stream = answered_stream()
     shift = (datetime.now(UTC) - timedelta(hours=n)).timestamp() - stream[0].time
     events = [replace(e, linkedid=f"{n}.1", uniqueid=e.uniqueid.replace("100", str(n)), cid_num=number,
@@ -77,7 +77,7 @@ def add_call(db: Database, n: int, operator: str = "op101", number: str = "09051
         if audio is not None:
             row = Recording(call_id=call.id, node="sandbox", linkedid=call.linkedid, uniqueid=call.linkedid,
                             kind="conversation", source_path=f"/spool/{n}.wav", path=audio.name, format="opus",
-                            status="stored", duration_seconds=3.0, created_at=datetime.now(UTC),
+                            status="stored", duration_seconds=audio_seconds, created_at=datetime.now(UTC),
                             recorded_at=datetime.now(UTC))
             session.add(row)
             session.flush()

@@ -18,6 +18,7 @@ from tests.browser.conftest import ServerFactory, WebServer, screenshot, sign_in
 from tests.webclient import add_call, add_users, insert_calls, synthetic_calls
 
 pytestmark = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+AUDIO_SECONDS = 20  # the recording's length, in the file and in its row (the call page shows both)
 
 
 @pytest.fixture
@@ -26,10 +27,10 @@ def server(db: Database, server_factory: ServerFactory, tmp_path: Path) -> WebSe
     store = tmp_path / "recordings"  # where the app (and a listener of the same test) keep recordings
     store.mkdir()
     audio = store / "call.ogg"
-    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "sine=frequency=440:duration=20", "-c:a", "libopus",
-                    "-b:a", "24k", str(audio)], check=True)
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", f"sine=frequency=440:duration={AUDIO_SECONDS}",
+                    "-c:a", "libopus", "-b:a", "24k", str(audio)], check=True)
     add_users(db)
-    add_call(db, 1, "op101", "0905123456", audio)
+    add_call(db, 1, "op101", "0905123456", audio, audio_seconds=AUDIO_SECONDS)
     for n, number in enumerate(("0912000111", "0987654321", "0905777888"), start=2):
         add_call(db, n, "op102", number)
     return server_factory()
