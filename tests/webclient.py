@@ -8,6 +8,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlparse
 
 from fastapi.testclient import TestClient
 from sqlalchemy import insert
@@ -129,3 +130,13 @@ def api_client(db: Database, settings: Settings, user: str = "super1") -> TestCl
     test = TestClient(create_app(settings, db))
     test.headers["Authorization"] = f"Bearer {token}"
     return test
+
+
+def form_post(test: TestClient, path: str, files: list[tuple[str, bytes, str]] | None = None, /,
+              **data: str) -> tuple[int, str]:
+    """A form post as the pages send it (the CSRF token first; ``files`` as a multipart ``files`` field): its
+    status and, for a redirect, the problem it reports, else where to."""
+    answer = test.post(path, data={"csrftoken": test.cookies.get("csrftoken", ""), **data},
+                       files=[("files", f) for f in files] if files else None, follow_redirects=False)
+    location = answer.headers.get("location", "")
+    return answer.status_code, parse_qs(urlparse(location).query).get("problem", [""])[0] or location

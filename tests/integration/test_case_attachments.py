@@ -8,7 +8,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from callcenter.store.attachments import clean_name
@@ -16,17 +15,7 @@ from callcenter.store.db import Database
 from callcenter.store.models import CaseAttachment, CaseUpdate
 from tests.factories import PDF, png
 from tests.integration.test_cases_web import as_user, open_case, users  # noqa: F401 (fixture)
-from tests.webclient import add_call, client, settings_for, sign_in
-
-
-def upload(test: TestClient, path: str, files: list[tuple[str, bytes, str]], **data: str) -> tuple[int, str]:
-    """A multipart post (token first, as the pages send it); the status and the problem it reports."""
-    from urllib.parse import parse_qs, urlparse
-
-    answer = test.post(path, data={"csrftoken": test.cookies.get("csrftoken", ""), **data},
-                       files=[("files", f) for f in files], follow_redirects=False)
-    location = answer.headers.get("location", "")
-    return answer.status_code, parse_qs(urlparse(location).query).get("problem", [""])[0] or location
+from tests.webclient import add_call, client, form_post, settings_for, sign_in
 
 
 def counts(db: Database) -> tuple[int, int]:
@@ -49,7 +38,7 @@ def test_a_department_posts_photos_and_a_document_that_whoever_sees_the_case_can
         db: Database, tmp_path: Path, case: str) -> None:
     department = as_user(db, tmp_path, "env1")
     photo = png()
-    status, where = upload(department, f"/cases/{case}/progress", [("bờ kênh.png", photo, "image/png"),
+    status, where = form_post(department, f"/cases/{case}/progress", [("bờ kênh.png", photo, "image/png"),
                                                                    ("biên bản.pdf", PDF, "application/pdf")],
                            text="Đã khảo sát hiện trường")
     assert (status, where) == (303, f"/cases/{case}")
@@ -67,8 +56,8 @@ def test_a_department_posts_photos_and_a_document_that_whoever_sees_the_case_can
     assert document.headers["x-content-type-options"] == "nosniff"
 
     # the result, with a photo already kept: a second row, the same stored file
-    status, _ = upload(department, f"/cases/{case}/status", [("xong.png", photo, "image/png")], to="in_progress")
-    status, _ = upload(department, f"/cases/{case}/status", [("xong.png", photo, "image/png")], to="resolved",
+    status, _ = form_post(department, f"/cases/{case}/status", [("xong.png", photo, "image/png")], to="in_progress")
+    status, _ = form_post(department, f"/cases/{case}/status", [("xong.png", photo, "image/png")], to="resolved",
                        text="Đã thu gom xong")
     assert status == 303
     with db.session() as session:
@@ -80,7 +69,7 @@ def test_a_department_posts_photos_and_a_document_that_whoever_sees_the_case_can
 
 
 def test_other_departments_and_strangers_never_get_a_file(db: Database, tmp_path: Path, case: str) -> None:
-    upload(as_user(db, tmp_path, "env1"), f"/cases/{case}/progress", [("a.png", png(), "image/png")], text="ảnh")
+    form_post(as_user(db, tmp_path, "env1"), f"/cases/{case}/progress", [("a.png", png(), "image/png")], text="ảnh")
     with db.session() as session:
         file_id = session.scalars(select(CaseAttachment.id)).one()
     assert as_user(db, tmp_path, "urban1").get(f"/cases/{case}/files/{file_id}").status_code == 404
@@ -106,14 +95,14 @@ def test_a_wrong_file_is_refused_with_the_reason_and_changes_nothing(
     settings.cases = settings.cases.model_copy(update={"attachment_max_bytes": 4096, "attachments_per_update": 2})
     department = sign_in(client(db, settings), "env1")
     before = counts(db)
-    status, said = upload(department, f"/cases/{case}/progress", files, text="kèm ảnh")
+    status, said = form_post(department, f"/cases/{case}/progress", files, text="kèm ảnh")
     assert status == 303 and said.startswith(problem), said
     assert counts(db) == before and stored(tmp_path) == []
 
 
 def test_a_hostile_file_name_is_only_a_label(db: Database, tmp_path: Path, case: str) -> None:
     department = as_user(db, tmp_path, "env1")
-    status, _ = upload(department, f"/cases/{case}/progress",
+    status, _ = form_post(department, f"/cases/{case}/progress",
                        [("../../../etc/cron.d/x\r\n.png", png(), "image/png"), ("\x00\u202e.png", png(3), "image/png")],
                        text="tên tệp lạ")
     assert status == 303

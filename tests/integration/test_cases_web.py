@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import parse_qs, urlparse
 
 import pytest
 from fastapi.testclient import TestClient
@@ -18,7 +17,7 @@ from callcenter.store import accounts
 from callcenter.store.db import Database
 from callcenter.store.models import Case, CaseUpdate
 from ivr.cases import StoredCases
-from tests.webclient import PASSWORD, add_call, add_users, client, settings_for, sign_in
+from tests.webclient import PASSWORD, add_call, add_users, client, form_post, settings_for, sign_in
 
 
 @pytest.fixture
@@ -34,21 +33,13 @@ def as_user(db: Database, tmp_path: Path, name: str) -> TestClient:
     return sign_in(client(db, settings_for(tmp_path)), name)
 
 
-def post(test: TestClient, path: str, **data: str) -> tuple[int, str]:
-    """A form post; its status and, for a redirect, where to and the problem it reports."""
-    answer = test.post(path, data={**data, "csrftoken": test.cookies.get("csrftoken", "")}, follow_redirects=False)
-    location = answer.headers.get("location", "")
-    problem = parse_qs(urlparse(location).query).get("problem", [""])[0]
-    return answer.status_code, problem or location
-
-
 def open_case(test: TestClient, call_id: int, consent: bool = False, **extra: str) -> str:
     fields = {"call_id": str(call_id), "topic": "environment", "description": "Rác thải đổ trộm ở bờ kênh",
               "location": "Kênh Thầy Cai, ấp 3", "latitude": "10.82", "longitude": "106.63",
               "contact_name": "Nguyễn Văn Tâm", "contact_phone": "0905111222", "forward": "true", **extra}
     if consent:
         fields["consent"] = "true"
-    status, where = post(test, "/cases", **fields)
+    status, where = form_post(test, "/cases", **fields)
     assert status == 303 and where.endswith("?opened=1"), (status, where)
     return where.split("/cases/")[1].split("?")[0]
 
@@ -74,19 +65,20 @@ def test_a_case_goes_from_the_call_to_the_department_and_back_to_a_close(
     other = as_user(db, tmp_path, "urban1")
     assert f'data-case="{number}"' not in other.get("/cases").text
     assert other.get(f"/cases/{number}").status_code == 404
-    assert post(other, f"/cases/{number}/status", to="in_progress")[0] == 404  # not theirs: as if it did not exist
+    assert form_post(other, f"/cases/{number}/status", to="in_progress")[0] == 404  # not theirs: as if it did not exist
 
-    assert post(department, f"/cases/{number}/status", to="in_progress")[1] == f"/cases/{number}"
-    assert post(department, f"/cases/{number}/progress", text="Đã cử tổ thu gom")[1] == f"/cases/{number}"
-    assert "write something" in post(department, f"/cases/{number}/status", to="resolved", text="")[1]
-    assert post(department, f"/cases/{number}/status", to="resolved", text="Đã thu gom xong")[1] == f"/cases/{number}"
-    assert "may not make a resolved case closed" in post(department, f"/cases/{number}/status", to="closed")[1]
-    assert "may not" in post(operator, f"/cases/{number}/status", to="closed")[1]
+    assert form_post(department, f"/cases/{number}/status", to="in_progress")[1] == f"/cases/{number}"
+    assert form_post(department, f"/cases/{number}/progress", text="Đã cử tổ thu gom")[1] == f"/cases/{number}"
+    assert "write something" in form_post(department, f"/cases/{number}/status", to="resolved", text="")[1]
+    page = f"/cases/{number}"
+    assert form_post(department, f"{page}/status", to="resolved", text="Đã thu gom xong")[1] == page
+    assert "may not make a resolved case closed" in form_post(department, f"/cases/{number}/status", to="closed")[1]
+    assert "may not" in form_post(operator, f"/cases/{number}/status", to="closed")[1]
 
     supervisor = as_user(db, tmp_path, "super1")
-    assert post(supervisor, f"/cases/{number}/status", to="closed", text="Người dân xác nhận")[1] == f"/cases/{number}"
-    assert "cannot become forwarded" in post(supervisor, f"/cases/{number}/status", to="forwarded")[1]
-    assert post(supervisor, f"/cases/{number}/status", to="reopened", text="Tái diễn")[1] == f"/cases/{number}"
+    assert form_post(supervisor, f"{page}/status", to="closed", text="Người dân xác nhận")[1] == page
+    assert "cannot become forwarded" in form_post(supervisor, f"/cases/{number}/status", to="forwarded")[1]
+    assert form_post(supervisor, f"/cases/{number}/status", to="reopened", text="Tái diễn")[1] == f"/cases/{number}"
     with db.session() as session:
         updates = session.scalars(select(CaseUpdate).join(Case, Case.id == CaseUpdate.case_id)
                                   .where(Case.number == number).order_by(CaseUpdate.id)).all()
@@ -104,15 +96,15 @@ def test_returned_cases_are_forwarded_again_reassigned_and_calls_link_by_number(
     number = open_case(operator, first, consent=True, topic="urban_order")
     urban = as_user(db, tmp_path, "urban1")
     assert "Nguyễn Văn Tâm" in urban.get(f"/cases/{number}").text  # consent given: the contact is shown
-    assert "write something" in post(urban, f"/cases/{number}/status", to="returned")[1]  # a reason is needed
-    assert post(urban, f"/cases/{number}/status", to="returned", text="Không thuộc thẩm quyền")[1].startswith("/")
-    assert post(operator, f"/cases/{number}/status", to="forwarded", department="construction")[1].startswith("/")
+    assert "write something" in form_post(urban, f"/cases/{number}/status", to="returned")[1]  # a reason is needed
+    assert form_post(urban, f"/cases/{number}/status", to="returned", text="Không thuộc thẩm quyền")[1].startswith("/")
+    assert form_post(operator, f"/cases/{number}/status", to="forwarded", department="construction")[1].startswith("/")
     supervisor = as_user(db, tmp_path, "super1")
-    assert post(supervisor, f"/cases/{number}/reassign", department="environment")[1].startswith("/")
-    assert "only supervisors" in post(operator, f"/cases/{number}/reassign", department="urban")[1]
-    status, where = post(operator, f"/calls/{second}/case", number=number)
+    assert form_post(supervisor, f"/cases/{number}/reassign", department="environment")[1].startswith("/")
+    assert "only supervisors" in form_post(operator, f"/cases/{number}/reassign", department="urban")[1]
+    status, where = form_post(operator, f"/calls/{second}/case", number=number)
     assert status == 303 and "problem" not in where
-    bad = post(operator, f"/calls/{second}/case", number=number[:-1] + str((int(number[-1]) + 1) % 10))[1]
+    bad = form_post(operator, f"/calls/{second}/case", number=number[:-1] + str((int(number[-1]) + 1) % 10))[1]
     assert "check" in bad  # a mistyped number is caught by its check digit
     page = supervisor.get(f"/cases/{number}").text
     assert page.count('href="/calls/') == 2 and "Phòng Tài nguyên và Môi trường" in page
