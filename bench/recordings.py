@@ -6,8 +6,8 @@
 1. One long call (``--minutes``) through the worker's own transcode + verify, per format: multiples of real time
    per core (CPU of this process and its ffmpeg children) and stored bytes per hour.
 2. One 60-s call (the load test's conversations), ``--runs`` times: CPU of the encode and of the verify (the full
-   decode that also gives the length, and the sha256), medians. Short calls are the worst case: each file pays two
-   ffmpeg process starts (about 50 ms of CPU each) whatever its length.
+   decode in this process that also gives the length, and the sha256), medians. Short calls are the worst case:
+   each file pays the encode's ffmpeg process start (about 50 ms of CPU) whatever its length.
 3. The worker itself: ``--files`` closed 60-s WAVs in a spool, a fresh SQLite database, stored by one worker thread
    and then by the default number (``min(2, cores)``): recordings a second (wall clock) and CPU per recording.
 
@@ -31,7 +31,8 @@ from bench.results import record
 from callcenter.settings import RecordingsSettings
 from callcenter.store.db import Database
 from callcenter.store.migrate import upgrade
-from recordings.transcode import extension, transcode, verify
+from recordings.transcode import extension, transcode
+from recordings.verify import verify
 from recordings.worker import RecordingWorker
 from tests.factories import speech_like_wav
 

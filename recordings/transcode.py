@@ -1,8 +1,8 @@
-"""Compress a WAV with pydub/ffmpeg and verify the copy (it decodes, and its decoded length matches the WAV's).
+"""Compress a WAV with pydub/ffmpeg (``transcode``), and what storing it needs besides: the WAV's header repaired,
+its audio bytes, the copy's sha256. ``recordings.verify`` then checks the copy.
 
-Two ffmpeg processes a file, each about 50 ms of CPU to start (the dynamic loader binding Debian's ffmpeg to some
-200 libraries): the encode, and the verify's full decode, which also reports the length it decoded (``-progress``),
-so no ffprobe runs. The duration recorded is the WAV's own (its frame count: exact).
+One ffmpeg process a file: about 50 ms of its CPU is the start alone (the dynamic loader binding Debian's ffmpeg to
+some 200 libraries). The duration recorded is the WAV's own (its frame count: exact).
 """
 
 from __future__ import annotations
@@ -10,8 +10,6 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
@@ -20,7 +18,6 @@ from pydub import AudioSegment
 from recordings.files import create_private
 
 FORMATS = {"opus": ("ogg", "libopus", ".ogg", "audio/ogg"), "mp3": ("mp3", "libmp3lame", ".mp3", "audio/mpeg")}
-DURATION_TOLERANCE = 0.5  # seconds
 # libopus for MixMonitor's 8 kHz mono speech (encoded at 8 kHz: narrowband SILK, no resampling), at the configured
 # bitrate (24k by default). Complexity 5 instead of libopus' 10: a third less encode CPU for the same size (within
 # 3%) at this rate. 60 ms frames instead of 20: a stored recording has no latency to keep low, and fewer, larger
@@ -30,15 +27,6 @@ OPUS_OPTIONS = ("-application", "voip", "-compression_level", "5", "-frame_durat
 
 class TranscodeError(RuntimeError):
     """ffmpeg failed, or the compressed copy did not verify; the message says which."""
-
-
-@dataclass(frozen=True)
-class Stored:
-    """What the database records of a verified compressed copy."""
-
-    duration_seconds: float
-    size_bytes: int
-    sha256: str
 
 
 def extension(fmt: str) -> str:
@@ -75,34 +63,6 @@ def transcode(source: Path | BinaryIO, target: Path, fmt: str, bitrate: str) -> 
     except Exception as exc:  # pydub raises its own CouldntEncodeError, wave errors, OSError (disk full)
         raise TranscodeError(f"transcoding to {target.name} failed: {exc}") from exc
     return float(audio.frame_count() / audio.frame_rate)
-
-
-def verify(path: Path, expected_seconds: float) -> Stored:
-    """Decode the whole copy (streaming, to nowhere) and compare the length decoded with ``expected_seconds`` (the
-    WAV's); raise TranscodeError if it does not decode cleanly or is off by more than DURATION_TOLERANCE.
-
-    The duration returned is ``expected_seconds``: the copy's own adds the codec's padding (a few ms for Opus)."""
-    decoded = subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-nostats", "-progress", "pipe:1", "-i", str(path),
-                              "-f", "null", "-"], capture_output=True, text=True, check=False)
-    if decoded.returncode != 0 or decoded.stderr.strip():
-        raise TranscodeError(f"{path.name} does not decode cleanly: {decoded.stderr.strip()[:200]}")
-    seconds = decoded_seconds(decoded.stdout)
-    if seconds is None:
-        raise TranscodeError(f"{path.name}: ffmpeg reported no decoded length")
-    if abs(seconds - expected_seconds) > DURATION_TOLERANCE:
-        raise TranscodeError(f"{path.name}: decodes to {seconds:.2f} s, expected {expected_seconds:.2f} s")
-    return Stored(duration_seconds=round(expected_seconds, 3), size_bytes=path.stat().st_size,
-                  sha256=sha256_of(path))
-
-
-def decoded_seconds(progress: str) -> float | None:
-    """How much audio ffmpeg's ``-progress`` report says it decoded (its last ``out_time_us``), None if it says no
-    figure (``N/A``: nothing was decoded)."""
-    values = [line.partition("=")[2] for line in progress.splitlines() if line.startswith("out_time_us=")]
-    try:
-        return int(values[-1]) / 1_000_000
-    except (IndexError, ValueError):
-        return None
 
 
 def sha256_of(path: Path) -> str:

@@ -11,10 +11,11 @@ A WAV with no audio at all (MixMonitor's 44-byte header for a caller who hung up
 recorded ``empty``, attached to its call, and deleted: nothing to store, nothing to retry. One file's failure is
 logged with its path and never stops the others.
 
-Several WAVs are stored at once (``workers`` threads, each waiting on its own ffmpeg processes: the work is in
-those processes, off the GIL and off the listener's event loop): one scan hands every closed WAV not already in
-hand to the pool, and a long recording never holds back the ones closed after it. The claim above still decides
-who stores a WAV, so threads, listeners and ``callcenter recordings process`` can run side by side.
+Several WAVs are stored at once (``workers`` threads, off the listener's event loop; each waits on its own ffmpeg
+process for the encode, and verifies in PyAV, which releases the GIL while FFmpeg decodes): one scan hands every
+closed WAV not already in hand to the pool, and a long recording never holds back the ones closed after it. The
+claim above still decides who stores a WAV, so threads, listeners and ``callcenter recordings process`` can run
+side by side.
 """
 
 from __future__ import annotations
@@ -38,16 +39,8 @@ from callcenter.store.db import Database, insert_for
 from callcenter.store.models import Call, Recording
 from recordings.files import make_private_dirs, publish
 from recordings.spool import Misfit, SpoolFile, inside, is_closed, open_wav, remove, scan
-from recordings.transcode import (
-    Stored,
-    TranscodeError,
-    audio_bytes,
-    extension,
-    repair_header,
-    sha256_of,
-    transcode,
-    verify,
-)
+from recordings.transcode import TranscodeError, audio_bytes, extension, repair_header, sha256_of, transcode
+from recordings.verify import Stored, verify
 
 log = logging.getLogger(__name__)
 LEASE = timedelta(minutes=15)  # a claim older than this is taken over even from another host

@@ -81,13 +81,15 @@ def ami_headers(event: CelEvent, when_text: str) -> dict[str, str]:
             "Application": event.app, "AppData": event.appdata, "Extra": json.dumps(event.extra) if event.extra else ""}
 
 
-def speech_like_wav(path: Path, seconds: float, start: float = 0.0) -> Path:
-    """An 8 kHz mono 16-bit WAV of a tone with pink noise (ffmpeg), like MixMonitor writes; mtime set to ``start``."""
+def speech_like_wav(path: Path, seconds: float, start: float = 0.0, seed: int = -1) -> Path:
+    """An 8 kHz mono 16-bit WAV of a tone with pink noise (ffmpeg), like MixMonitor writes; mtime set to ``start``;
+    the noise is new each time unless ``seed`` fixes it (then the same bytes every time)."""
     import os
     import subprocess
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    sources = [f"sine=frequency=320:duration={seconds}", f"anoisesrc=color=pink:amplitude=0.2:duration={seconds}"]
+    sources = [f"sine=frequency=320:duration={seconds}",
+               f"anoisesrc=color=pink:amplitude=0.2:duration={seconds}:seed={seed}"]
     subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", sources[0], "-f", "lavfi", "-i", sources[1],
                     "-filter_complex", "amix=inputs=2", "-ar", "8000", "-ac", "1", "-sample_fmt", "s16", str(path)],
                    check=True)

@@ -18,7 +18,8 @@ import httpx
 import pytest
 
 from callcenter.settings import PROJECT_ROOT
-from tests.factories import free_port
+from recordings.transcode import extension, transcode
+from tests.factories import free_port, speech_like_wav
 
 DEPLOY = PROJECT_ROOT / "deploy"
 UNITS = sorted(DEPLOY.glob("callcenter-*.service"))
@@ -116,3 +117,16 @@ def test_ffmpeg_transcodes_with_memory_deny_write_execute(codec: str, tmp_path: 
                             preexec_fn=_refuse_exec_gain, timeout=60)
     assert result.returncode == 0, result.stderr
     assert out.stat().st_size > 1000
+
+
+@pytest.mark.parametrize("fmt", ["opus", "mp3"])
+def test_the_verify_decodes_in_process_with_memory_deny_write_execute(fmt: str, tmp_path: Path) -> None:
+    """The verify loads PyAV's own FFmpeg into the listener's process: it must run under the listener's rule."""
+    copy = tmp_path / f"copy{extension(fmt)}"
+    seconds = transcode(speech_like_wav(tmp_path / "call.wav", 2.0), copy, fmt, "32k")
+    script = ("import sys; from pathlib import Path; from recordings.verify import verify; "
+              "print(verify(Path(sys.argv[1]), float(sys.argv[2])).duration_seconds)")
+    result = subprocess.run([sys.executable, "-c", script, str(copy), str(seconds)], capture_output=True, text=True,
+                            preexec_fn=_refuse_exec_gain, cwd=PROJECT_ROOT, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "2.0"

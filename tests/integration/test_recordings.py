@@ -31,7 +31,8 @@ from callcenter.store.writer import upsert_call
 from recordings import cli as recordings_cli
 from recordings.retention import purge, sweep
 from recordings.spool import SpoolFile, parse
-from recordings.transcode import TranscodeError, sha256_of, transcode, verify
+from recordings.transcode import TranscodeError, sha256_of, transcode
+from recordings.verify import verify
 from recordings.worker import RecordingWorker
 from tests.factories import DIRECTORY, answered_stream, speech_like_wav
 from tests.webclient import api_client
