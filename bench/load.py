@@ -15,9 +15,10 @@ them. Asterisk's CEL file has every earlier call too: the listener backfills it 
 Per step: calls placed (SIPp), call-log rows (lost: placed without a row; doubled: a number with two rows),
 recordings stored for answered calls, hang-up (CEL LINKEDID_END, Asterisk's clock) -> call-log row (``built_at``)
 and -> stored copy (its file's ctime: renamed into the store just before the row commits), p50/p95, CPU seconds
-per call of the listener (every thread: event loop, call log and the worker's Python side), of its ffmpeg
-children (the worker's transcodes), of Asterisk, of the IVR (and its per-call processes) and of SIPp, each from
-/proc over the step (placing, then draining until every recording is stored); and the recordings backlog over time.
+per call of the listener (every thread: event loop, call log, the worker's Python side and its in-process verify),
+of its ffmpeg children (the worker's encodes), of Asterisk, of the IVR (and its per-call processes) and of SIPp,
+each from /proc over the step (placing, then draining until every recording is stored); and the recordings backlog
+over time.
 Targets: hang-up -> call log p95 < 1 s, -> recording p95 < 10 s; the knee is the first step that breaks one.
 """
 
