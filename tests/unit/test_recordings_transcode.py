@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -89,6 +90,27 @@ def test_a_damaged_ogg_page_is_refused_even_when_the_length_would_pass(copies: d
     for _ in range(2):
         with pytest.raises(TranscodeError, match=r"does not decode cleanly: \[ogg\] CRC mismatch"):
             verify(path, SECONDS)
+
+
+def test_threads_verifying_at_once_each_get_their_own_errors(copies: dict[str, bytes], tmp_path: Path) -> None:
+    """The worker verifies in several threads: FFmpeg's errors are caught per thread, so a damaged copy beside a
+    sound one refuses only itself."""
+    damaged = bytearray(copies["opus"])
+    damaged[-10] ^= 0xFF
+    sound, bad = tmp_path / "sound.ogg", tmp_path / "bad.ogg"
+    sound.write_bytes(copies["opus"])
+    bad.write_bytes(bytes(damaged))
+
+    def outcome(path: Path) -> str:
+        try:
+            verify(path, SECONDS)
+        except TranscodeError:
+            return "refused"
+        return "stored"
+
+    with ThreadPoolExecutor(2) as pool:
+        outcomes = list(pool.map(outcome, [sound, bad] * 20))
+    assert outcomes == ["stored", "refused"] * 20
 
 
 def test_most_flipped_bytes_in_an_mp3_are_refused(copies: dict[str, bytes], tmp_path: Path) -> None:
