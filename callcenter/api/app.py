@@ -77,7 +77,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     task = None
     if app.state.settings.api.live_board:
         app.state.live = feed = LiveFeed(app.state.settings, app.state.model, app.state.db)
-        LIVE_AMI_CONNECTED.set_function(lambda: float(feed.board.connected))
+        LIVE_AMI_CONNECTED.set_function(lambda: float(feed.connected))
         task = asyncio.create_task(app.state.live.run(), name="live-board")
     try:
         yield

@@ -99,23 +99,36 @@ class LiveCallOut(BaseModel):
     since: float
     topic: str
     operators: list[str]
+    node: str = ""
 
 
 class LiveOperatorOut(BaseModel):
-    """An operator's state: free, ringing, on_call, paused or unreachable."""
+    """An operator's state: free, ringing, on_call, paused, unreachable or logged_out. With several Asterisk
+    nodes, the state that matters most across them (ringing or on a call, then paused, free, unreachable, logged
+    out); ``nodes`` has the state on each."""
 
     id: str
     name: str
     state: str
     paused_reason: str
     since: float
+    nodes: dict[str, str] = {}
+
+
+class LiveNodeOut(BaseModel):
+    """An Asterisk node the board follows, and whether its AMI session is up."""
+
+    name: str
+    connected: bool
 
 
 class LiveOut(BaseModel):
     """The live board: calls by stage (arriving, ivr, queue, talking), operators, today's calls by status.
-    ``connected`` is false while the board has no AMI session (then the rest is empty)."""
+    ``connected`` is false while the board lacks the AMI session of any node (``nodes`` says which; a node that
+    is away shows none of its calls)."""
 
     connected: bool
+    nodes: list[LiveNodeOut] = []
     calls: dict[str, list[LiveCallOut]] = {}
     operators: list[LiveOperatorOut] = []
     today: dict[str, int] = {}

@@ -1,9 +1,16 @@
 """An operator's availability, changed through AMI with the control user: QueueAdd / QueueRemove for agents who log
 in and out at the desk, QueuePause (with a reason) for everybody. Asterisk's own events then tell the live board
 and the desk what happened, so the page shows the PBX's state, not what was asked for.
+
+Several Asterisk nodes (``CALLCENTER_NODES``): each change goes to every node at once (an agent logs in to the
+queues of each; their phone, registered on one, is reachable there and ``unreachable`` on the others, which the
+queues skip), so a call on any node finds the operator as the desk says. A node that refuses fails the change
+(503, naming the node); the others keep what they took, and the page shows each node's state.
 """
 
 from __future__ import annotations
+
+import asyncio
 
 from callcenter.ami.client import AmiError
 from callcenter.ami.control import send_actions
@@ -12,6 +19,7 @@ from callcenter.settings import Settings
 
 # Why an operator pauses (message ids; the page translates them). The queue's own auto-pause has its own reason.
 PAUSE_REASONS = ("break", "lunch", "meeting", "training", "paperwork")
+MISSING = "not found"  # what app_queue answers a QueuePause for an interface in no queue
 
 
 class DeskError(ValueError):
@@ -31,11 +39,22 @@ def _queues(model: HotlineModel, operator: str, agents_only: bool) -> list[str]:
 
 
 async def _send(settings: Settings, model: HotlineModel, action: dict[str, str], harmless: str = "") -> None:
-    try:
-        await send_actions(settings, model.pbx.ami, [action])
-    except AmiError as exc:
-        if not harmless or harmless not in str(exc):
-            raise
+    """Send ``action`` to every node; an AmiError (naming the node) when one refuses, unless it says ``harmless``.
+    With several nodes, a refusal saying ``missing`` counts only when every node says it."""
+    nodes = settings.listener_nodes(model.pbx.ami)
+    answers = await asyncio.gather(*(send_actions(settings, node.ami, [action]) for node in nodes),
+                                   return_exceptions=True)
+    failures = []
+    for node, answer in zip(nodes, answers, strict=True):
+        if isinstance(answer, BaseException) and not (harmless and harmless in str(answer)):
+            failures.append((node.name, answer))
+    if not failures:
+        return
+    if len(nodes) == 1:
+        raise failures[0][1]
+    if len(failures) < len(nodes) and all(MISSING in str(exc).lower() for _, exc in failures):
+        return  # not a member on some nodes (their queues may differ): the others took it
+    raise AmiError("; ".join(f"node {name}: {exc or type(exc).__name__}" for name, exc in failures))
 
 
 async def log_in(settings: Settings, model: HotlineModel, operator: str) -> list[str]:
@@ -79,6 +98,6 @@ async def _pause(settings: Settings, model: HotlineModel, operator: str, fields:
     try:
         await _send(settings, model, {"Action": "QueuePause", "Interface": interface(operator), **fields})
     except AmiError as exc:
-        if "not found" in str(exc).lower():
+        if MISSING in str(exc).lower():
             raise DeskError(f"{operator} is in no queue now (log in first)") from exc
         raise

@@ -1,18 +1,26 @@
 """Click-to-call for the call-back worklist: AMI Originate (control user) rings the operator's own phone, then
 the dialplan's [callback] context records the conversation and dials the citizen through [outbound]. The call's
 linkedid is chosen here (Originate's ChannelId becomes the first channel's uniqueid, which is the linkedid), so the
-attempt is linked to the call being returned before the call-back even starts."""
+attempt is linked to the call being returned before the call-back even starts.
+
+Several Asterisk nodes: the call starts on the node the operator's phone is registered on (each node is asked for
+its ``DEVICE_STATE``); none: a clear refusal instead of a call that can never ring."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
+from callcenter.ami.client import AmiError
 from callcenter.ami.control import send_actions
 from callcenter.desk.availability import DeskError, interface
+from callcenter.model.addresses import Address
 from callcenter.model.hotline import HotlineModel
 from callcenter.settings import Settings
 
 RING_OPERATOR_MS = 30_000  # how long the operator's phone rings before the call-back is given up
+# Device states (Asterisk's DEVICE_STATE()) of a phone that is not registered there.
+ABSENT = frozenset({"UNAVAILABLE", "INVALID", "UNKNOWN", ""})
 
 
 def new_linkedid() -> str:
@@ -28,7 +36,26 @@ async def originate(settings: Settings, model: HotlineModel, operator: str, numb
         raise DeskError(f"{operator!r} is not an operator of the telephony model")
     if not number.isdigit() or not 3 <= len(number) <= 20:
         raise DeskError(f"cannot call {number!r}: a number has 3 to 20 digits")
-    await send_actions(settings, model.pbx.ami, [{
+    await send_actions(settings, await phone_node(settings, model, operator), [{
         "Action": "Originate", "Channel": interface(operator), "Context": "callback", "Exten": number,
         "Priority": "1", "CallerID": f'"Call-back" <{number}>', "Timeout": str(RING_OPERATOR_MS), "Async": "true",
         "ChannelId": linkedid, "Variable": f"CALLBACK_OF={returning},CALLBACK_LINE={line or number}"}])
+
+
+async def phone_node(settings: Settings, model: HotlineModel, operator: str) -> Address:
+    """The AMI address of the node ``operator``'s phone is registered on (the only node, when there is one); a
+    DeskError when no node has it, an AmiError naming the nodes that did not answer when none of the others has."""
+    nodes = settings.listener_nodes(model.pbx.ami)
+    if len(nodes) == 1:
+        return nodes[0].ami
+    action = {"Action": "Getvar", "Variable": f"DEVICE_STATE({interface(operator)})"}
+    answers = await asyncio.gather(*(send_actions(settings, node.ami, [action]) for node in nodes),
+                                   return_exceptions=True)
+    for node, answer in zip(nodes, answers, strict=True):
+        if not isinstance(answer, BaseException) and answer[0].get("Value", "") not in ABSENT:
+            return node.ami
+    away = [f"node {node.name}: {answer}" for node, answer in zip(nodes, answers, strict=True)
+            if isinstance(answer, BaseException)]
+    if away:
+        raise AmiError(f"{operator}'s phone is on no node that answered ({'; '.join(away)})")
+    raise DeskError(f"{operator}'s phone is not registered on any Asterisk node: it cannot ring")

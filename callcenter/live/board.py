@@ -6,11 +6,15 @@ dialplan shows right too: ``arriving`` (answered, no menu yet), ``ivr``, ``queue
 Operators: their queue state (``free``, ``ringing``, ``on_call``, ``paused`` with the reason, ``unreachable``, and
 ``logged_out`` for agents who log in at the desk), and the call being offered to them (the queue's AgentCalled
 until AgentConnect, then the conversation until AgentComplete): what the operator desk pops up.
+
+Several Asterisk nodes: one Board per node (each rebuilt on its own reconnect); :func:`merged` is what the page
+shows of them all: every node's calls (each says its node), and each operator once, in the state that matters most
+across the nodes (:data:`STATE_RANK`), with the state on each node beside it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -22,6 +26,11 @@ AUTOPAUSE_REASON = "Auto-Pause"  # the PausedReason app_queue gives a member who
 # Asterisk's device states as QueueMemberStatus reports them, mapped to what a supervisor reads.
 MEMBER_STATES = {"1": "free", "2": "on_call", "3": "on_call", "4": "unreachable", "5": "unreachable",
                  "6": "ringing", "7": "ringing", "8": "on_call"}
+# Which node's state an operator shows when nodes differ: a conversation or a ringing phone first, then a pause (the
+# operator must see the queue's auto-pause on any node, to resume), then free; unreachable (the phone registers on
+# another node) and logged out last.
+STATE_RANK = {state: rank for rank, state in
+              enumerate(("on_call", "ringing", "paused", "free", "unreachable", "logged_out"))}
 
 
 @dataclass
@@ -38,6 +47,7 @@ class LiveCall:
     topic: str = ""
     operators: list[str] = field(default_factory=list)
     queued: float = 0.0  # when the caller joined the queue (0: not yet)
+    node: str = ""  # the Asterisk node that has the call
 
 
 @dataclass
@@ -66,13 +76,15 @@ class Offer:
     line: str = ""
     topic: str = ""
     queued: float = 0.0  # when the caller joined the queue
+    node: str = ""  # the Asterisk node that offers it
 
 
 class Board:
     """Calls by linkedid and operators by id; :meth:`snapshot` is what the page shows."""
 
-    def __init__(self, directory: Directory, names: Mapping[str, str], agents: frozenset[str] = frozenset()) -> None:
-        self.directory = directory
+    def __init__(self, directory: Directory, names: Mapping[str, str], agents: frozenset[str] = frozenset(),
+                 node: str = "") -> None:
+        self.directory, self.node = directory, node
         self.calls: dict[str, LiveCall] = {}
         self.operators = {op: LiveOperator(op, name, agent=op in agents) for op, name in names.items()}
         self.offers: dict[str, Offer] = {}  # by operator id
@@ -101,7 +113,7 @@ class Board:
                 return False
             call = self.calls[event.linkedid] = LiveCall(event.linkedid, event.cid_num, event.cid_name,
                                                          event.exten if event.exten.isdigit() else "", event.time,
-                                                         since=event.time)
+                                                         since=event.time, node=self.node)
             return True
         return self._update(call, event)
 
@@ -171,7 +183,7 @@ class Board:
             self.offers[operator.id] = Offer(linkedid, fields.get("Queue", ""), fields.get("CallerIDNum", ""),
                                              fields.get("CallerIDName", ""), since=now,
                                              line=call.line if call else "", topic=call.topic if call else "",
-                                             queued=call.queued if call else 0.0)
+                                             queued=call.queued if call else 0.0, node=self.node)
             return True
         if offer is None or offer.linkedid != linkedid:
             return False
@@ -190,10 +202,29 @@ class Board:
             offer.state, offer.since = "ended", now
             self.finished[operator] = offer
 
-    def snapshot(self) -> dict[str, Any]:
-        """Calls by stage (oldest first) and operators, as JSON-ready data."""
-        calls = sorted(self.calls.values(), key=lambda c: c.since)
-        return {"connected": self.connected,
-                "calls": {stage: [asdict(c) for c in calls if c.stage == stage]
-                          for stage in ("arriving", "ivr", "queue", "talking")},
-                "operators": [asdict(op) for op in self.operators.values()]}
+
+def merged(boards: Sequence[Board]) -> dict[str, Any]:
+    """What the page shows of several nodes' boards (one board: its own snapshot, with its node): connected only
+    when every node's session is; the calls of all, by stage, oldest first; each operator once (see STATE_RANK),
+    in the queues of any node, with ``nodes``: their state on each node."""
+    calls = sorted((call for board in boards for call in board.calls.values()), key=lambda c: c.since)
+    return {"connected": all(board.connected for board in boards),
+            "nodes": [{"name": board.node, "connected": board.connected} for board in boards],
+            "calls": {stage: [asdict(c) for c in calls if c.stage == stage]
+                      for stage in ("arriving", "ivr", "queue", "talking")},
+            "operators": [operator_across(boards, op) for op in boards[0].operators] if boards else []}
+
+
+def operator_across(boards: Sequence[Board], operator: str) -> dict[str, Any]:
+    """One operator over several nodes' boards: the state that ranks first (the latest change among equals), the
+    queues they are in on any node, and their state on each node."""
+    states = [board.operators[operator] for board in boards]
+    shown = min(states, key=lambda op: (STATE_RANK.get(op.state, len(STATE_RANK)), -op.since))
+    queues = sorted({queue for op in states for queue in op.queues})
+    return {**asdict(shown), "queues": queues,
+            "nodes": {board.node: op.state for board, op in zip(boards, states, strict=True)}}
+
+
+def latest(offers: Sequence[Offer | None]) -> Offer | None:
+    """The most recent of an operator's offers (or last calls) on several nodes."""
+    return max((offer for offer in offers if offer is not None), key=lambda o: o.since, default=None)

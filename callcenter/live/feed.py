@@ -1,10 +1,11 @@
-"""The API process's own AMI session for the live board (the listener's user: it reads call and agent events and
+"""The API process's own AMI sessions for the live board (the listener's user: it reads call and agent events and
 may ask reporting questions), and the fan-out of board snapshots to every open board page (server-sent events).
 
-On every (re)connect the board is rebuilt from what Asterisk says it has (CoreShowChannels, QueueStatus); then CEL
-and queue-member events keep it current. Each change is pushed at once; today's counters come from the database
-every few seconds. The snapshot carries the Asterisk time of the last event it reflects, so the delay from
-Asterisk to the page can be measured.
+One session per Asterisk node (``CALLCENTER_NODES``, as the listener follows them; else the model's one AMI), each
+keeping its node's board. On every (re)connect a node's board is rebuilt from what that Asterisk says it has
+(CoreShowChannels, QueueStatus); then CEL and queue-member events keep it current. Pages see the boards merged.
+Each change is pushed at once; today's counters come from the database every few seconds. The snapshot carries
+the Asterisk time of the last event it reflects, so the delay from Asterisk to the page can be measured.
 """
 
 from __future__ import annotations
@@ -26,10 +27,10 @@ from sqlalchemy import func, select
 from callcenter.ami.client import AmiConnection, AmiError
 from callcenter.ami.events import MalformedEvent, from_ami
 from callcenter.calls.channels import Directory, endpoint_of, is_person
-from callcenter.live.board import Board, LiveCall, Offer
+from callcenter.live.board import Board, LiveCall, Offer, latest, merged, operator_across
 from callcenter.model.contract import IVR_APPS, QUEUE_APP
 from callcenter.model.hotline import HotlineModel
-from callcenter.settings import Settings
+from callcenter.settings import NodeSettings, Settings
 from callcenter.store import cases, worklist
 from callcenter.store.db import Database
 from callcenter.store.models import CALL
@@ -48,8 +49,9 @@ class LiveFeed:
         current = model()
         self.settings, self.model, self.db = settings, model, db
         agents = frozenset(op for queue in current.queues.values() for op in queue.agents)
-        self.board = Board(Directory.from_model(current), {op.id: op.name for op in current.operators.values()},
-                           agents)
+        names = {op.id: op.name for op in current.operators.values()}
+        self.nodes = settings.listener_nodes(current.pbx.ami)
+        self.boards = [Board(Directory.from_model(current), names, agents, node.name) for node in self.nodes]
         self.zone = ZoneInfo(settings.api.default_timezone)
         self.counters: dict[str, int] = {}
         self.last_event: float | None = None
@@ -58,16 +60,21 @@ class LiveFeed:
         self.lookups: dict[str, dict[str, Any]] = {}  # linkedid -> the caller's earlier calls and open requests
         self._tasks: set[asyncio.Task[None]] = set()
 
+    @property
+    def connected(self) -> bool:
+        """Whether every node's AMI session is up."""
+        return all(board.connected for board in self.boards)
+
     def snapshot(self) -> dict[str, Any]:
         """What a board page shows now."""
-        return {**self.board.snapshot(), "today": self.counters, "event_time": self.last_event,
+        return {**merged(self.boards), "today": self.counters, "event_time": self.last_event,
                 "sent_at": time.time()}
 
     def desk(self, operator: str) -> dict[str, Any]:
         """What an operator's desk shows now: their state, the call offered to them (the screen-pop: caller, line,
         topic, time waited, earlier calls, open call-back requests) and their last conversation (after-call work)."""
         model = self.model()
-        me = self.board.operators.get(operator)
+        me = operator_across(self.boards, operator) if operator in self.boards[0].operators else None
 
         def describe(offer: Offer | None) -> dict[str, Any] | None:
             if offer is None:
@@ -77,9 +84,10 @@ class LiveFeed:
                     **self.lookups.get(offer.linkedid, {"earlier": None, "requests": None, "cases": None})}
 
         wrapup = max((q.wrapup_seconds for q in model.queues.values() if q.admits(operator)), default=0)
-        return {"connected": self.board.connected, "operator": asdict(me) if me else None,
-                "offer": describe(self.board.offers.get(operator)),
-                "last": describe(self.board.finished.get(operator)), "wrapup_seconds": wrapup,
+        return {"connected": self.connected, "operator": me,
+                "offer": describe(latest([board.offers.get(operator) for board in self.boards])),
+                "last": describe(latest([board.finished.get(operator) for board in self.boards])),
+                "wrapup_seconds": wrapup,
                 "sent_at": time.time()}
 
     def _push(self) -> None:
@@ -111,25 +119,25 @@ class LiveFeed:
         finally:
             self._subscribers.discard(queue)
 
-    def on_cel(self, message: Message) -> None:
-        """A CEL event: update the board (a bad one is skipped)."""
+    def on_cel(self, board: Board, zone: ZoneInfo, message: Message) -> None:
+        """A CEL event from ``board``'s node: update its board (a bad one is skipped)."""
         try:
-            event = from_ami(message, ZoneInfo(self.settings.ami.timezone))
+            event = from_ami(message, zone)
         except MalformedEvent:
             return
-        if self.board.apply(event):
+        if board.apply(event):
             self.last_event = event.time  # the event this snapshot shows (what latency is measured from)
             self._push()
 
-    def on_member(self, message: Message) -> None:
-        """A queue member's state changed."""
-        if self.board.member(dict(message), time.time()):
+    def on_member(self, board: Board, message: Message) -> None:
+        """A queue member's state changed on ``board``'s node."""
+        if board.member(dict(message), time.time()):
             self._push()
 
-    def on_agent(self, message: Message) -> None:
-        """A call offered to an operator (or its answer, ring-out, end): the desk's pop-up."""
+    def on_agent(self, board: Board, message: Message) -> None:
+        """A call offered to an operator (or its answer, ring-out, end) on ``board``'s node: the desk's pop-up."""
         fields = dict(message)
-        if self.board.agent_event(fields, time.time()):
+        if board.agent_event(fields, time.time()):
             self._push()
             linkedid = fields.get("Linkedid", "")
             if fields.get("Event") == "AgentCalled" and linkedid not in self.lookups:
@@ -160,35 +168,43 @@ class LiveFeed:
         return {"earlier": earlier, "requests": requests, "cases": theirs}
 
     async def run(self) -> None:
-        """Keep an AMI session and the counters going until cancelled."""
-        counters = asyncio.create_task(self._count())
-        delay = 1.0
+        """Keep an AMI session per node and the counters going until cancelled."""
+        tasks = [asyncio.create_task(self._count())]
+        tasks += [asyncio.create_task(self._follow(node, board)) for node, board in zip(self.nodes, self.boards,
+                                                                                       strict=True)]
         try:
-            while True:
-                with contextlib.suppress(AmiError, OSError):
-                    await self._session()
-                    delay = 1.0
-                self.board.connected = False
-                self._push()
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 30.0)
+            await asyncio.gather(*tasks)
         finally:
-            counters.cancel()
+            for task in tasks:
+                task.cancel()
 
-    async def _session(self) -> None:
+    async def _follow(self, node: NodeSettings, board: Board) -> None:
+        """One node's session, reconnected with a growing pause while that Asterisk is away."""
+        delay = 1.0
+        while True:
+            with contextlib.suppress(AmiError, OSError):
+                await self._session(node, board)
+                delay = 1.0
+            board.connected = False
+            self._push()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
+
+    async def _session(self, node: NodeSettings, board: Board) -> None:
         api = self.settings.api
-        connection = AmiConnection(self.settings.ami, self.model().pbx.ami, username=api.live_username,
-                                   secret=api.live_secret)
-        connection.on("CEL", self.on_cel)
+        address = node.ami if self.settings.nodes else self.model().pbx.ami  # one node: the model's, as reloaded
+        connection = AmiConnection(self.settings.ami, address, username=api.live_username, secret=api.live_secret)
+        zone = ZoneInfo(node.timezone or self.settings.ami.timezone)
+        connection.on("CEL", lambda message: self.on_cel(board, zone, message))
         for name in MEMBER_EVENTS:
-            connection.on(name, self.on_member)
+            connection.on(name, lambda message: self.on_member(board, message))
         for name in AGENT_EVENTS:
-            connection.on(name, self.on_agent)
+            connection.on(name, lambda message: self.on_agent(board, message))
         await connection.open()
-        log.info("live board: connected to AMI")
-        self.board.reset()
-        await self._rebuild(connection)
-        self.board.connected = True
+        log.info("live board: connected to AMI of node %s", node.name)
+        board.reset()
+        await self._rebuild(connection, board)
+        board.connected = True
         self._push()
         keepalive = asyncio.create_task(connection.keepalive())
         try:
@@ -197,15 +213,16 @@ class LiveFeed:
             keepalive.cancel()
             connection.close()
 
-    async def _rebuild(self, connection: AmiConnection) -> None:
-        """What Asterisk has now: channels (calls and their stages) and the queue's members."""
+    @staticmethod
+    async def _rebuild(connection: AmiConnection, board: Board) -> None:
+        """What a node's Asterisk has now: channels (calls and their stages) and the queue's members."""
         channels = await connection.send_action({"Action": "CoreShowChannels"})
-        rebuild_calls(self.board, [dict(m) for m in _messages(channels) if m.get("Event") == "CoreShowChannel"],
+        rebuild_calls(board, [dict(m) for m in _messages(channels) if m.get("Event") == "CoreShowChannel"],
                       time.time())
         status = await connection.send_action({"Action": "QueueStatus"})
         for member in _messages(status):
             if member.get("Event") == "QueueMember":
-                self.board.member({**dict(member), "MemberName": member.get("Name", "")}, time.time())
+                board.member({**dict(member), "MemberName": member.get("Name", "")}, time.time())
 
     async def _count(self) -> None:
         while True:
@@ -246,7 +263,8 @@ def rebuild_calls(board: Board, channels: list[Mapping[str, str]], now: float) -
     for linkedid, row in callers.items():
         started = now - _seconds(row.get("Duration", "0"))
         call = LiveCall(linkedid, row.get("CallerIDNum", ""), row.get("CallerIDName", ""),
-                        row.get("Exten", "") if row.get("Exten", "").isdigit() else "", started, since=started)
+                        row.get("Exten", "") if row.get("Exten", "").isdigit() else "", started, since=started,
+                        node=board.node)
         app, bridge = row.get("Application", ""), row.get("BridgeId", "")
         call.stage = "queue" if app == QUEUE_APP else "ivr" if app in IVR_APPS else "arriving"
         call.queued = started if call.stage == "queue" else 0.0  # not known exactly after a reconnect

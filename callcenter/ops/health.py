@@ -2,8 +2,9 @@
 Asterisk's AMI), for load balancers and service managers: no sign-in, and nothing in the answer but which check
 failed (the reason goes to the log, where a password in an error message stays private).
 
-AMI: with the live board on, the API's own AMI session says whether it is logged in; with it off, a TCP connect to
-the model's ``pbx.ami`` (closed at once) says whether Asterisk listens. ``api.ready_needs_ami = false`` reports
+AMI: with the live board on, the API's own AMI sessions say whether they are logged in; with it off, a TCP connect to
+each node's AMI (``CALLCENTER_NODES``, else the model's ``pbx.ami``; closed at once) says whether Asterisk listens.
+Every node counts: one down is ``down``. ``api.ready_needs_ami = false`` reports
 AMI without failing on it: a PBX outage then leaves history, cases and Open311 served.
 """
 
@@ -17,6 +18,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
+from callcenter.model.addresses import Address
 from callcenter.store.db import Database
 
 log = logging.getLogger(__name__)
@@ -59,14 +61,20 @@ async def _database(db: Database) -> str:
 async def _ami(request: Request) -> str:
     feed = getattr(request.app.state, "live", None)
     if feed is not None:
-        return "ok" if feed.board.connected else "down"
-    host, port = request.app.state.model().pbx.ami
+        return "ok" if feed.connected else "down"
+    nodes = request.app.state.settings.listener_nodes(request.app.state.model().pbx.ami)
+    answers = await asyncio.gather(*(_listens(node.ami) for node in nodes))
+    return "ok" if all(answers) else "down"
+
+
+async def _listens(address: Address) -> bool:
+    host, port = address
     try:
         _reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), AMI_TIMEOUT)
     except (OSError, TimeoutError) as exc:
         log.warning("readyz: Asterisk's AMI at %s:%d does not answer: %r", host, port, exc)
-        return "down"
+        return False
     writer.close()
     with contextlib.suppress(OSError):
         await writer.wait_closed()
-    return "ok"
+    return True

@@ -73,8 +73,8 @@ IVR_EVICTED = Counter("callcenter_ivr_greeters_ended", "Sessions still sending t
 HTTP_LATENCY = Histogram("callcenter_http_request_duration_seconds", "Time to answer a request (to the end of the "
                          "body; server-sent event streams last as long as the page stays open)",
                          ["method", "route", "status"], registry=API)
-LIVE_AMI_CONNECTED = Gauge("callcenter_api_live_board_ami_connected", "1 while the live board's AMI session is "
-                           "logged in", registry=API)
+LIVE_AMI_CONNECTED = Gauge("callcenter_api_live_board_ami_connected", "1 while the live board's AMI sessions are "
+                           "logged in (with several Asterisk nodes: every node's)", registry=API)
 
 # Notifications.
 NOTIFICATIONS = Counter("callcenter_notifications", "Delivery attempts, by outcome (sent; failed: tried again "

@@ -4,6 +4,7 @@ same database. Nothing may be mixed up: each call, CEL event and recording carri
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import Callable, Iterator
@@ -14,11 +15,14 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from callcenter.desk import availability, callback
+from callcenter.desk.availability import DeskError
 from callcenter.model.addresses import Address
 from callcenter.model.contract import Role
 from callcenter.model.hotline import HotlineModel
 from callcenter.sandbox import asterisk, port_in_use
 from callcenter.sandbox.baresip import SipAgent
+from callcenter.settings import NodeSettings
 from callcenter.store import accounts
 from callcenter.store.db import Database
 from callcenter.store.models import CelJournal, Recording
@@ -187,3 +191,68 @@ def test_two_nodes_feed_one_postgresql_and_nothing_is_mixed_up(
     finally:
         for server in servers:
             server.stop()
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_the_live_board_and_the_desk_follow_both_nodes(
+        db: Database, db_url: str, node_b: Node, agents: Callable[..., SipAgent], tmp_path: Path) -> None:
+    """One API process, one AMI session per node: the board shows both nodes' calls and each operator's state on
+    each node; pausing reaches both nodes; a call-back rings the phone on the node it is registered on."""
+    node_a = Node(SETTINGS.ami.node, ROOT, MODEL)
+    entries = [node.listener_entry() for node in (node_a, node_b)]
+    settings = SETTINGS.model_copy(update={"nodes": [NodeSettings.model_validate(entry) for entry in entries]})
+    for node in (node_a, node_b):
+        agents("op101", register=True, wav_seconds=120, asterisk=node.sip)
+    agents("op201", register=True, wav_seconds=120, asterisk=node_b.sip)  # its phone is on node b only
+    with db.session() as session:
+        user = accounts.create_user(session, accounts.NewUser("super2", Role.SUPERVISOR, PASSWORD))
+        session.flush()
+        token = accounts.create_token(session, user, "board test")
+    headers = {"Authorization": f"Bearer {token}"}
+    server = start_server(db_url, tmp_path, CALLCENTER_NODES=json.dumps(entries),
+                          CALLCENTER_API__LIVE_BOARD="true")
+
+    def board() -> dict[str, object]:
+        answer = httpx.get(f"{server.url}/api/live", headers=headers, timeout=10)
+        assert answer.status_code == 200, answer.text
+        return answer.json()  # type: ignore[no-any-return]
+
+    def operator(op: str) -> dict[str, object]:
+        return next(o for o in board()["operators"] if o["id"] == op)  # type: ignore[attr-defined,index]
+
+    try:
+        wait_until(lambda: board()["connected"], 30, "the board's sessions with both nodes")
+        assert board()["nodes"] == [{"name": node_a.name, "connected": True}, {"name": NODE_B, "connected": True}]
+        wait_until(lambda: operator("op201")["nodes"] == {node_a.name: "unreachable", NODE_B: "free"}, 20,
+                   "op201 free on node b, unreachable on node a")
+        assert operator("op201")["state"] == "free"
+
+        # The desk's pause and resume reach the operator's queue membership on both nodes.
+        asyncio.run(availability.pause(settings, MODEL, "op101", "lunch"))
+        wait_until(lambda: operator("op101")["nodes"] == {node_a.name: "paused", NODE_B: "paused"}, 20,
+                   "op101 paused on both nodes")
+        asyncio.run(availability.resume(settings, MODEL, "op101"))
+        wait_until(lambda: operator("op101")["nodes"] == {node_a.name: "free", NODE_B: "free"}, 20,
+                   "op101 free again on both nodes")
+
+        # A call-back starts on the node the operator's phone is registered on; nowhere: a clear refusal.
+        assert asyncio.run(callback.phone_node(settings, MODEL, "op201")) == node_b.model.pbx.ami
+        assert asyncio.run(callback.phone_node(settings, MODEL, "op101")) in (MODEL.pbx.ami, node_b.model.pbx.ami)
+        with pytest.raises(DeskError, match="not registered on any Asterisk node"):
+            asyncio.run(callback.phone_node(settings, MODEL, "op202"))
+
+        # A call on each node at once: the board shows both in conversation, each with its own node.
+        placed = {}
+        for node in (node_a, node_b):
+            number = caller_number()
+            placed[number] = node.name
+            agents("citizen1", wav_seconds=20, caller_number=number, asterisk=node.sip).dial("02621022")
+
+        def talking() -> dict[str, str]:
+            calls = board()["calls"]["talking"]  # type: ignore[index]
+            return {c["caller_number"]: c["node"] for c in calls if c["caller_number"] in placed}
+
+        wait_until(lambda: talking() == placed, 60, "both calls in conversation on the board, with their nodes")
+        wait_until(lambda: not talking(), 60, "both calls gone from the board once they end")
+    finally:
+        server.stop()

@@ -4,16 +4,16 @@ states out. The same flows run against the real sandbox in tests/browser/test_de
 from __future__ import annotations
 
 from callcenter.calls.channels import Directory
-from callcenter.live.board import AUTOPAUSE_REASON, Board
+from callcenter.live.board import AUTOPAUSE_REASON, Board, latest, merged
 from callcenter.model.hotline import load
 from callcenter.settings import Settings
 
 MODEL = load(Settings().model_file)
 
 
-def board() -> Board:
+def board(node: str = "") -> Board:
     return Board(Directory.from_model(MODEL), {"op101": "Operator 101", "op203": "Operator 203"},
-                 frozenset({"op203"}))
+                 frozenset({"op203"}), node)
 
 
 def member(event: str, operator: str = "op203", status: str = "1", paused: str = "0", reason: str = "",
@@ -80,3 +80,38 @@ def test_unknown_operators_change_nothing() -> None:
     live = board()
     assert not live.agent_event(agent("AgentCalled", operator="op999"), 1.0)
     assert not live.member(member("QueueMemberAdded", operator="op999"), 1.0)
+
+
+def test_several_nodes_show_every_call_with_its_node_and_each_operator_once() -> None:
+    a, b = board("a"), board("b")
+    a.connected = True
+    # op203's phone registers on node b: a member on both (logged in everywhere), unreachable on a.
+    a.member(member("QueueMemberAdded", status="5"), 1.0)
+    b.member(member("QueueMemberAdded", status="1"), 2.0)
+    a.agent_event(agent("AgentCalled", linkedid="a-1"), 3.0)  # offers carry their node
+    assert a.offers["op203"].node == "a"
+    shown = merged([a, b])
+    assert (shown["connected"], shown["nodes"]) == (False, [{"name": "a", "connected": True},
+                                                            {"name": "b", "connected": False}])
+    ops = {op["id"]: op for op in shown["operators"]}
+    assert ops["op203"]["nodes"] == {"a": "unreachable", "b": "free"}
+    assert (ops["op203"]["state"], ops["op203"]["since"], ops["op203"]["queues"]) == ("free", 2.0, ["operators"])
+    assert ops["op101"]["state"] == "unreachable"
+    # A pause on any node shows (the queue's auto-pause must be seen to be resumed), and a call over a pause.
+    b.member(member("QueueMemberPause", status="1", paused="1", reason=AUTOPAUSE_REASON), 4.0)
+    a.member(member("QueueMemberStatus", status="1"), 5.0)
+    op = next(op for op in merged([a, b])["operators"] if op["id"] == "op203")
+    assert (op["state"], op["paused_reason"]) == ("paused", AUTOPAUSE_REASON)
+    a.member(member("QueueMemberStatus", status="2"), 6.0)
+    assert next(op for op in merged([a, b])["operators"] if op["id"] == "op203")["state"] == "on_call"
+    b.connected = True
+    assert merged([a, b])["connected"]
+
+
+def test_the_latest_offer_across_nodes_is_the_desk_s() -> None:
+    a, b = board("a"), board("b")
+    a.agent_event(agent("AgentCalled", linkedid="a-1"), 3.0)
+    b.agent_event(agent("AgentCalled", linkedid="b-1"), 7.0)
+    found = latest([a.offers.get("op203"), b.offers.get("op203"), None])
+    assert found is not None and (found.linkedid, found.node) == ("b-1", "b")
+    assert latest([None, None]) is None

@@ -91,7 +91,7 @@ async def act(request: Request, who: Worker, call_id: int,
         if action == "call":
             try:
                 await callback.originate(settings, model, who.operator or "", number, line, returning, linkedid)
-            except (AmiError, OSError, TimeoutError) as exc:
+            except (AmiError, OSError, TimeoutError, DeskError) as exc:  # DeskError: the phone is on no node
                 with request.app.state.db.session() as session:
                     failed = session.get(CallbackAttempt, attempt.id)
                     if failed is not None:

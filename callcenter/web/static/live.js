@@ -7,6 +7,9 @@
   const { clock, cell } = window.Timers;
   const now = () => Date.now() / 1000 - state.offset;
 
+  // Several Asterisk nodes: each call says which one has it, each operator's state on every node is in its title.
+  const several = () => (state.board.nodes || []).length > 1;
+
   function renderCalls() {
     const stages = state.board.calls || {};
     for (const body of document.querySelectorAll("tbody[data-stage]")) {
@@ -23,7 +26,9 @@
         const who = (call.caller_number || "") + (call.caller_name ? " · " + call.caller_name : "");
         const timer = cell(clock(now() - call.since));
         timer.dataset.since = call.since; timer.className = "num";
-        tr.append(cell(who), cell(call.line), cell(topics[call.topic] || call.topic || ""),
+        tr.dataset.node = call.node || "";
+        tr.append(cell(who), cell(call.line + (several() && call.node ? " · " + call.node : "")),
+                  cell(topics[call.topic] || call.topic || ""),
                   cell(stage === "talking" ? call.operators.join(" → ") : new Date(call.since * 1000).toLocaleTimeString()),
                   timer);
         body.append(tr);
@@ -38,6 +43,9 @@
       const tr = document.createElement("tr"), badge = document.createElement("span");
       badge.className = "pill state-" + op.state;
       badge.textContent = (words[op.state] || op.state) + (op.paused_reason ? " (" + op.paused_reason + ")" : "");
+      if (several()) {
+        badge.title = Object.entries(op.nodes || {}).map(([node, st]) => node + ": " + (words[st] || st)).join(", ");
+      }
       const st = document.createElement("td"); st.append(badge);
       const timer = cell(op.since ? clock(now() - op.since) : ""); timer.dataset.since = op.since || "";
       tr.append(cell(op.name + " (" + op.id + ")"), st, timer);
@@ -47,7 +55,9 @@
 
   function render() {
     const link = document.getElementById("link-state");
-    link.textContent = state.board.connected ? link.dataset.connected : link.dataset.disconnected;
+    const away = (state.board.nodes || []).filter((node) => !node.connected).map((node) => node.name);
+    link.textContent = state.board.connected ? link.dataset.connected
+      : link.dataset.disconnected + (several() && away.length ? " (" + away.join(", ") + ")" : "");
     link.dataset.state = state.board.connected ? "up" : "down";
     for (const node of document.querySelectorAll("[data-count]")) {
       node.textContent = (state.board.today || {})[node.dataset.count] || 0;
