@@ -7,7 +7,16 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from callcenter.ami.events import MalformedEvent, Ordinals, from_ami, from_file_line, from_headers
+from callcenter.ami.events import (
+    FIELDS,
+    MalformedEvent,
+    Ordinals,
+    event_in_order,
+    event_of,
+    from_ami,
+    from_file_line,
+    from_headers,
+)
 from tests.factories import ami_headers, load_jsonl
 
 UTC = ZoneInfo("UTC")
@@ -116,3 +125,23 @@ def test_non_finite_file_times_are_malformed(bad: str) -> None:
     line = json.dumps({"eventtype": "X", "eventtime": bad, "uniqueid": "1.1", "linkedid": "1.1"})
     with pytest.raises(MalformedEvent):
         from_file_line(line)
+
+
+def test_an_event_made_from_its_values_is_the_event_its_constructor_makes() -> None:
+    """The listener makes events without the dataclass's __init__ (it costs): the same event, still frozen."""
+    from dataclasses import FrozenInstanceError
+
+    events = load_jsonl("cel_answered.jsonl")
+    for event in events:
+        by_name, in_order = event_of(event.to_json()), event_in_order(list(event.to_json().values()))
+        assert by_name == event and in_order == event
+        assert list(by_name.to_json()) == list(in_order.to_json()) == list(FIELDS)
+    with pytest.raises(FrozenInstanceError):
+        in_order.event = "HANGUP"  # type: ignore[misc]
+    values = events[0].to_json()
+    del values["ordinal"]  # not every field: the constructor, with its default
+    assert event_of(values) == events[0] and events[0].ordinal == 0
+    with pytest.raises(TypeError):
+        event_of({**events[0].to_json(), "unknown": 1})
+    with pytest.raises(ValueError, match="16 fields"):
+        event_in_order(list(events[0].to_json().values())[:-1])
