@@ -69,7 +69,7 @@ class CallLogStore:
                  position: FilePosition | None) -> tuple[journal.Appended, list[str]]:
         """Append the events (and the file position); what was new, and the finished linkedids among those that
         got new events."""
-        appended = journal.append_new(session, self.node, events, source)
+        appended = journal.append_new(session, self.node, events, source, likely_new=source == "ami")
         if position is not None:
             cursors.save(session, self.node, position)
         return appended, journal.finished(session, self.node, {event.linkedid for event in appended.events})

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from callcenter.ami.events import CelEvent
 from callcenter.calls.builder import build_call
@@ -261,3 +262,43 @@ def test_a_call_whose_upsert_fails_costs_only_itself(db: Database, monkeypatch: 
     assert sorted(_call_rows(db)) == sorted(built)
     assert _count(db, CelJournal) == len({event.key for event in events})  # the whole batch journaled
     assert "storing each on its own" in caplog.text and f"call {poisoned}: building the call log failed" in caplog.text
+
+
+def _firsts(events: list[CelEvent]) -> list[CelEvent]:
+    """The first of equal events (by key), in order: what the journal keeps."""
+    found: dict[str, CelEvent] = {}
+    for event in events:
+        found.setdefault(event.key, event)
+    return list(found.values())
+
+
+def test_events_likely_new_are_journaled_without_a_look_up_and_a_replay_still_says_which_were_new(
+        db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """AMI's batches skip the key look-up: SQLite skips a journaled key and its new rows say which went in;
+    PostgreSQL's COPY is refused, undone to a savepoint and the batch looked up. The same answer either way."""
+    events = _fixture_streams()
+    half = len(events) // 2
+    linkedids = {event.linkedid for event in events}
+    looked_up: list[int] = []
+    real = journal._journaled
+
+    def look_up(session: Session, node: str, keys: list[str]) -> set[str]:
+        looked_up.append(len(keys))
+        return real(session, node, keys)
+
+    monkeypatch.setattr(journal, "_journaled", look_up)
+    with db.session() as session:
+        first = journal.append_new(session, "n1", events[:half], "ami", likely_new=True)
+        last = session.scalar(select(func.max(CelJournal.id)))
+    assert looked_up == [] and first.before == 0 and first.events == _firsts(events[:half])
+    with db.session() as session:  # a replay after a crash: 20 events journaled already, and 5 twice
+        appended = journal.append_new(session, "n1", events[half - 20:] + events[half:half + 5], "ami",
+                                      likely_new=True)
+        journaled = {event.key for event in events[:half]}
+        assert appended.events == [e for e in _firsts(events[half:]) if e.key not in journaled]
+        assert appended.before == last
+        assert journal.history(session, "n1", linkedids, appended) == journal.events_for_many(session, "n1", linkedids)
+    assert len(looked_up) == (1 if db.engine.dialect.name == "postgresql" else 0)
+    with db.session() as session:
+        assert journal.append_new(session, "n1", events, "ami", likely_new=True).events == []
+    assert _count(db, CelJournal) == len({event.key for event in events})
