@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,7 +56,7 @@ def append_new(session: Session, node: str, events: Sequence[CelEvent], source: 
         appended = _append_unseen(session, node, fresh, source)
         if appended is not None:
             return appended
-    known = _journaled(session, node, list(fresh))
+    known = _journaled(session, node, fresh)
     new = [(key, event) for key, event in fresh.items() if key not in known]
     if not new:
         return Appended([], None)
@@ -90,7 +90,7 @@ def _append_unseen(session: Session, node: str, fresh: dict[str, CelEvent], sour
 
 NAMES = ", ".join(COLUMNS)
 INSERT = (f"INSERT INTO cel_journal ({NAMES}) VALUES ({', '.join('?' * len(COLUMNS))}) "
-          "ON CONFLICT (node, event_key) DO NOTHING")
+          "ON CONFLICT (node, linkedid, event_key) DO NOTHING")
 COPY = f"COPY cel_journal ({NAMES}) FROM STDIN"
 
 
@@ -116,13 +116,14 @@ def _insert(connection: Connection, rows: list[tuple[Any, ...]]) -> int:
         raise DBAPIError.instance(COPY, None, exc, psycopg.Error) from exc
 
 
-def _journaled(session: Session, node: str, keys: Sequence[str]) -> set[str]:
-    """Those of ``keys`` already in the node's journal."""
+def _journaled(session: Session, node: str, events: Mapping[str, CelEvent]) -> set[str]:
+    """Those of the keys of ``events`` (key -> event) already in the node's journal: the keys journaled for their
+    calls, read from the unique index (node, linkedid, event_key) alone."""
     found: set[str] = set()
-    for some in in_slices(keys):
+    for some in in_slices(sorted({event.linkedid for event in events.values()})):
         found.update(session.scalars(select(CelJournal.event_key).where(
-            CelJournal.node == node, among(session, CelJournal.event_key, some))))
-    return found
+            CelJournal.node == node, among(session, CelJournal.linkedid, some))))
+    return found & events.keys()
 
 
 def finished(session: Session, node: str, linkedids: Iterable[str]) -> list[str]:

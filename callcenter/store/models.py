@@ -33,11 +33,12 @@ class Base(DeclarativeBase):
 
 
 class CelJournal(Base):
-    """Every CEL event the listener saw, once (dedupe by node + key), in arrival order."""
+    """Every CEL event the listener saw, once (dedupe by node + key), in arrival order. The key is unique per call
+    (it hashes the linkedid too); led by the linkedid, the unique index keeps a call's rows together instead of
+    scattering new rows over it (migration 0018), and serves the reads of a call's events."""
 
     __tablename__ = "cel_journal"
-    __table_args__ = (UniqueConstraint("node", "event_key", name="uq_cel_journal_node_key"),
-                      Index("ix_cel_journal_node_linkedid", "node", "linkedid"),
+    __table_args__ = (UniqueConstraint("node", "linkedid", "event_key", name="uq_cel_journal_node_call_key"),
                       Index("ix_cel_journal_node_event_id", "node", "event", "id"),
                       Index("ix_cel_journal_node_time", "node", "event_time"))
 

@@ -235,7 +235,7 @@ def test_append_says_which_events_are_new_and_history_is_the_journal(db: Databas
     # PostgreSQL's COPY refuses the batch: the delivery tries it again after its backoff.
     monkeypatch.setattr(journal, "_journaled", lambda *_: set())
     if db.engine.dialect.name == "postgresql":
-        with pytest.raises(IntegrityError, match="uq_cel_journal_node_key"), db.session() as session:
+        with pytest.raises(IntegrityError, match="uq_cel_journal_node_call_key"), db.session() as session:
             journal.append_new(session, "n1", events[-30:], "ami")
     else:
         with db.session() as session:
@@ -282,7 +282,7 @@ def test_events_likely_new_are_journaled_without_a_look_up_and_a_replay_still_sa
     looked_up: list[int] = []
     real = journal._journaled
 
-    def look_up(session: Session, node: str, keys: list[str]) -> set[str]:
+    def look_up(session: Session, node: str, keys: dict[str, CelEvent]) -> set[str]:
         looked_up.append(len(keys))
         return real(session, node, keys)
 
@@ -302,3 +302,40 @@ def test_events_likely_new_are_journaled_without_a_look_up_and_a_replay_still_sa
     with db.session() as session:
         assert journal.append_new(session, "n1", events, "ami", likely_new=True).events == []
     assert _count(db, CelJournal) == len({event.key for event in events})
+
+
+def _journal_row(event: CelEvent, source: str) -> dict[str, object]:
+    return {"node": "n1", "event_key": event.key, "linkedid": event.linkedid, "uniqueid": event.uniqueid,
+            "event": event.event, "event_time": event.time, "source": source, "payload": event.to_json()}
+
+
+def test_the_journal_keeps_its_rows_and_its_dedupe_across_migration_0018_and_back(db: Database, db_url: str) -> None:
+    """0018 makes the key unique per call: every row stays, a journaled event is still refused either way."""
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import insert
+
+    from callcenter.settings import PROJECT_ROOT
+    from callcenter.store.migrate import upgrade
+
+    config = Config(str(PROJECT_ROOT / "alembic.ini"))
+    config.attributes["url"] = db_url
+    events = _firsts(_fixture_streams())
+    db.dispose()
+    command.downgrade(config, "0017")
+    with db.session() as session:  # as the listener of then wrote them
+        session.execute(insert(CelJournal), [_journal_row(e, "ami") for e in events])
+    db.dispose()
+    upgrade(db_url)
+    with db.session() as session:
+        assert journal.append_new(session, "n1", events, "file").events == []
+        assert journal.append_new(session, "n1", events, "ami", likely_new=True).events == []
+        linkedids = {event.linkedid for event in events}
+        assert [e for call in journal.events_for_many(session, "n1", linkedids).values() for e in call] == \
+            sorted(events, key=lambda e: (sorted(linkedids).index(e.linkedid), events.index(e)))
+    db.dispose()
+    command.downgrade(config, "0017")
+    old_key = r"uq_cel_journal_node_key|failed: cel_journal\.node, cel_journal\.event_key"  # PostgreSQL | SQLite
+    with pytest.raises(IntegrityError, match=old_key), db.session() as session:
+        session.execute(insert(CelJournal), [_journal_row(events[0], "file")])
+    assert _count(db, CelJournal) == len(events)
