@@ -83,7 +83,9 @@ class Listener:
         self.skipped = 0  # malformed CEL events
         self.dropped = 0  # CEL events the full queue could not take
         self._overflowed = False
-        self._counted = metrics.CEL_EVENTS.labels("ami")  # looked up once: labels() costs more than inc()
+        # Looked up once (labels() costs more than inc()), and counted per batch the consumer takes: once per
+        # event on the reading side, the counter's lock and call were 1-2% of the listener's CPU at full rate.
+        self._counted = metrics.CEL_EVENTS.labels("ami")
         # Read at scrape time, from the metrics thread: each is one read of a value the loop owns.
         metrics.QUEUE_DEPTH.labels(ami.node).set_function(self.queue.qsize)
         metrics.SPOOL_PENDING.labels(ami.node).set_function(lambda: spool.pending_bytes)
@@ -105,7 +107,6 @@ class Listener:
             metrics.CEL_SKIPPED.inc()
             log.warning("AMI: CEL event skipped: %s", exc)
             return
-        self._counted.inc()
         self._enqueue(event)
 
     def _enqueue(self, item: CelEvent | object) -> None:
@@ -208,6 +209,7 @@ class Listener:
     async def _spool(self, items: list[CelEvent | object]) -> None:
         """Append the batch's events to the spool (in a thread: it fsyncs) and wake the delivery."""
         events = [item for item in items if isinstance(item, CelEvent)]
+        self._counted.inc(len(events))
         for item in items:
             if isinstance(item, LiveCalls):
                 self.delivery.request_cut(item)
@@ -231,6 +233,7 @@ class Listener:
         events = [item for item in (self.queue.get_nowait() for _ in range(self.queue.qsize()))
                   if isinstance(item, CelEvent)]
         if events:
+            self._counted.inc(len(events))
             self.spool.append(events)
 
     async def _guarded(self, work: object, *args: object) -> None:

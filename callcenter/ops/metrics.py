@@ -29,8 +29,9 @@ for _registry in (LISTENER, IVR, API, NOTIFY):
 LAG_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 3600)
 
 # The listener: CEL in, queue and spool, call logs built.
-CEL_EVENTS = Counter("callcenter_cel_events", "CEL events received, by source (ami: live; file: the backfill "
-                     "reading Asterisk's own CEL file, duplicates of journaled events included)", ["source"],
+CEL_EVENTS = Counter("callcenter_cel_events", "CEL events received, by source (ami: live, counted as they go to the "
+                     "spool, so not those the full queue dropped; file: the backfill reading Asterisk's own CEL "
+                     "file, duplicates of journaled events included)", ["source"],
                      registry=LISTENER)
 CEL_SKIPPED = Counter("callcenter_cel_events_malformed", "CEL events from AMI skipped as malformed",
                       registry=LISTENER)
