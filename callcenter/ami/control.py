@@ -19,10 +19,12 @@ RELOAD_MODULES = ("res_pjsip.so", "app_queue.so", "pbx_config.so", "manager")
 
 
 async def send_actions(settings: Settings, address: Address, actions: Sequence[Mapping[str, str]],
-                       timeout: float = 15.0) -> list[Any]:
-    """Log in as the control user, send each action in turn, return the responses; AmiError on any failure."""
-    connection = AmiConnection(settings.ami, address, events="off", username=settings.pbx.control_username,
-                               secret=settings.pbx.control_secret)
+                       timeout: float = 15.0, reporting: bool = False) -> list[Any]:
+    """Log in as the control user (``reporting``: as the live board's user, which may only ask, e.g. Getvar),
+    send each action in turn, return the responses; AmiError on any failure."""
+    username, secret = ((settings.api.live_username, settings.api.live_secret) if reporting
+                        else (settings.pbx.control_username, settings.pbx.control_secret))
+    connection = AmiConnection(settings.ami, address, events="off", username=username, secret=secret)
     await connection.open(timeout)
     try:
         responses = []

@@ -196,12 +196,11 @@ deny = 0.0.0.0/0.0.0.0
 write = reporting
 writetimeout = 5000
 """
-# reporting: Getvar of DEVICE_STATE(), to find the node an operator's phone is registered on (click-to-call).
 CONTROL_USER = """[{username}]
 secret = {secret}
 deny = 0.0.0.0/0.0.0.0
 {permit}read = system,agent,call
-write = system,config,agent,originate,reporting
+write = system,config,agent,originate
 writetimeout = 5000
 """
 SANDBOX_USER = """[{username}]

@@ -52,9 +52,12 @@ async def _send(settings: Settings, model: HotlineModel, action: dict[str, str],
         return
     if len(nodes) == 1:
         raise failures[0][1]
-    if len(failures) < len(nodes) and all(MISSING in str(exc).lower() for _, exc in failures):
-        return  # not a member on some nodes (their queues may differ): the others took it
-    raise AmiError("; ".join(f"node {name}: {exc or type(exc).__name__}" for name, exc in failures))
+    refused = [(name, exc) for name, exc in failures if MISSING not in str(exc).lower()]
+    if refused:  # a node down or refusing: say which (never "not found", which would read as "log in first")
+        raise AmiError("; ".join(f"node {name}: {str(exc) or type(exc).__name__}" for name, exc in refused))
+    if len(failures) == len(nodes):
+        raise failures[0][1]  # not a member anywhere
+    # not a member on some nodes (their queues may differ): the others took it
 
 
 async def log_in(settings: Settings, model: HotlineModel, operator: str) -> list[str]:

@@ -16,11 +16,12 @@ from callcenter.ami.control import send_actions
 from callcenter.desk.availability import DeskError, interface
 from callcenter.model.addresses import Address
 from callcenter.model.hotline import HotlineModel
-from callcenter.settings import Settings
+from callcenter.settings import NodeSettings, Settings
 
 RING_OPERATOR_MS = 30_000  # how long the operator's phone rings before the call-back is given up
 # Device states (Asterisk's DEVICE_STATE()) of a phone that is not registered there.
 ABSENT = frozenset({"UNAVAILABLE", "INVALID", "UNKNOWN", ""})
+ASK_TIMEOUT = 5.0  # seconds a node may take to say whether it has the phone
 
 
 def new_linkedid() -> str:
@@ -43,19 +44,33 @@ async def originate(settings: Settings, model: HotlineModel, operator: str, numb
 
 
 async def phone_node(settings: Settings, model: HotlineModel, operator: str) -> Address:
-    """The AMI address of the node ``operator``'s phone is registered on (the only node, when there is one); a
-    DeskError when no node has it, an AmiError naming the nodes that did not answer when none of the others has."""
+    """The AMI address of the node ``operator``'s phone is registered on (the only node, when there is one), as
+    soon as one node says it has it; a DeskError when no node has it, an AmiError naming the nodes that did not
+    answer when none of the others has. Asked with the live board's user (Getvar is a reporting action)."""
     nodes = settings.listener_nodes(model.pbx.ami)
     if len(nodes) == 1:
         return nodes[0].ami
     action = {"Action": "Getvar", "Variable": f"DEVICE_STATE({interface(operator)})"}
-    answers = await asyncio.gather(*(send_actions(settings, node.ami, [action]) for node in nodes),
-                                   return_exceptions=True)
-    for node, answer in zip(nodes, answers, strict=True):
-        if not isinstance(answer, BaseException) and answer[0].get("Value", "") not in ABSENT:
-            return node.ami
-    away = [f"node {node.name}: {answer}" for node, answer in zip(nodes, answers, strict=True)
-            if isinstance(answer, BaseException)]
+
+    async def ask(node: NodeSettings) -> tuple[NodeSettings, str | BaseException]:
+        try:
+            answer = await send_actions(settings, node.ami, [action], timeout=ASK_TIMEOUT, reporting=True)
+        except (AmiError, OSError) as exc:
+            return node, exc
+        return node, str(answer[0].get("Value", ""))
+
+    asked = [asyncio.ensure_future(ask(node)) for node in nodes]
+    away = []
+    try:
+        for next_answer in asyncio.as_completed(asked):
+            node, state = await next_answer
+            if isinstance(state, BaseException):
+                away.append(f"node {node.name}: {str(state) or type(state).__name__}")
+            elif state not in ABSENT:
+                return node.ami
+    finally:
+        for task in asked:
+            task.cancel()
     if away:
         raise AmiError(f"{operator}'s phone is on no node that answered ({'; '.join(away)})")
     raise DeskError(f"{operator}'s phone is not registered on any Asterisk node: it cannot ring")

@@ -179,13 +179,20 @@ class LiveFeed:
                 task.cancel()
 
     async def _follow(self, node: NodeSettings, board: Board) -> None:
-        """One node's session, reconnected with a growing pause while that Asterisk is away."""
+        """One node's session, reconnected with a growing pause while that Asterisk is away. Whatever ends it, the
+        node's board forgets its calls, offers and queue states (what the page shows of a node that is away: nothing
+        but that it is away; each operator's last conversation stays), and the other nodes go on."""
         delay = 1.0
         while True:
-            with contextlib.suppress(AmiError, OSError):
+            try:
                 await self._session(node, board)
                 delay = 1.0
+            except (AmiError, OSError):
+                pass
+            except Exception:  # a bug or bad data in one node's session must not stop the others
+                log.exception("live board: the session with node %s failed", node.name)
             board.connected = False
+            board.reset()
             self._push()
             await asyncio.sleep(delay)
             delay = min(delay * 2, 30.0)

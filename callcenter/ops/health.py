@@ -4,7 +4,8 @@ failed (the reason goes to the log, where a password in an error message stays p
 
 AMI: with the live board on, the API's own AMI sessions say whether they are logged in; with it off, a TCP connect to
 each node's AMI (``CALLCENTER_NODES``, else the model's ``pbx.ami``; closed at once) says whether Asterisk listens.
-Every node counts: one down is ``down``. ``api.ready_needs_ami = false`` reports
+Several nodes: ``partial`` while some are up (still ready: calls go on through the others, and history, cases and
+Open311 are served), ``down`` only when none is. ``api.ready_needs_ami = false`` reports
 AMI without failing on it: a PBX outage then leaves history, cases and Open311 served.
 """
 
@@ -36,7 +37,8 @@ def healthz() -> dict[str, str]:
 @router.get("/readyz", summary="Ready: the database answers (and AMI is reachable); 503 names what is down",
             responses={503: {"description": "something this process needs is down"}})
 async def readyz(request: Request) -> JSONResponse:
-    """Each check is ``ok``, ``down`` or ``not checked``; 503 when one that counts is down."""
+    """Each check is ``ok``, ``partial`` (AMI: some nodes up), ``down`` or ``not checked``; 503 when one that
+    counts is down."""
     needs_ami = request.app.state.settings.api.ready_needs_ami
     checks = {"database": await _database(request.app.state.db), "ami": await _ami(request)}
     down = [name for name, state in checks.items() if state == "down" and (name != "ami" or needs_ami)]
@@ -61,10 +63,11 @@ async def _database(db: Database) -> str:
 async def _ami(request: Request) -> str:
     feed = getattr(request.app.state, "live", None)
     if feed is not None:
-        return "ok" if feed.connected else "down"
-    nodes = request.app.state.settings.listener_nodes(request.app.state.model().pbx.ami)
-    answers = await asyncio.gather(*(_listens(node.ami) for node in nodes))
-    return "ok" if all(answers) else "down"
+        answers = [board.connected for board in feed.boards]
+    else:
+        nodes = request.app.state.settings.listener_nodes(request.app.state.model().pbx.ami)
+        answers = list(await asyncio.gather(*(_listens(node.ami) for node in nodes)))
+    return "ok" if all(answers) else "partial" if any(answers) else "down"
 
 
 async def _listens(address: Address) -> bool:

@@ -68,9 +68,9 @@ def append_new(session: Session, node: str, events: Sequence[CelEvent], source: 
 def _append_unseen(session: Session, node: str, fresh: dict[str, CelEvent], source: str) -> Appended | None:
     """Insert every event without looking its key up (the look-up cost as much as a tenth of the listener's CPU
     at full rate, for keys that are new but after a crash). On SQLite the insert skips a key journaled already and
-    the rows it added (ids after ``before``: the write lock is ours from the insert to the commit) say which were
-    new. On PostgreSQL COPY refuses the whole batch for one such key: it is undone to a savepoint and None says
-    to look the keys up."""
+    the rows it added (ids after ``before``, of this node: one listener writes a node's journal, its spool lock
+    sees to that) say which were new. On PostgreSQL COPY refuses the whole batch for one such key: it is undone to
+    a savepoint and None says to look the keys up."""
     before = int(session.scalar(select(func.max(CelJournal.id))) or 0)
     rows = [_row(node, key, event, source) for key, event in fresh.items()]
     connection = session.connection()

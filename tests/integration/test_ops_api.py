@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from callcenter.api.app import create_app
 from callcenter.model.addresses import Address
 from callcenter.model.hotline import HotlineModel, load
-from callcenter.settings import Settings
+from callcenter.settings import NodeSettings, Settings
 from callcenter.store.db import Database
 from tests.scraping import value
 from tests.webclient import add_call, api_client, settings_for
@@ -79,6 +79,22 @@ def test_not_ready_names_ami_unless_told_it_does_not_count(db: Database, tmp_pat
     relaxed = anonymous(db, settings_for(tmp_path, ready_needs_ami=False), dead_port()).get("/readyz")
     assert relaxed.status_code == 200
     assert relaxed.json()["checks"] == {"database": "ok", "ami": "down"}
+
+
+def test_several_nodes_ready_while_one_answers_not_ready_when_none_does(db: Database, tmp_path: Path,
+                                                                         ami_port: int) -> None:
+    def with_nodes(*ports: int) -> Settings:
+        settings = settings_for(tmp_path)
+        settings.nodes = [NodeSettings(name=f"pbx{n}", ami=Address("127.0.0.1", port), cel_file=tmp_path / "cel",
+                                       spool=tmp_path / "spool") for n, port in enumerate(ports)]
+        return settings
+
+    both = anonymous(db, with_nodes(ami_port, ami_port), dead_port()).get("/readyz")  # the nodes', not the model's
+    assert (both.status_code, both.json()["checks"]["ami"]) == (200, "ok")
+    one = anonymous(db, with_nodes(ami_port, dead_port()), ami_port).get("/readyz")
+    assert (one.status_code, one.json()["checks"]["ami"], one.json()["down"]) == (200, "partial", [])
+    none = anonymous(db, with_nodes(dead_port(), dead_port()), ami_port).get("/readyz")
+    assert (none.status_code, none.json()["checks"]["ami"], none.json()["down"]) == (503, "down", ["ami"])
 
 
 def test_metrics_are_for_loopback_clients_and_staff(db: Database, tmp_path: Path, ami_port: int) -> None:

@@ -1,0 +1,69 @@
+"""The live feed's sessions per Asterisk node, with the AMI sessions replaced (pure scheduling): a node whose
+session ends shows nothing but that it is away, and an unexpected error in one node's session neither stops the
+others nor its own reconnecting. The sessions against two real Asterisks are in test_nodes_sandbox."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from callcenter.live.board import Board, LiveCall
+from callcenter.live.feed import LiveFeed
+from callcenter.model.addresses import Address
+from callcenter.model.hotline import load
+from callcenter.settings import NodeSettings, Settings
+from callcenter.store.db import Database
+
+MODEL = load(Settings().model_file)
+
+
+async def until(check: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.01)
+
+
+def test_a_node_that_fails_is_emptied_and_retried_while_the_other_goes_on(tmp_path: Path) -> None:
+    settings = Settings()
+    settings.nodes = [NodeSettings(name=name, ami=Address("127.0.0.1", 1), cel_file=tmp_path / "cel",
+                                   spool=tmp_path / "spool") for name in ("a", "b")]
+    feed = LiveFeed(settings, lambda: MODEL, Database(f"sqlite:///{tmp_path / 'db'}"))
+    sessions: dict[str, int] = {"a": 0, "b": 0}
+    forever = asyncio.Event()
+
+    async def session(node: NodeSettings, board: Board) -> None:
+        sessions[node.name] += 1
+        board.connected = True
+        board.calls["1.1"] = LiveCall("1.1", "0905111222", "", "02621022", 1.0, node=node.name)
+        board.member({"Event": "QueueMember", "Queue": "operators", "MemberName": "op101", "Status": "2"}, 1.0)
+        if node.name == "a" and sessions["a"] == 1:
+            raise ValueError("a bug in one node's session")
+        await forever.wait()
+
+    feed._session = session  # type: ignore[method-assign]
+    boards = dict(zip(("a", "b"), feed.boards, strict=True))
+
+    async def run() -> None:
+        tasks = [asyncio.create_task(feed._follow(node, board)) for node, board in zip(feed.nodes, feed.boards,
+                                                                                       strict=True)]
+        try:
+            await until(lambda: sessions["a"] == 1 and sessions["b"] == 1)
+            a, b = boards["a"], boards["b"]
+            await until(lambda: not a.connected)
+            # Away: none of its calls, no queue state; the other node's still there, and the page says which.
+            assert not a.calls and a.operators["op101"].state == "unreachable"
+            snapshot = feed.snapshot()
+            assert snapshot["nodes"] == [{"name": "a", "connected": False}, {"name": "b", "connected": True}]
+            assert [call["node"] for call in snapshot["calls"]["arriving"]] == ["b"]
+            assert b.connected and b.operators["op101"].state == "on_call"
+            await until(lambda: sessions["a"] == 2)  # reconnected after its pause, not given up
+            await until(lambda: feed.connected)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    asyncio.run(run())
