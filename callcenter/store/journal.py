@@ -23,7 +23,7 @@ COLUMNS = ("node", "event_key", "linkedid", "uniqueid", "event", "event_time", "
 def _row(node: str, key: str, event: CelEvent, source: str) -> tuple[Any, ...]:
     """A journal row, in COLUMNS order (the payload as JSON text)."""
     return (node, key, event.linkedid, event.uniqueid, event.event, event.time, source,
-            jsoncodec.dumps(event.to_json()))
+            jsoncodec.dumps(event.__dict__))  # to_json() without its copy
 
 
 @dataclass(frozen=True)

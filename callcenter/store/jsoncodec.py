@@ -11,6 +11,7 @@ JSON: PostgreSQL refuses it).
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import orjson
@@ -29,9 +30,17 @@ def encode(value: Any) -> bytes:
         return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
+LONG_NUMBER = re.compile(r"\d{19}")
+LONG_NUMBER_BYTES = re.compile(rb"\d{19}")
+
+
 def loads(text: str | bytes) -> Any:
-    """The value of a JSON text."""
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return json.loads(text)
+    """The value of a JSON text. (orjson reads an integer beyond 64 bits as a float: a text with 19 digits in a
+    row, a long number or a long string of digits, goes through :mod:`json`, which reads it exactly.)"""
+    long = (LONG_NUMBER_BYTES if isinstance(text, bytes) else LONG_NUMBER).search(text)  # type: ignore[arg-type]
+    if long is None:
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(text)

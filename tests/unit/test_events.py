@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -17,7 +18,7 @@ from callcenter.ami.events import (
     from_file_line,
     from_headers,
 )
-from tests.factories import ami_headers, load_jsonl
+from tests.factories import ami_headers, cel, load_jsonl
 
 UTC = ZoneInfo("UTC")
 
@@ -145,3 +146,22 @@ def test_an_event_made_from_its_values_is_the_event_its_constructor_makes() -> N
         event_of({**events[0].to_json(), "unknown": 1})
     with pytest.raises(ValueError, match="16 fields"):
         event_in_order(list(events[0].to_json().values())[:-1])
+
+
+@pytest.mark.parametrize("text, extra", [
+    ('{"hangupcause":16,"dialstatus":"ANSWER"}', {"hangupcause": 16, "dialstatus": "ANSWER"}),
+    ('{"name":"Nguy\\u1ec5n"}', {"name": "Nguyễn"}),
+    ('[1, 2]', {"raw": [1, 2]}),
+    ('{"a": NaN}', None),  # orjson refuses NaN, the standard library reads it: the same as before orjson
+    ('{"big": 123456789012345678901234567890}', {"big": 123456789012345678901234567890}),
+    ('{"half": "\\ud800"}', {"raw": '{"half": "\\ud800"}'}),  # half a character: kept as text
+    ('{"cut": ', {"raw": '{"cut": '}),
+    ("[" * 100_000 + "]" * 100_000, {"raw": "[" * 100_000 + "]" * 100_000}),
+])
+def test_extra_is_read_as_the_standard_library_reads_it(text: str, extra: dict[str, object] | None) -> None:
+    headers = {name.lower(): value for name, value in ami_headers(cel("HANGUP", 5), "2026-11-30 08:00:05").items()}
+    event = from_headers({**headers, "extra": text}, UTC)
+    if extra is None:
+        assert math.isnan(event.extra["a"])
+    else:
+        assert event.extra == extra

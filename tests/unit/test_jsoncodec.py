@@ -25,5 +25,13 @@ def test_what_orjson_refuses_goes_through_the_standard_library() -> None:
     assert math.isnan(jsoncodec.loads('{"n": NaN}')["n"])
 
 
+def test_an_integer_beyond_64_bits_is_read_exactly_where_orjson_would_make_it_a_float() -> None:
+    for big in (2**64, 2**70, 123456789012345678901234567890, -(2**65)):
+        text = json.dumps({"big": big, "name": "Nguyễn"})
+        assert jsoncodec.loads(text)["big"] == big and isinstance(jsoncodec.loads(text)["big"], int)
+        assert jsoncodec.loads(text.encode())["big"] == big
+    assert jsoncodec.loads('{"n": 18446744073709551615}')["n"] == 2**64 - 1
+
+
 def test_not_a_number_is_written_as_null_which_every_database_takes() -> None:
     assert jsoncodec.loads(jsoncodec.dumps({"wait": math.nan, "talk": math.inf})) == {"wait": None, "talk": None}

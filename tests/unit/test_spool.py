@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from callcenter.ami.events import CelEvent
 from callcenter.listener import spool as spool_module
 from callcenter.listener.spool import Spool, SpoolBusy, spool_path
 from callcenter.settings import PROJECT_ROOT
@@ -128,14 +129,86 @@ def test_a_long_committed_head_is_compacted_away(spool: Spool, monkeypatch: pyte
     assert rest is not None and rest.events == events[len(first.events):] + events[:1]
 
 
-def test_a_damaged_line_is_skipped_and_the_others_kept(spool: Spool, caplog: pytest.LogCaptureFixture) -> None:
+def _read_all(spool: Spool, limit: int = spool_module.READ_BYTES) -> list[CelEvent]:
+    """Everything pending, read and committed step by step as the delivery does."""
+    events: list[CelEvent] = []
+    while (pending := spool.read(limit)) is not None:
+        events += pending.events
+        spool.commit(pending.end)
+    return events
+
+
+def test_a_damaged_line_is_skipped_and_the_others_kept(path: Path, caplog: pytest.LogCaptureFixture) -> None:
     events = answered_stream()
-    spool.append(events[:2])
-    spool._write(b"not json\n")  # as if the disk had damaged a line
-    spool.append(events[2:3])
-    pending = spool.read()
-    assert pending is not None and pending.events == events[:3]
-    assert any("skipped" in r.getMessage() for r in caplog.records)
+    spool = Spool(path, 16 * MiB)
+    try:
+        spool.append(events[:2])
+        spool._write(b"not json\n")  # as if the disk had damaged a line
+        spool.append(events[2:3])
+        assert _read_all(spool) == events[:3]  # in memory, the file between (its damaged line), in memory
+        spool.append(events[:2])
+        spool._write(b"not json\n")
+        spool.append(events[2:3])
+    finally:
+        spool.close()
+    reopened = Spool(path, 16 * MiB)  # the file alone, as after a restart
+    try:
+        pending = reopened.read()
+        assert pending is not None and pending.events == events[:3]
+    finally:
+        reopened.close()
+    assert sum("skipped" in r.getMessage() for r in caplog.records) == 2
+
+
+def test_what_this_process_appended_is_handed_over_from_memory_and_the_file_has_the_same(path: Path) -> None:
+    events = answered_stream()
+    spool = Spool(path, 16 * MiB)
+    try:
+        spool.append(events[:6])
+        spool.append(events[6:])
+        pending = spool.read()
+        assert pending is not None and all(a is b for a, b in zip(pending.events, events, strict=True))
+    finally:
+        spool.close()
+    reopened = Spool(path, 16 * MiB)
+    try:
+        from_file = reopened.read()
+        assert from_file is not None and from_file.events == events and from_file.end == pending.end
+        assert not any(a is b for a, b in zip(from_file.events, events, strict=True))
+    finally:
+        reopened.close()
+
+
+def test_what_an_earlier_process_left_comes_first_then_what_this_one_appended(path: Path) -> None:
+    events = answered_stream()
+    first = Spool(path, 16 * MiB)
+    first.append(events[:5])
+    first.close()
+    second = Spool(path, 16 * MiB)
+    try:
+        second.append(events[5:9])
+        second.append(events[9:])
+        pending = second.read()
+        assert pending is not None and pending.events == events  # one step: the file's part, then memory's
+        assert pending.events[5] is events[5]
+        second.commit(pending.end)
+        assert second.read() is None and path.stat().st_size == 0
+    finally:
+        second.close()
+
+
+def test_a_batch_larger_than_a_read_step_and_batches_past_the_memory_bound_are_read_from_the_file(
+        spool: Spool, monkeypatch: pytest.MonkeyPatch) -> None:
+    events = answered_stream()
+    line = len(spool_module._line(events[0]))
+    spool.append(events[:10])  # more than a step of 3 lines: read from the file in steps
+    assert _read_all(spool, limit=line * 3) == events[:10]
+    monkeypatch.setattr(spool_module, "MEMORY_BYTES", line * 4)
+    for event in events:
+        spool.append([event])  # the first few are kept in memory, the rest only in the file
+    assert len(spool._kept) < len(events)
+    assert _read_all(spool, limit=line * 3) == events
+    assert not spool.pending and not spool._kept and spool._kept_bytes == 0
 
 
 def test_a_spool_left_with_object_lines_by_an_earlier_listener_is_still_read(path: Path) -> None:
@@ -187,3 +260,19 @@ def test_the_spool_and_its_new_folder_are_private(tmp_path: Path) -> None:
     created.close()
     assert stat.S_IMODE(created.path.stat().st_mode) == 0o600
     assert stat.S_IMODE(created.path.parent.stat().st_mode) == 0o700
+
+
+def test_batches_in_memory_follow_the_file_when_its_committed_head_is_compacted_away(
+        spool: Spool, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(spool_module, "COMPACT_BYTES", 1)
+    events = answered_stream()
+    for some in (events[:4], events[4:8], events[8:]):
+        spool.append(some)
+    first = spool.read(limit=len(b"".join(spool_module._line(event) for event in events[:5])))
+    assert first is not None and first.events == events[:4]  # the first batch: the second does not fit
+    spool.commit(first.end)  # compacts: the file now starts with the second batch
+    assert spool.path.stat().st_size == spool.size and spool._kept[0].start == 0
+    rest = spool.read()
+    assert rest is not None and rest.events == events[4:] and rest.events[0] is events[4] and rest.end == spool.size
+    spool.commit(rest.end)
+    assert not spool.pending and spool.path.stat().st_size == 0
