@@ -40,6 +40,11 @@ async def send_actions(settings: Settings, address: Address, actions: Sequence[M
         connection.close()
 
 
+def node_failure(node: str, exc: BaseException) -> str:
+    """What went wrong on one of several nodes, for a message that names every node that failed."""
+    return f"node {node}: {str(exc) or type(exc).__name__}"
+
+
 def reload_modules(settings: Settings, address: Address, modules: Sequence[str] = RELOAD_MODULES) -> None:
     """Reload Asterisk modules through AMI (configuration re-read; running calls go on)."""
     asyncio.run(send_actions(settings, address, [{"Action": "Reload", "Module": name} for name in modules]))

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 
 from callcenter.ami.client import AmiError
-from callcenter.ami.control import send_actions
+from callcenter.ami.control import node_failure, send_actions
 from callcenter.model.hotline import HotlineModel
 from callcenter.settings import Settings
 
@@ -54,7 +54,7 @@ async def _send(settings: Settings, model: HotlineModel, action: dict[str, str],
         raise failures[0][1]
     refused = [(name, exc) for name, exc in failures if MISSING not in str(exc).lower()]
     if refused:  # a node down or refusing: say which (never "not found", which would read as "log in first")
-        raise AmiError("; ".join(f"node {name}: {str(exc) or type(exc).__name__}" for name, exc in refused))
+        raise AmiError("; ".join(node_failure(name, exc) for name, exc in refused))
     if len(failures) == len(nodes):
         raise failures[0][1]  # not a member anywhere
     # not a member on some nodes (their queues may differ): the others took it

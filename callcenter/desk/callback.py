@@ -12,7 +12,7 @@ import asyncio
 import uuid
 
 from callcenter.ami.client import AmiError
-from callcenter.ami.control import send_actions
+from callcenter.ami.control import node_failure, send_actions
 from callcenter.desk.availability import DeskError, interface
 from callcenter.model.addresses import Address
 from callcenter.model.hotline import HotlineModel
@@ -65,7 +65,7 @@ async def phone_node(settings: Settings, model: HotlineModel, operator: str) -> 
         for next_answer in asyncio.as_completed(asked):
             node, state = await next_answer
             if isinstance(state, BaseException):
-                away.append(f"node {node.name}: {str(state) or type(state).__name__}")
+                away.append(node_failure(node.name, state))
             elif state not in ABSENT:
                 return node.ami
     finally:

@@ -8,6 +8,7 @@ had an answered call (then it closes by itself: nobody needs to call back a citi
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -18,6 +19,7 @@ from sqlalchemy.orm import Session, aliased
 
 from callcenter.calls.channels import endpoint_of, is_person
 from callcenter.model.contract import Cel, Direction, Status
+from callcenter.store.db import among, in_slices
 from callcenter.store.models import CALL, Call, CallbackAttempt, CallbackItem, CallNote, CelJournal, calls
 
 RETURNABLE = (Status.CALLBACK_REQUESTED, Status.VOICE_MESSAGE, Status.ABANDONED_QUEUE, Status.MISSED)
@@ -173,18 +175,28 @@ def start_attempt(session: Session, call: Call, user: str, operator: str, linked
     return attempt
 
 
-def settle_attempts(session: Session, operators: set[str]) -> int:
-    """Decide the result of call-backs whose call has ended (from the CEL journal): ``reached`` when a channel that
-    is no operator's answered (the citizen), else ``not_reached``; a reached citizen closes the item. Returns how
-    many were settled."""
+def settle_attempts(session: Session, operators: set[str], nodes: Sequence[str]) -> int:
+    """Decide the result of call-backs whose call has ended (from the CEL journal of ``nodes``, the Asterisk
+    nodes a call-back may have started on): ``reached`` when a channel that is no operator's answered (the
+    citizen), else ``not_reached``; a reached citizen closes the item. Returns how many were settled. The pending
+    calls' events are read in few queries, by node and linkedid (the journal's unique index: a year of journal is
+    not scanned at each look at the worklist)."""
     pending = session.scalars(select(CallbackAttempt).where(CallbackAttempt.result == "placed")).all()
+    if not pending or not nodes:
+        return 0
+    events: dict[str, list[tuple[str, str]]] = {attempt.linkedid: [] for attempt in pending}
+    for some in in_slices(sorted(events)):
+        statement = select(CelJournal.linkedid, CelJournal.event, CelJournal.payload).where(
+            CelJournal.node.in_(list(nodes)), among(session, CelJournal.linkedid, some))
+        for linkedid, event, payload in session.execute(statement):
+            events[linkedid].append((event, str(payload.get("channel", ""))))
     settled = 0
     for attempt in pending:
-        events = session.scalars(select(CelJournal).where(CelJournal.linkedid == attempt.linkedid)).all()
-        if not any(e.event == Cel.LINKEDID_END for e in events):
+        its = events[attempt.linkedid]
+        if not any(event == Cel.LINKEDID_END for event, _ in its):
             continue
-        reached = any(e.event == Cel.ANSWER and is_person(channel := str(e.payload.get("channel", "")))
-                      and endpoint_of(channel) not in operators for e in events)
+        reached = any(event == Cel.ANSWER and is_person(channel) and endpoint_of(channel) not in operators
+                      for event, channel in its)
         attempt.result = "reached" if reached else "not_reached"
         settled += 1
         if reached:

@@ -29,9 +29,10 @@ PAGE_SIZE = 50
 
 def _settle(request: Request) -> None:
     """Results of call-backs that have ended (a reached citizen closes the item)."""
-    operators = set(request.app.state.model().operators)
+    model = request.app.state.model()
+    nodes = [node.name for node in request.app.state.settings.listener_nodes(model.pbx.ami)]
     with request.app.state.db.session() as session:
-        worklist.settle_attempts(session, operators)
+        worklist.settle_attempts(session, set(model.operators), nodes)
 
 
 @router.get("/worklist", response_class=HTMLResponse)
