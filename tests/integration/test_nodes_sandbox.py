@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from playwright.sync_api import sync_playwright
 from sqlalchemy import select
 
 from callcenter.desk import availability, callback
@@ -26,7 +27,7 @@ from callcenter.settings import NodeSettings
 from callcenter.store import accounts
 from callcenter.store.db import Database
 from callcenter.store.models import CelJournal, Recording
-from tests.browser.conftest import start_server
+from tests.browser.conftest import CHROMIUM, FLAGS, WebServer, screenshot, sign_in, start_server, wait_js
 from tests.integration.conftest import (
     MODEL,
     ROOT,
@@ -246,13 +247,43 @@ def test_the_live_board_and_the_desk_follow_both_nodes(
         for node in (node_a, node_b):
             number = caller_number()
             placed[number] = node.name
-            agents("citizen1", wav_seconds=20, caller_number=number, asterisk=node.sip).dial("02621022")
+            agents("citizen1", wav_seconds=45, caller_number=number, asterisk=node.sip).dial("02621022")
 
         def talking() -> dict[str, str]:
             calls = board()["calls"]["talking"]  # type: ignore[index]
             return {c["caller_number"]: c["node"] for c in calls if c["caller_number"] in placed}
 
         wait_until(lambda: talking() == placed, 60, "both calls in conversation on the board, with their nodes")
+        _page_shows_both_nodes(server, placed, node_a.name)
         wait_until(lambda: not talking(), 60, "both calls gone from the board once they end")
     finally:
         server.stop()
+
+
+def _page_shows_both_nodes(server: WebServer, placed: dict[str, str], node_a: str) -> None:
+    """The live page in a real Chromium (while both calls talk): each call's node beside its line, each
+    operator's state on every node in its badge's title."""
+    errors: list[str] = []
+    with sync_playwright() as driver:
+        chromium = driver.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        try:
+            page = chromium.new_context(viewport={"width": 1280, "height": 900}, locale="en-GB").new_page()
+            page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            sign_in(page, server, "super2")
+            page.goto(f"{server.url}/live")
+            rows = wait_js(page, """(() => {
+                const rows = [...document.querySelectorAll('tbody[data-stage="talking"] tr[data-node]')]
+                    .map((tr) => [tr.cells[0].textContent, tr.cells[1].textContent, tr.dataset.node]);
+                return rows.length >= 2 ? rows : null; })()""", timeout=20)
+            shown = {number: (line, node) for cells, line, node in rows  # type: ignore[attr-defined]
+                     for number in placed if cells.startswith(number)}
+            assert {number: node for number, (_, node) in shown.items()} == placed
+            assert all(line.endswith(f" · {placed[number]}") for number, (line, _) in shown.items()), shown
+            badge = page.evaluate("""[...document.querySelectorAll('#operators tr')]
+                .find((tr) => tr.cells[0].textContent.includes('(op201)')).querySelector('.pill').title""")
+            assert badge.startswith(f"{node_a}: ") and f", {NODE_B}: " in badge, badge
+            screenshot(page, "live-board-two-nodes")
+        finally:
+            chromium.close()
+    assert not errors, errors
