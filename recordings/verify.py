@@ -30,6 +30,11 @@ av.logging.set_level(av.logging.ERROR)
 av.logging.set_skip_repeated(False)
 
 
+OGG_SUFFIXES = frozenset({".ogg", ".oga", ".opus"})
+OGG_PAGE_MAX = 27 + 255 + 255 * 255  # header, segment table, body: the longest page Ogg allows
+EOS = 0x04  # the header-type flag of a stream's last page
+
+
 @dataclass(frozen=True)
 class Stored:
     """What the database records of a verified compressed copy."""
@@ -45,6 +50,8 @@ def verify(path: Path, expected_seconds: float) -> Stored:
 
     The duration returned is ``expected_seconds``: the copy's own may differ by the codec's padding."""
     seconds = decoded_seconds(path)
+    if path.suffix in OGG_SUFFIXES:
+        check_ogg_end(path)
     if abs(seconds - expected_seconds) > DURATION_TOLERANCE:
         raise TranscodeError(f"{path.name}: decodes to {seconds:.2f} s, expected {expected_seconds:.2f} s")
     return Stored(duration_seconds=round(expected_seconds, 3), size_bytes=path.stat().st_size,
@@ -69,3 +76,26 @@ def decoded_seconds(path: Path) -> float:
         found = "; ".join(f"[{name}] {message.strip()}" for _, name, message in errors[:3])
         raise TranscodeError(f"{path.name} does not decode cleanly: {found[:200]}")
     return seconds
+
+
+def check_ogg_end(path: Path) -> None:
+    """The copy must end with a whole Ogg page flagged as its stream's last (end of stream). FFmpeg decodes a file
+    cut at a page boundary, or inside its last page, without a word: up to a page of sound (about a second) would
+    be lost inside the duration tolerance. Raise TranscodeError otherwise."""
+    size = path.stat().st_size
+    with path.open("rb") as handle:
+        start = max(0, size - OGG_PAGE_MAX)
+        handle.seek(start)
+        tail = handle.read()
+    at = len(tail)
+    while (at := tail.rfind(b"OggS", 0, at)) >= 0:  # the last page's start (the pattern may occur in audio too)
+        if at + 27 <= len(tail):
+            segments = tail[at + 26]
+            table = tail[at + 27:at + 27 + segments]
+            if len(table) == segments and at + 27 + segments + sum(table) == len(tail):
+                if not tail[at + 5] & EOS:
+                    raise TranscodeError(f"{path.name} does not decode cleanly: its last Ogg page is not the "
+                                         "stream's end (the file was cut)")
+                return
+    raise TranscodeError(f"{path.name} does not decode cleanly: it does not end with a whole Ogg page (the file "
+                         "was cut)")

@@ -67,6 +67,28 @@ def test_a_truncated_copy_is_refused(copies: dict[str, bytes], fmt: str, keep: f
         verify(path, SECONDS)
 
 
+def _pages(data: bytes) -> list[int]:
+    """Where each Ogg page starts (by its header's lengths, not by searching for the pattern)."""
+    starts, at = [], 0
+    while at < len(data):
+        assert data[at:at + 4] == b"OggS"
+        starts.append(at)
+        segments = data[at + 26]
+        at += 27 + segments + sum(data[at + 27:at + 27 + segments])
+    return starts
+
+
+@pytest.mark.parametrize("cut", ["last page gone", "inside the last page"])
+def test_an_ogg_copy_cut_near_its_end_is_refused_even_when_the_length_would_pass(
+        copies: dict[str, bytes], cut: str, tmp_path: Path) -> None:
+    data = copies["opus"]
+    last = _pages(data)[-1]
+    assert data[last + 5] & 0x04  # the sound copy's last page says it ends the stream
+    path = _copy(tmp_path, "opus", data[:last] if cut == "last page gone" else data[:last + 40])
+    with pytest.raises(TranscodeError, match="was cut"):
+        verify(path, SECONDS)  # 0.2 s short: inside the tolerance, so only the end check refuses it
+
+
 @pytest.mark.parametrize("fmt", BITRATES)
 def test_a_copy_with_a_block_of_zeros_is_refused(copies: dict[str, bytes], fmt: str, tmp_path: Path) -> None:
     data = bytearray(copies[fmt])
