@@ -40,6 +40,7 @@ MEMBER_EVENTS = ("QueueMemberStatus", "QueueMemberPause", "QueueMemberAdded", "Q
 AGENT_EVENTS = ("AgentCalled", "AgentConnect", "AgentRingNoAnswer", "AgentComplete", "AgentDump")
 COUNTERS_EVERY = 5.0
 LOOKUPS_KEPT = 500
+PHONE_AWAY = frozenset({"unreachable", "logged_out"})  # states in which a node cannot tell that it has the phone
 
 
 class LiveFeed:
@@ -84,7 +85,11 @@ class LiveFeed:
                     **self.lookups.get(offer.linkedid, {"earlier": None, "requests": None, "cases": None})}
 
         wrapup = max((q.wrapup_seconds for q in model.queues.values() if q.admits(operator)), default=0)
-        return {"connected": self.connected, "operator": me,
+        away = [board.node for board in self.boards if not board.connected]
+        # Several nodes: a node away does not matter to an operator whose phone a connected node has.
+        here = me is not None and any(board.connected and me["nodes"][board.node] not in PHONE_AWAY
+                                      for board in self.boards)
+        return {"connected": not away or here, "away": away, "operator": me,
                 "offer": describe(latest([board.offers.get(operator) for board in self.boards])),
                 "last": describe(latest([board.finished.get(operator) for board in self.boards])),
                 "wrapup_seconds": wrapup,

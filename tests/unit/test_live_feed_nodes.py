@@ -67,3 +67,22 @@ def test_a_node_that_fails_is_emptied_and_retried_while_the_other_goes_on(tmp_pa
             await asyncio.gather(*tasks, return_exceptions=True)
 
     asyncio.run(run())
+
+
+def test_the_desk_is_connected_while_the_node_with_the_operators_phone_is(tmp_path: Path) -> None:
+    settings = Settings()
+    settings.nodes = [NodeSettings(name=name, ami=Address("127.0.0.1", 1), cel_file=tmp_path / "cel",
+                                   spool=tmp_path / "spool") for name in ("a", "b")]
+    feed = LiveFeed(settings, lambda: MODEL, Database(f"sqlite:///{tmp_path / 'db'}"))
+    a, b = feed.boards
+    for board in (a, b):
+        board.connected = True
+        board.member({"Event": "QueueMember", "Queue": "operators", "MemberName": "op101",
+                      "Status": "1" if board is a else "5"}, 1.0)  # op101's phone is on a (b: unavailable)
+    assert feed.desk("op101")["connected"] and feed.desk("op101")["away"] == []
+    b.connected = False  # the other node away: op101's desk goes on
+    assert feed.desk("op101")["connected"] and feed.desk("op101")["away"] == ["b"]
+    a.connected, b.connected = False, True  # the node with the phone away: not connected, and which
+    desk = feed.desk("op101")
+    assert not desk["connected"] and desk["away"] == ["a"]
+    assert not feed.desk("op102")["connected"]  # a phone no connected node has: not connected either

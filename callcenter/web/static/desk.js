@@ -102,7 +102,10 @@
   function render() {
     const desk = state.desk;
     const link = $("link-state");
-    link.textContent = desk.connected ? link.dataset.connected : link.dataset.disconnected;
+    // Several nodes: not connected names the nodes away (a node away that lacks the phone does not matter).
+    const away = desk.away || [], several = Object.keys((desk.operator || {}).nodes || {}).length > 1;
+    link.textContent = desk.connected ? link.dataset.connected
+      : link.dataset.disconnected + (several && away.length ? " (" + away.join(", ") + ")" : "");
     link.dataset.state = desk.connected ? "up" : "down";
     renderMe(desk.operator);
     renderOffer(desk.offer);
