@@ -138,14 +138,17 @@ def _clear(db: Database) -> None:
     14,451-20,149 CEL events/s without, 23,244-24,812 with VACUUM (ANALYZE)). A plain VACUUM leaves the freed space
     in the files, which the next run's rows are then scattered over: later that day a database that had served many
     runs gave 16,390-21,303, a new one 26,024-29,346 with the same code. FULL rewrites the tables compact, as a
-    journal that has only grown is."""
+    journal that has only grown is. Not on a database that holds other nodes' calls too (a listener's): there a
+    plain VACUUM (ANALYZE), which locks nothing."""
     with db.session() as session:
         session.execute(delete(CelJournal).where(CelJournal.node == NODE))
         session.execute(delete(calls_table).where(calls_table.c.node == NODE))
     if db.engine.dialect.name == "postgresql":
+        with db.session() as session:  # a database others use too: no FULL (it locks the tables while it rewrites)
+            shared = session.scalar(select(CelJournal.id).where(CelJournal.node != NODE).limit(1)) is not None
         with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
             for table in (CelJournal.__tablename__, calls_table.name):
-                connection.execute(text(f"VACUUM (FULL, ANALYZE) {table}"))
+                connection.execute(text(f"VACUUM ({'' if shared else 'FULL, '}ANALYZE) {table}"))
 
 
 async def full_path(port: int, stream: Stream, url: str, folder: Path, started: Callable[[], float]) -> Result:

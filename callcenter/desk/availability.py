@@ -5,17 +5,22 @@ and the desk what happened, so the page shows the PBX's state, not what was aske
 Several Asterisk nodes (``CALLCENTER_NODES``): each change goes to every node at once (an agent logs in to the
 queues of each; their phone, registered on one, is reachable there and ``unreachable`` on the others, which the
 queues skip), so a call on any node finds the operator as the desk says. A node that refuses fails the change
-(503, naming the node); the others keep what they took, and the page shows each node's state.
+(503, naming the node); the others keep what they took, and the page shows each node's state. A node that cannot be
+reached at all (down for maintenance) is left out while another takes the change (logged): it rebuilds its queues
+from its own configuration when it comes back, and the desk says "not connected" when it has the phone.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from callcenter.ami.client import AmiError
 from callcenter.ami.control import node_failure, send_actions
 from callcenter.model.hotline import HotlineModel
 from callcenter.settings import Settings
+
+log = logging.getLogger(__name__)
 
 # Why an operator pauses (message ids; the page translates them). The queue's own auto-pause has its own reason.
 PAUSE_REASONS = ("break", "lunch", "meeting", "training", "paperwork")
@@ -52,12 +57,26 @@ async def _send(settings: Settings, model: HotlineModel, action: dict[str, str],
         return
     if len(nodes) == 1:
         raise failures[0][1]
+    away = [(name, exc) for name, exc in failures if _unreachable(exc)]
+    if away and len(away) < len(nodes):
+        # A node down (maintenance) must not stop the desks on the others: the nodes that answered took the
+        # change (an operator's phone is on one of them, or the desk says it is not connected).
+        log.warning("%s: not sent to the node(s) away: %s", action.get("Action"),
+                    "; ".join(node_failure(name, exc) for name, exc in away))
+        failures = [(name, exc) for name, exc in failures if not _unreachable(exc)]
+        if not failures:
+            return
     refused = [(name, exc) for name, exc in failures if MISSING not in str(exc).lower()]
     if refused:  # a node down or refusing: say which (never "not found", which would read as "log in first")
         raise AmiError("; ".join(node_failure(name, exc) for name, exc in refused))
     if len(failures) == len(nodes):
         raise failures[0][1]  # not a member anywhere
     # not a member on some nodes (their queues may differ): the others took it
+
+
+def _unreachable(exc: BaseException) -> bool:
+    """Whether a node failed because it could not be reached at all (down, not refusing)."""
+    return isinstance(exc, (OSError, TimeoutError)) or isinstance(exc.__cause__, (OSError, TimeoutError))
 
 
 async def log_in(settings: Settings, model: HotlineModel, operator: str) -> list[str]:

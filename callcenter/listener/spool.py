@@ -127,7 +127,7 @@ class Spool:
 
     def append(self, events: Sequence[CelEvent]) -> int:
         """Write the events durably (fsync) after those already here; return how many were kept."""
-        lines = [_line(event) for event in events]
+        lines, events = self._encoded(events)
         with self._lock:
             kept = self._fitting(lines)
             start = self._size
@@ -141,6 +141,25 @@ class Spool:
         if kept < len(events):
             self._report_dropped(events[kept:])
         return kept
+
+    def _encoded(self, events: Sequence[CelEvent]) -> tuple[list[bytes], Sequence[CelEvent]]:
+        """Each event's line, and the events that have one: an event no encoder takes (nothing parsed from AMI or
+        the CEL file should be one) is logged and dropped alone, not with its batch."""
+        try:
+            return [_line(event) for event in events], events
+        except (TypeError, ValueError, RecursionError):
+            pass
+        lines, kept = [], []
+        for event in events:
+            try:
+                lines.append(_line(event))
+                kept.append(event)
+            except (TypeError, ValueError, RecursionError) as exc:
+                self.dropped += 1
+                metrics.CEL_DROPPED.inc()
+                log.error("listener spool %s: CEL %s of call %s cannot be written (%s: %s); dropped",
+                          self.path, event.event, event.linkedid, type(exc).__name__, exc)
+        return lines, kept
 
     def _fitting(self, lines: list[bytes]) -> int:
         room, kept = self.max_bytes - self._size, 0
@@ -159,8 +178,9 @@ class Spool:
 
     def _write_failed(self, exc: OSError) -> int:
         log.error("listener spool %s: cannot write (%s)", self.path, exc)
-        with contextlib.suppress(OSError):  # no half-written line may stay for the next append to glue onto
-            os.ftruncate(self._fd, self._size)
+        if not self._closed:  # (closed: its descriptor's number may be another file's now)
+            with contextlib.suppress(OSError):  # no half-written line may stay for the next append to glue onto
+                os.ftruncate(self._fd, self._size)
         return 0
 
     def _report_dropped(self, events: Sequence[CelEvent]) -> None:
@@ -220,13 +240,13 @@ class Spool:
             values = jsoncodec.loads(b"[" + b",".join(lines) + b"]")
             if len(values) == len(lines):
                 return [_event(value) for value in values]
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, RecursionError):
             pass
         events = []
         for number, line in enumerate(lines):
             try:
                 events.append(_event(jsoncodec.loads(line)))
-            except (ValueError, TypeError) as exc:  # a line damaged on disk: the rest are still good
+            except (ValueError, TypeError, RecursionError) as exc:  # a line damaged on disk: the rest are good
                 log.error("listener spool %s: line %d after byte %d skipped: %s", self.path, number + 1, start, exc)
         return events
 
@@ -251,14 +271,14 @@ class Spool:
         try:
             _write_all(descriptor, rest)
             os.replace(temporary, self.path)
-            fsync_dir(self.path.parent)
         except OSError:
             os.close(descriptor)
             raise
-        os.close(self._fd)
+        os.close(self._fd)  # the new file is the spool now, whatever happens next: appends go to it
         cut = self._done
         self._kept = deque(_Kept(kept.start - cut, kept.end - cut, kept.events) for kept in self._kept)
         self._fd, self._size, self._done = descriptor, len(rest), 0
+        fsync_dir(self.path.parent)
 
     def _repair_torn_tail(self) -> None:
         """A line the last process did not finish writing was never acknowledged: cut it, so that the next append
@@ -291,7 +311,11 @@ def _open_locked(path: Path) -> int:
         os.close(descriptor)
         raise SpoolBusy(f"listener spool {path} is in use by another listener (same node and database)") from exc
     if created:
-        fsync_dir(path.parent)  # the new file's name must survive a crash too
+        try:
+            fsync_dir(path.parent)  # the new file's name must survive a crash too
+        except OSError:
+            os.close(descriptor)
+            raise
     return descriptor
 
 

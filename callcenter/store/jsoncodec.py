@@ -43,4 +43,9 @@ def loads(text: str | bytes) -> Any:
             return orjson.loads(text)
         except orjson.JSONDecodeError:
             pass
-    return json.loads(text)
+    try:
+        return json.loads(text)
+    except RecursionError:  # deeper than json reads in this thread (orjson reads 1,024 levels)
+        if long is None:
+            raise ValueError("JSON nested too deeply") from None
+        return orjson.loads(text)  # its integers beyond 64 bits become floats: better than nothing at all

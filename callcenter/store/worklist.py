@@ -180,7 +180,8 @@ def settle_attempts(session: Session, operators: set[str], nodes: Sequence[str])
     nodes a call-back may have started on): ``reached`` when a channel that is no operator's answered (the
     citizen), else ``not_reached``; a reached citizen closes the item. Returns how many were settled. The pending
     calls' events are read in few queries, by node and linkedid (the journal's unique index: a year of journal is
-    not scanned at each look at the worklist)."""
+    not scanned at each look at the worklist). A call-back journaled under a node no longer followed (renamed,
+    removed) stays ``placed``."""
     pending = session.scalars(select(CallbackAttempt).where(CallbackAttempt.result == "placed")).all()
     if not pending or not nodes:
         return 0

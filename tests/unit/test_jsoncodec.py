@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import math
 
+import pytest
+
 from callcenter.store import jsoncodec
 
 PAYLOAD = {"event": "CHAN_START", "time": 1795952287.189461, "second": 1795952287, "cid_name": "Nguyễn Thị Quỳnh Mai",
@@ -31,6 +33,18 @@ def test_an_integer_beyond_64_bits_is_read_exactly_where_orjson_would_make_it_a_
         assert jsoncodec.loads(text)["big"] == big and isinstance(jsoncodec.loads(text)["big"], int)
         assert jsoncodec.loads(text.encode())["big"] == big
     assert jsoncodec.loads('{"n": 18446744073709551615}')["n"] == 2**64 - 1
+    for edge in (-(2**63) - 1, -(2**63), 2**63 - 1, 2**63, 10**18, -(10**18)):  # 19 and 20 digits, both signs
+        assert jsoncodec.loads(json.dumps([edge])) == [edge], edge
+
+
+def test_deep_json_with_a_long_number_is_read_or_refused_with_a_value_error() -> None:
+    deep = "[" * 1000 + "1234567890123456789" + "]" * 1000  # json's recursion gives up here, orjson reads it
+    value = jsoncodec.loads(deep)
+    for _ in range(1000):
+        value = value[0]
+    assert value == 1234567890123456789
+    with pytest.raises(ValueError, match="nested too deeply"):  # neither reads it: a ValueError, not a RecursionError
+        jsoncodec.loads("[" * 1100 + "]" * 1100)
 
 
 def test_not_a_number_is_written_as_null_which_every_database_takes() -> None:

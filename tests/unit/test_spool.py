@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from callcenter.ami.events import CelEvent
+from callcenter.ami.events import CelEvent, event_of
 from callcenter.listener import spool as spool_module
 from callcenter.listener.spool import Spool, SpoolBusy, spool_path
 from callcenter.settings import PROJECT_ROOT
+from recordings import files
 from tests.factories import answered_stream, cel
 
 MiB = 1024 * 1024
@@ -276,3 +277,64 @@ def test_batches_in_memory_follow_the_file_when_its_committed_head_is_compacted_
     assert rest is not None and rest.events == events[4:] and rest.events[0] is events[4] and rest.end == spool.size
     spool.commit(rest.end)
     assert not spool.pending and spool.path.stat().st_size == 0
+
+
+def test_an_event_that_cannot_be_written_is_dropped_alone_not_with_its_batch(
+        spool: Spool, caplog: pytest.LogCaptureFixture) -> None:
+    events = answered_stream()
+    unwritable = event_of({**events[3].__dict__, "extra": {"deep": _nested(1000)}})  # deeper than any encoder
+    batch = [*events[:3], unwritable, *events[3:]]
+    assert spool.append(batch) == len(events)  # fewer than given: the listener asks for a backfill
+    assert spool.dropped == 1
+    assert _read_all(spool) == events
+    assert any("cannot be written" in r.getMessage() for r in caplog.records)
+
+
+def _nested(depth: int) -> list[object]:
+    value: list[object] = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+def test_an_append_after_close_touches_no_other_file(path: Path, tmp_path: Path) -> None:
+    spool = Spool(path, 16 * MiB)
+    spool.close()
+    other = tmp_path / "other"
+    other.write_bytes(b"another file's bytes\n")
+    with other.open("rb+") as handle:  # likely given the spool's old descriptor number
+        assert spool.append(answered_stream()[:2]) == 0
+        handle.seek(0)
+        assert handle.read() == b"another file's bytes\n"
+
+
+def test_a_compaction_whose_folder_sync_fails_leaves_the_spool_in_the_new_file(
+        path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(spool_module, "COMPACT_BYTES", 1)
+    events = answered_stream()
+    spool = Spool(path, 16 * MiB)
+    try:
+        spool.append(events[:4])
+        spool.append(events[4:8])
+        first = spool.read(limit=len(b"".join(spool_module._line(event) for event in events[:5])))
+        assert first is not None and first.events == events[:4]
+
+        real_fsync_dir = files.fsync_dir
+
+        def fsync_dir(folder: Path) -> None:  # fails once the compacted file has replaced the spool
+            if not path.with_name(path.name + ".new").exists():
+                raise OSError("the disk refused the folder's sync")
+            real_fsync_dir(folder)
+
+        monkeypatch.setattr(spool_module, "fsync_dir", fsync_dir)
+        with pytest.raises(OSError, match="folder's sync"):
+            spool.commit(first.end)  # the delivery retries the batch: the journal dedupes it
+        monkeypatch.undo()
+        spool.append(events[8:])  # goes to the file now in place, not the one replaced
+    finally:
+        spool.close()
+    reopened = Spool(path, 16 * MiB)
+    try:
+        assert _read_all(reopened) == events[4:]
+    finally:
+        reopened.close()
