@@ -247,7 +247,7 @@ def test_the_live_board_and_the_desk_follow_both_nodes(
         for node in (node_a, node_b):
             number = caller_number()
             placed[number] = node.name
-            agents("citizen1", wav_seconds=45, caller_number=number, asterisk=node.sip).dial("02621022")
+            agents("citizen1", wav_seconds=30, caller_number=number, asterisk=node.sip).dial("02621022")
 
         def talking() -> dict[str, str]:
             calls = board()["calls"]["talking"]  # type: ignore[index]
