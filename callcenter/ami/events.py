@@ -22,17 +22,13 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
-# AMI CEL header -> CelEvent field; the cel_custom JSON keys (asterisk-conf/cel_custom.conf) -> the same fields.
-AMI_FIELDS = {"linkedid": "linkedid", "uniqueid": "uniqueid", "channel": "channel", "calleridnum": "cid_num",
-              "calleridname": "cid_name", "calleriddnid": "cid_dnid", "exten": "exten", "context": "context",
-              "application": "app", "appdata": "appdata", "peer": "peer"}
+# The cel_custom JSON keys (asterisk-conf/cel_custom.conf) -> CelEvent fields (AMI's headers: see from_headers).
 FILE_FIELDS = {"uniqueid": "uniqueid", "linkedid": "linkedid", "channame": "channel", "num": "cid_num",
                "name": "cid_name", "dnid": "cid_dnid", "exten": "exten", "context": "context", "appname": "app",
                "appdata": "appdata", "peer": "peer"}
 AMI_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 LONG_NUMBER = re.compile(r"\d{19}")  # digits enough for an integer beyond 64 bits (or a long string of digits)
 ORJSON_DEPTH = 255  # the nesting orjson writes
-NON_FINITE = re.compile(r"NaN|Infinity|[eE]\+?\d{3}")  # what json may read as NaN or an infinity (or strings)
 
 
 class MalformedEvent(ValueError):
@@ -110,10 +106,11 @@ def event_in_order(values: Sequence[Any]) -> CelEvent:
     return event
 
 
-def _json(text: str) -> Any:
+def _json(text: str, finite: bool = False) -> Any:
     """``json.loads`` for text from outside, raising ValueError for anything the journal could not store either:
     bad JSON, nesting too deep to decode (RecursionError otherwise), or a ``\\udXXX`` escape of half a character,
-    which decodes to a lone surrogate that has no UTF-8 (SQLite and PostgreSQL refuse it)."""
+    which decodes to a lone surrogate that has no UTF-8 (SQLite and PostgreSQL refuse it). ``finite``: NaN and
+    infinities are read as null, as the spool's lines and the journal's payloads will say (orjson reads neither)."""
     # orjson first, a fifth of the time; it refuses all that is refused below (and NaN, which json reads). Not for
     # an integer beyond 64 bits (orjson reads a float, json the integer), nor for more than 255 levels of nesting
     # (orjson reads 1,024, json fewer; the spool's encoder, orjson, writes 255, json's fallback what json reads).
@@ -123,7 +120,7 @@ def _json(text: str) -> Any:
         except orjson.JSONDecodeError:
             pass
     try:
-        value = json.loads(text)
+        value = json.loads(text, parse_constant=_null, parse_float=_finite_or_null) if finite else json.loads(text)
         if "\\u" in text:  # an escape may decode to half a character
             json.dumps(value, ensure_ascii=False).encode("utf-8")
         else:  # every string in the value is then a piece of the text: the text must be valid (the cheap check)
@@ -137,10 +134,8 @@ def _extra(text: str) -> dict[str, Any]:
     if not text:
         return {}
     try:
-        value = _json(text)
-        if NON_FINITE.search(text):  # NaN or infinity: null, as its spool line and journal payload will say
-            value = json.loads(text, parse_constant=_null, parse_float=_finite_or_null)
-    except (ValueError, RecursionError):
+        value = _json(text, finite=True)
+    except ValueError:
         return {"raw": text}
     return value if isinstance(value, dict) else {"raw": value}
 
@@ -180,7 +175,7 @@ def from_headers(lower: Mapping[str, str], asterisk_tz: ZoneInfo) -> CelEvent:
     when = stamp if stamp is not None and int(stamp) == second else float(second)
     extra = get("extra", "")
     event = object.__new__(CelEvent)
-    event.__dict__.update({  # FIELDS, in order (AMI_FIELDS says which header each comes from)
+    event.__dict__.update({  # FIELDS, in order, each from its AMI header
         "event": name, "time": when, "second": second, "linkedid": linkedid, "uniqueid": uniqueid,
         "channel": get("channel", ""), "cid_num": get("calleridnum", ""), "cid_name": get("calleridname", ""),
         "cid_dnid": get("calleriddnid", ""), "exten": get("exten", ""), "context": get("context", ""),
