@@ -49,10 +49,7 @@ def verify(path: Path, expected_seconds: float) -> Stored:
 
     The duration returned is ``expected_seconds``: the copy's own may differ by the codec's padding."""
     seconds = decoded_seconds(path)
-    with path.open("rb") as handle:
-        ogg = handle.read(4) == b"OggS"  # by content: the worker verifies ``<name>.ogg.<pid>.part``
-    if ogg:
-        check_ogg_end(path)
+    check_ogg_end(path)
     if abs(seconds - expected_seconds) > DURATION_TOLERANCE:
         raise TranscodeError(f"{path.name}: decodes to {seconds:.2f} s, expected {expected_seconds:.2f} s")
     return Stored(duration_seconds=round(expected_seconds, 3), size_bytes=path.stat().st_size,
@@ -80,13 +77,15 @@ def decoded_seconds(path: Path) -> float:
 
 
 def check_ogg_end(path: Path) -> None:
-    """The copy must end with a whole Ogg page flagged as its stream's last (end of stream). FFmpeg decodes a file
-    cut at a page boundary, or inside its last page, without a word: up to a page of sound (about a second) would
-    be lost inside the duration tolerance. Raise TranscodeError otherwise."""
-    size = path.stat().st_size
+    """An Ogg copy (known by its content: the worker verifies ``<name>.ogg.<pid>.part``) must end with a whole page
+    flagged as its stream's last (end of stream). FFmpeg decodes a file cut at a page boundary, or inside its last
+    page, without a word: up to a page of sound (about a second) would be lost inside the duration tolerance. Raise
+    TranscodeError otherwise; any other file passes."""
     with path.open("rb") as handle:
-        start = max(0, size - OGG_PAGE_MAX)
-        handle.seek(start)
+        if handle.read(4) != b"OggS":
+            return
+        size = handle.seek(0, 2)
+        handle.seek(max(0, size - OGG_PAGE_MAX))
         tail = handle.read()
     at = len(tail)
     while (at := tail.rfind(b"OggS", 0, at)) >= 0:  # the last page's start (the pattern may occur in audio too)
