@@ -63,7 +63,7 @@ async def _send(settings: Settings, model: HotlineModel, action: dict[str, str],
         # change (an operator's phone is on one of them, or the desk says it is not connected).
         log.warning("%s: not sent to the node(s) away: %s", action.get("Action"),
                     "; ".join(node_failure(name, exc) for name, exc in away))
-        failures = [(name, exc) for name, exc in failures if not _unreachable(exc)]
+        failures = [failure for failure in failures if failure not in away]
         if not failures:
             return
     refused = [(name, exc) for name, exc in failures if MISSING not in str(exc).lower()]
