@@ -6,7 +6,7 @@ import json
 import socket
 import struct
 import zlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,9 @@ from sqlalchemy.exc import OperationalError
 from callcenter.ami.events import CelEvent, from_file_line
 from callcenter.calls.channels import Directory
 from callcenter.listener.service import CallLogStore
+from callcenter.model.addresses import Address
 from callcenter.model.contract import DeviceType
+from callcenter.settings import NodeSettings
 from callcenter.store.cursors import FilePosition
 from callcenter.store.db import Database
 
@@ -162,3 +164,9 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def local_nodes(folder: Path, ports: Mapping[str, int]) -> list[NodeSettings]:
+    """Asterisk nodes by name and AMI port on this host (their CEL file and spool paths under ``folder``)."""
+    return [NodeSettings(name=name, ami=Address("127.0.0.1", port), cel_file=folder / "cel", spool=folder / "spool")
+            for name, port in ports.items()]

@@ -14,8 +14,9 @@ from fastapi.testclient import TestClient
 from callcenter.api.app import create_app
 from callcenter.model.addresses import Address
 from callcenter.model.hotline import HotlineModel, load
-from callcenter.settings import NodeSettings, Settings
+from callcenter.settings import Settings
 from callcenter.store.db import Database
+from tests.factories import local_nodes
 from tests.scraping import value
 from tests.webclient import add_call, api_client, settings_for
 
@@ -86,8 +87,7 @@ def test_several_nodes_ready_while_one_answers_not_ready_when_none_does(db: Data
                                                                          ami_port: int) -> None:
     def with_nodes(*ports: int) -> Settings:
         settings = settings_for(tmp_path)
-        settings.nodes = [NodeSettings(name=f"pbx{n}", ami=Address("127.0.0.1", port), cel_file=tmp_path / "cel",
-                                       spool=tmp_path / "spool") for n, port in enumerate(ports)]
+        settings.nodes = local_nodes(tmp_path, {f"pbx{n}": port for n, port in enumerate(ports)})
         return settings
 
     both = anonymous(db, with_nodes(ami_port, ami_port), dead_port()).get("/readyz")  # the nodes', not the model's

@@ -15,7 +15,8 @@ from callcenter.ami.client import AmiError
 from callcenter.desk import availability
 from callcenter.model.addresses import Address
 from callcenter.model.hotline import load
-from callcenter.settings import NodeSettings, Settings
+from callcenter.settings import Settings
+from tests.factories import local_nodes
 
 MODEL = load(Settings().model_file)
 PORTS = {"a": 1, "b": 2}
@@ -23,8 +24,7 @@ PORTS = {"a": 1, "b": 2}
 
 def _settings(tmp_path: Path) -> Settings:
     settings = Settings()
-    settings.nodes = [NodeSettings(name=name, ami=Address("127.0.0.1", port), cel_file=tmp_path / "cel",
-                                   spool=tmp_path / "spool") for name, port in PORTS.items()]
+    settings.nodes = local_nodes(tmp_path, PORTS)
     return settings
 
 
@@ -65,7 +65,6 @@ def test_a_node_that_refuses_fails_the_change_naming_it(monkeypatch: pytest.Monk
 def test_every_node_down_fails_the_change(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     _nodes_answer(monkeypatch, b="down")
     settings = _settings(tmp_path)
-    settings.nodes = [node for node in settings.nodes if node.name == "b"] + [
-        NodeSettings(name="c", ami=Address("127.0.0.1", 3), cel_file=tmp_path / "cel", spool=tmp_path / "spool")]
+    settings.nodes = local_nodes(tmp_path, {"b": PORTS["b"], "c": 3})
     with pytest.raises(AmiError, match="cannot reach AMI"):
         asyncio.run(availability.pause(settings, MODEL, "op101", "lunch"))  # c answers as b does: down

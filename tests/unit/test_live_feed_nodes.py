@@ -11,10 +11,10 @@ from pathlib import Path
 
 from callcenter.live.board import Board, LiveCall
 from callcenter.live.feed import LiveFeed
-from callcenter.model.addresses import Address
 from callcenter.model.hotline import load
 from callcenter.settings import NodeSettings, Settings
 from callcenter.store.db import Database
+from tests.factories import local_nodes
 
 MODEL = load(Settings().model_file)
 
@@ -28,8 +28,7 @@ async def until(check: Callable[[], bool], timeout: float = 10.0) -> None:
 
 def test_a_node_that_fails_is_emptied_and_retried_while_the_other_goes_on(tmp_path: Path) -> None:
     settings = Settings()
-    settings.nodes = [NodeSettings(name=name, ami=Address("127.0.0.1", 1), cel_file=tmp_path / "cel",
-                                   spool=tmp_path / "spool") for name in ("a", "b")]
+    settings.nodes = local_nodes(tmp_path, {"a": 1, "b": 1})
     feed = LiveFeed(settings, lambda: MODEL, Database(f"sqlite:///{tmp_path / 'db'}"))
     sessions: dict[str, int] = {"a": 0, "b": 0}
     forever = asyncio.Event()
@@ -71,8 +70,7 @@ def test_a_node_that_fails_is_emptied_and_retried_while_the_other_goes_on(tmp_pa
 
 def test_the_desk_is_connected_while_the_node_with_the_operators_phone_is(tmp_path: Path) -> None:
     settings = Settings()
-    settings.nodes = [NodeSettings(name=name, ami=Address("127.0.0.1", 1), cel_file=tmp_path / "cel",
-                                   spool=tmp_path / "spool") for name in ("a", "b")]
+    settings.nodes = local_nodes(tmp_path, {"a": 1, "b": 1})
     feed = LiveFeed(settings, lambda: MODEL, Database(f"sqlite:///{tmp_path / 'db'}"))
     a, b = feed.boards
     for board in (a, b):
