@@ -21,7 +21,7 @@ from typing import Any
 from panoramisk import Manager
 from panoramisk.message import Message
 
-from callcenter.ami.protocol import HeadersCallback, Utf8AMIProtocol
+from callcenter.ami.protocol import TextCallback, Utf8AMIProtocol
 from callcenter.model.addresses import Address
 from callcenter.settings import AmiSettings
 
@@ -42,9 +42,9 @@ class AmiConnection(Manager):  # type: ignore[misc]
 
     def __init__(self, settings: AmiSettings, address: Address, events: str = "on",
                  username: str | None = None, secret: str | None = None, wanted: frozenset[str] | None = None,
-                 direct: Mapping[str, HeadersCallback] | None = None) -> None:
+                 direct: Mapping[str, TextCallback] | None = None) -> None:
         """``wanted``: the only events parsed and dispatched (others are dropped unread; None: every event).
-        ``direct``: events whose headers go straight to a callback as a dict (see :mod:`callcenter.ami.protocol`);
+        ``direct``: events whose text goes straight to a callback (see :mod:`callcenter.ami.protocol`);
         a callback that raises costs only its event."""
         super().__init__(host=address.host, port=address.port, username=username or settings.username,
                          secret=secret or settings.secret, events=events,

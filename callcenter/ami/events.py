@@ -161,25 +161,70 @@ def from_ami(headers: Mapping[str, Any], asterisk_tz: ZoneInfo) -> CelEvent:
 
 
 def from_headers(lower: Mapping[str, str], asterisk_tz: ZoneInfo) -> CelEvent:
-    """:func:`from_ami` for headers that are text already, with lower-case names (the AMI protocol's ``direct``
-    events). The listener's hot path: each field is read once and the event's attributes are set in one go (the
-    same values as ``CelEvent(...)``: a helper per field cost as much as splitting the message's lines)."""
+    """:func:`from_ami` for headers that are text already, with lower-case names."""
     get = lower.get
-    name, eventtime, uniqueid, linkedid = get("eventname"), get("eventtime"), get("uniqueid"), get("linkedid")
+    return _made(get("eventname", ""), get("eventtime", ""), get("timestamp", ""), get("uniqueid", ""),
+                 get("linkedid", ""), get("channel", ""), get("calleridnum", ""), get("calleridname", ""),
+                 get("calleriddnid", ""), get("exten", ""), get("context", ""), get("application", ""),
+                 get("appdata", ""), get("peer", ""), get("extra", ""), asterisk_tz)
+
+
+def headers_of(text: str) -> dict[str, str]:
+    """An AMI message's headers as a dict, names lower-cased: lines without ``: `` are left out and a header given
+    twice keeps its last value, as panoramisk's Message reads them."""
+    headers = {}
+    for line in text.split("\r\n"):
+        name, separator, value = line.partition(": ")
+        if separator:
+            headers[name.lower()] = value
+    return headers
+
+
+# A CEL event exactly as Asterisk 22 writes it (manager.c's Event, Privilege, Timestamp with timestampevents,
+# SystemName with a systemname; cel_manager.c's fields in their order, UserDefType with show_user_defined, Extra
+# last: the protocol strips the message, so an empty Extra ends in "Extra:").
+CEL_LAYOUT = re.compile(
+    "Event: CEL\r\nPrivilege: [^\r\n]*(?:\r\nTimestamp: ([^\r\n]*))?(?:\r\nSystemName: [^\r\n]*)?"
+    "\r\nEventName: ([^\r\n]*)\r\nAccountCode: [^\r\n]*\r\nCallerIDnum: ([^\r\n]*)"
+    "\r\nCallerIDname: ([^\r\n]*)\r\nCallerIDani: [^\r\n]*\r\nCallerIDrdnis: [^\r\n]*"
+    "\r\nCallerIDdnid: ([^\r\n]*)\r\nExten: ([^\r\n]*)\r\nContext: ([^\r\n]*)\r\nChannel: ([^\r\n]*)"
+    "\r\nApplication: ([^\r\n]*)\r\nAppData: ([^\r\n]*)\r\nEventTime: ([^\r\n]*)\r\nAMAFlags: [^\r\n]*"
+    "\r\nUniqueID: ([^\r\n]*)\r\nLinkedID: ([^\r\n]*)\r\nUserfield: [^\r\n]*\r\nPeer: ([^\r\n]*)"
+    "\r\nPeerAccount: [^\r\n]*(?:\r\nUserDefType: [^\r\n]*)?(?:\r\nExtra:(?: ([^\r\n]*))?)?\\Z")
+
+
+def from_text(text: str, asterisk_tz: ZoneInfo) -> CelEvent:
+    """The CelEvent of an AMI CEL message's text (as the protocol cuts it, stripped): the same event as
+    ``from_headers(headers_of(text))``, read in one match when the message has Asterisk's own layout (splitting
+    the lines and looking each header up was the listener's largest cost before storing). Any other layout (header
+    case, order, another header) is split line by line."""
+    match = CEL_LAYOUT.match(text)
+    if match is None:
+        return from_headers(headers_of(text), asterisk_tz)
+    stamp, name, cid_num, cid_name, dnid, exten, context, channel, app, appdata, eventtime, uniqueid, linkedid, \
+        peer, extra = match.groups()
+    return _made(name, eventtime, stamp or "", uniqueid, linkedid, channel, cid_num, cid_name, dnid, exten,
+                 context, app, appdata, peer, extra or "", asterisk_tz)
+
+
+def _made(name: str, eventtime: str, stamp_text: str, uniqueid: str, linkedid: str, channel: str, cid_num: str,
+          cid_name: str, dnid: str, exten: str, context: str, app: str, appdata: str, peer: str, extra: str,
+          asterisk_tz: ZoneInfo) -> CelEvent:
+    """The event of its AMI header values (absent ones empty): its attributes set in one go, the same values as
+    ``CelEvent(...)`` gives (a helper per field cost as much as splitting the message's lines)."""
     if not (name and eventtime and uniqueid and linkedid):
-        _require(lower, "eventname", "eventtime", "uniqueid", "linkedid")
+        _require({"eventname": name, "eventtime": eventtime, "uniqueid": uniqueid, "linkedid": linkedid},
+                  "eventname", "eventtime", "uniqueid", "linkedid")
     wall, naive_utc = _wall_clock(eventtime)
-    stamp = _finite(get("timestamp", ""))
+    stamp = _finite(stamp_text)
     second = _epoch_second(wall, naive_utc, stamp, asterisk_tz)
     # Timestamp is when the event was sent, to the microsecond: the precise time when inside the event's second.
     when = stamp if stamp is not None and int(stamp) == second else float(second)
-    extra = get("extra", "")
     event = object.__new__(CelEvent)
-    event.__dict__.update({  # FIELDS, in order, each from its AMI header
+    event.__dict__.update({  # FIELDS, in order
         "event": name, "time": when, "second": second, "linkedid": linkedid, "uniqueid": uniqueid,
-        "channel": get("channel", ""), "cid_num": get("calleridnum", ""), "cid_name": get("calleridname", ""),
-        "cid_dnid": get("calleriddnid", ""), "exten": get("exten", ""), "context": get("context", ""),
-        "app": get("application", ""), "appdata": get("appdata", ""), "peer": get("peer", ""),
+        "channel": channel, "cid_num": cid_num, "cid_name": cid_name, "cid_dnid": dnid, "exten": exten,
+        "context": context, "app": app, "appdata": appdata, "peer": peer,
         "extra": _extra(extra) if extra else {}, "ordinal": 0})
     return event
 

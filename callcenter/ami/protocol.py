@@ -10,9 +10,10 @@ A client that needs only some events (the listener: CEL) names them: any other e
 first line, before it is parsed, unless it answers one of our actions (it carries an ActionID: the CoreShowChannel
 items of the live-calls check). Without an AMI ``eventfilter`` a real call sends ~10 messages per CEL event.
 
-A client may also take some events ``direct``: their headers go to its callback as a plain dict (names lower-cased;
-a header given twice keeps its last value) instead of through panoramisk's Message and its dispatch, which cost
-about as much as everything else the listener does with an event before spooling it.
+A client may also take some events ``direct``: their text (the message, stripped) goes to its callback instead of
+through panoramisk's Message and its dispatch, which cost about as much as everything else the listener does with
+an event before spooling it (the listener reads a CEL event's text in one match, see
+:func:`callcenter.ami.events.from_text`).
 """
 
 from __future__ import annotations
@@ -33,8 +34,7 @@ BANNER = "Asterisk Call Manager/"
 EVENT = "Event: "
 ACTION_ID = EOL + "ActionID: "
 BANNER_MAX = len(BANNER) + 256  # a version number is short: a longer first line is no banner
-Headers = dict[str, str]  # an event's headers, names lower-cased
-HeadersCallback = Callable[[Headers], None]
+TextCallback = Callable[[str], None]  # takes a message's text
 
 
 class Utf8AMIProtocol(AMIProtocol):  # type: ignore[misc]
@@ -43,9 +43,9 @@ class Utf8AMIProtocol(AMIProtocol):  # type: ignore[misc]
     version: str | None
 
     def __init__(self, max_message_chars: int = MAX_MESSAGE_CHARS, events: frozenset[str] | None = None,
-                 direct: Mapping[str, HeadersCallback] | None = None) -> None:
-        """``events``: the event names to parse and dispatch (None: all). ``direct``: event names whose headers go
-        straight to a callback, as a dict, instead of being dispatched as a Message."""
+                 direct: Mapping[str, TextCallback] | None = None) -> None:
+        """``events``: the event names to parse and dispatch (None: all). ``direct``: event names whose text goes
+        straight to a callback instead of being parsed and dispatched as a Message."""
         super().__init__()
         self.max_message_chars = max_message_chars
         self.events = events
@@ -102,7 +102,7 @@ class Utf8AMIProtocol(AMIProtocol):  # type: ignore[misc]
                     self.unwanted += 1
                     return
                 if name in self.direct:
-                    self.direct[name](_headers(chunk))
+                    self.direct[name](chunk)
                     return
             message = Message.from_line(chunk)
             if message is None:
@@ -122,12 +122,3 @@ def _event_name(chunk: str) -> str | None:
     end = chunk.find(EOL)
     return chunk[len(EVENT):end if end >= 0 else len(chunk)].strip()
 
-
-def _headers(chunk: str) -> Headers:
-    """A message's headers as a dict, names lower-cased (lines without ``: `` are left out, as panoramisk does)."""
-    headers = {}
-    for line in chunk.split(EOL):
-        name, separator, value = line.partition(": ")
-        if separator:
-            headers[name.lower()] = value
-    return headers

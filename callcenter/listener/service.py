@@ -19,8 +19,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from callcenter.ami.client import AmiConnection, AmiError, AmiLoginError
-from callcenter.ami.events import CelEvent, MalformedEvent, Ordinals, from_ami, from_headers
-from callcenter.ami.protocol import Headers
+from callcenter.ami.events import CelEvent, MalformedEvent, Ordinals, from_ami, from_text
 from callcenter.listener.backfill import Backfill
 from callcenter.listener.calllog import CallLogStore as CallLogStore  # re-exported
 from callcenter.listener.delivery import Delivery, LiveCalls
@@ -95,11 +94,11 @@ class Listener:
         """AMI callback for a CEL message: parse and enqueue, nothing else (a bad event is counted and logged)."""
         self._take(from_ami, message)
 
-    def on_cel_headers(self, headers: Headers) -> None:
-        """The same for a CEL event the protocol hands over directly (its headers, names lower-cased)."""
-        self._take(from_headers, headers)
+    def on_cel_text(self, text: str) -> None:
+        """The same for a CEL event the protocol hands over directly (its message's text)."""
+        self._take(from_text, text)
 
-    def _take(self, parse: Callable[[Any, ZoneInfo], CelEvent], message: Mapping[str, Any]) -> None:
+    def _take(self, parse: Callable[[Any, ZoneInfo], CelEvent], message: Mapping[str, Any] | str) -> None:
         try:
             event = self.ordinals.assign(parse(message, self.tz))
         except MalformedEvent as exc:
@@ -159,7 +158,7 @@ class Listener:
             delay = min(delay * 2, self.ami.reconnect_max)
 
     async def _one_session(self) -> None:
-        connection = AmiConnection(self.ami, self.address, wanted=WANTED, direct={"CEL": self.on_cel_headers})
+        connection = AmiConnection(self.ami, self.address, wanted=WANTED, direct={"CEL": self.on_cel_text})
         await connection.open()
         self.sessions += 1
         log.info("AMI: logged in to %s as %s (node %s)", self.address, self.ami.username, self.ami.node)

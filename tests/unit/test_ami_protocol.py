@@ -13,6 +13,7 @@ import pytest
 from panoramisk.ami_protocol import AMIProtocol
 from panoramisk.message import Message
 
+from callcenter.ami.events import headers_of
 from callcenter.ami.protocol import Utf8AMIProtocol
 
 pytestmark = pytest.mark.timeout(20)
@@ -294,8 +295,8 @@ def test_without_a_list_every_event_is_parsed() -> None:
 
 # -- events taken direct: a plain dict to their callback, no Message -------------------------------------------
 
-def test_events_taken_direct_reach_their_callback_as_headers_and_the_rest_goes_on_as_messages() -> None:
-    taken: list[dict[str, str]] = []
+def test_events_taken_direct_reach_their_callback_as_text_and_the_rest_goes_on_as_messages() -> None:
+    taken: list[str] = []
     protocol, factory, _ = make(protocol=Utf8AMIProtocol(events=frozenset({"CEL", "Newchannel"}),
                                                          direct={"CEL": taken.append}))
     answered: list[Message] = []
@@ -303,10 +304,11 @@ def test_events_taken_direct_reach_their_callback_as_headers_and_the_rest_goes_o
     show_cel = CEL.replace(b"Privilege: call,all\r\n", b"ActionID: action/8\r\n")  # answers an action of ours
     stream = BANNER + LOGIN_OK + CEL + NEWCHANNEL + show_cel + QUEUE_JOIN + CEL.replace(b"CHAN_START", b"ANSWER")
     feed(protocol, stream, list(range(0, len(stream), 11)))
-    assert [(headers["eventname"], headers["calleridname"]) for headers in taken] == [
-        ("CHAN_START", NAME), ("ANSWER", NAME)]
-    message = Message.from_line(CEL.decode().strip())  # the headers panoramisk would have given
-    assert taken[0] == {name.lower(): value for name, value in message.items() if name != "content"}
+    headers = [headers_of(text) for text in taken]
+    assert [(each["eventname"], each["calleridname"]) for each in headers] == [("CHAN_START", NAME), ("ANSWER", NAME)]
+    assert taken[0] == CEL.decode().strip()
+    message = Message.from_line(taken[0])  # the headers panoramisk would have given
+    assert headers[0] == {name.lower(): value for name, value in message.items() if name != "content"}
     assert [(m.get("Event") or m.get("Response")) for m in answered] == ["Success", "Newchannel", "CEL"]
     assert protocol.unwanted == 1 and protocol.malformed == 0 and not factory.dispatched
 
@@ -314,10 +316,11 @@ def test_events_taken_direct_reach_their_callback_as_headers_and_the_rest_goes_o
 def test_a_direct_callback_that_raises_costs_only_its_event(caplog: pytest.LogCaptureFixture) -> None:
     taken: list[str] = []
 
-    def take(headers: dict[str, str]) -> None:
-        if headers["eventname"] == "CHAN_START":
+    def take(text: str) -> None:
+        name = headers_of(text)["eventname"]
+        if name == "CHAN_START":
             raise RuntimeError("callback bug")
-        taken.append(headers["eventname"])
+        taken.append(name)
 
     protocol, _, transport = make(protocol=Utf8AMIProtocol(direct={"CEL": take}))
     feed(protocol, STREAM + CEL.replace(b"CHAN_START", b"ANSWER"), [])

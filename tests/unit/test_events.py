@@ -6,9 +6,13 @@ import json
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from callcenter.ami.events import (
+    CEL_LAYOUT,
     FIELDS,
+    CelEvent,
     MalformedEvent,
     Ordinals,
     event_in_order,
@@ -16,10 +20,13 @@ from callcenter.ami.events import (
     from_ami,
     from_file_line,
     from_headers,
+    from_text,
+    headers_of,
 )
 from callcenter.listener import spool as spool_module
 from callcenter.store import jsoncodec
-from tests.factories import ami_headers, cel, load_jsonl
+from tests.factories import FIXTURES, ami_headers, cel, load_jsonl
+from tests.unit.fuzzing import fuzz
 
 UTC = ZoneInfo("UTC")
 
@@ -171,3 +178,81 @@ def test_extra_is_read_as_the_standard_library_reads_it(text: str, extra: dict[s
         assert event.extra == extra
     # What the listener delivers from memory is what its spool line says after a restart.
     assert spool_module._event(jsoncodec.loads(spool_module._line(event))) == event
+
+
+# -- a CEL event's text read in one match: the same event as its headers split line by line ---------------------
+
+CAPTURES = ("cel_local_call.txt", "cel_local_call_systemname.txt")  # Asterisk 22.10, timestampevents = yes
+
+
+def _captured_cel(name: str) -> list[str]:
+    """The CEL messages of a captured AMI session (the listener's user), as the protocol hands them over."""
+    text = (FIXTURES / "ami" / name).read_bytes().decode("utf-8")  # CRLF kept, as AMI sends it
+    return [chunk.strip() for chunk in text.split("\r\n\r\n") if chunk.startswith("Event: CEL")]
+
+
+def _same_as_split(text: str, tz: ZoneInfo = UTC) -> CelEvent | None:
+    """from_text's event, asserted equal to what the line-by-line split gives (or the same refusal)."""
+    try:
+        split = from_headers(headers_of(text), tz)
+    except MalformedEvent as exc:
+        with pytest.raises(MalformedEvent) as raised:
+            from_text(text, tz)
+        assert str(raised.value) == str(exc)
+        return None
+    event = from_text(text, tz)
+    assert event == split and event.__dict__ == split.__dict__ and event.key == split.key
+    return event
+
+
+@pytest.mark.parametrize("capture", CAPTURES)
+def test_asterisk_22_cel_events_are_read_in_one_match(capture: str) -> None:
+    texts = _captured_cel(capture)
+    assert len(texts) == 7
+    for text in texts:
+        assert CEL_LAYOUT.match(text) is not None, text  # the fast path is taken for what Asterisk really sends
+        event = _same_as_split(text)
+        assert event is not None and event.linkedid.endswith(".0") and event.event in {
+            "CHAN_START", "HANGUP", "CHAN_END", "LINKEDID_END"}
+    hangups = [from_text(text, UTC) for text in texts if "EventName: HANGUP" in text]
+    assert {event.cid_name for event in hangups} <= {"Nguyễn Văn A", "Trần Thị B"}
+    assert hangups[0].extra["hangupcause"] == 1
+
+
+def _lines(text: str) -> list[str]:
+    return text.split("\r\n")
+
+
+MUTATIONS = st.sampled_from(["value", "drop", "twice", "swap", "case", "append", "bare", "glued"])
+
+
+@given(data=st.data())
+@fuzz(300)
+def test_any_cel_text_gives_the_event_its_split_headers_give(data: st.DataObject) -> None:
+    """Values with colons, CR or LF alone, Unicode; lines dropped, doubled, swapped, renamed, added: the one-match
+    reading and the split agree on the event or on its refusal."""
+    lines = _lines(data.draw(st.sampled_from(_captured_cel(CAPTURES[0]) + _captured_cel(CAPTURES[1]))))
+    for _ in range(data.draw(st.integers(0, 4))):
+        where = data.draw(st.integers(0, len(lines) - 1))
+        name = lines[where].partition(":")[0]
+        match data.draw(MUTATIONS):
+            case "value":
+                value = data.draw(st.text(st.characters(exclude_categories=["Cs"]), max_size=12) | st.sampled_from(
+                    ["", " ", ": ", "\r", "\n", "a\rb", "{\"x\": 1}", "2026-11-30 08:00:05", "1796061505.5"]))
+                lines[where] = f"{name}: {value}"
+            case "drop" if len(lines) > 1:
+                del lines[where]
+            case "twice":
+                lines.insert(where, lines[where])
+            case "swap":
+                other = data.draw(st.integers(0, len(lines) - 1))
+                lines[where], lines[other] = lines[other], lines[where]
+            case "case":
+                lines[where] = lines[where].swapcase()
+            case "append":
+                lines.append(data.draw(st.sampled_from(["UserDefType: X", "Extra:", "Extra: ", "Foo: bar", ""])))
+            case "bare":
+                lines[where] = name
+            case "glued":  # no space after the colon
+                lines[where] = lines[where].replace(": ", ":", 1)
+    _same_as_split("\r\n".join(lines).strip(), ZoneInfo("Asia/Ho_Chi_Minh"))
