@@ -28,7 +28,7 @@ from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from functools import cache
+from functools import cache, lru_cache
 from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -45,6 +45,7 @@ from callcenter.store.models import CALL, COUNTS, WAIT_BUCKETS, WAIT_EDGES, call
 STATS = call_stats.c
 KEY = ("grain", "dimension", "period", "line", "member")
 SOURCE = (CALL.started_at, CALL.status, CALL.line, CALL.topic, CALL.operator, CALL.wait_seconds, CALL.talk_seconds)
+SOURCE_NAMES = tuple(column.name for column in SOURCE)
 ABANDONED = (Status.ABANDONED_QUEUE, Status.ABANDONED_IVR, Status.ABANDONED_BEFORE_QUEUE)
 Key = tuple[str, str, int, str, str]
 Counts = list[int]  # in COUNTS order
@@ -70,6 +71,7 @@ def counts_of(status: str, wait: float | None, talk: float | None) -> Counts:
     return found
 
 
+@lru_cache(maxsize=1024)
 def month_of(hour: int) -> int:
     """The first hour of the UTC month holding ``hour`` (hours since 1970)."""
     moment = datetime.fromtimestamp(hour * 3600, UTC)
@@ -93,7 +95,9 @@ def keys_of(started_at: datetime, line: str, topic: str, operator: str) -> list[
 def contribution(row: Any, sign: int = 1) -> dict[Key, Counts]:
     """What a calls row (SOURCE's columns) adds to each summary row (``sign`` -1: what removing it takes away)."""
     started_at, status, line, topic, operator, wait, talk = row
-    counts = [sign * n for n in counts_of(status, wait, talk)]
+    counts = counts_of(status, wait, talk)
+    if sign != 1:
+        counts = [sign * n for n in counts]
     return {key: counts for key in keys_of(started_at, line or "", topic or "", operator or "")}
 
 
@@ -105,13 +109,14 @@ def maintain(session: Session, node: str, rows: Sequence[Mapping[str, Any]]) -> 
     linkedid order), the batch's deltas summed in memory (subtract each old row, add each new one: exact
     integers, so the order does not matter) and applied once per summary row, so a rebuild that changes status,
     operator or times never counts a call twice. Rows left with no calls are deleted."""
-    deltas: dict[Key, Counts] = defaultdict(lambda: [0] * len(COUNTS))
     linkedids = sorted(row["linkedid"] for row in rows)
     parts = [contribution(old, -1) for old in _stored(session, node, linkedids)]
-    parts += [contribution([row[column.name] for column in SOURCE]) for row in rows]
-    for part in parts:
+    parts += [contribution([row[name] for name in SOURCE_NAMES]) for row in rows]
+    summed: dict[Key, list[Counts]] = defaultdict(list)  # each summary row's counts from every call, then summed
+    for part in parts:  # in one go (a batch's calls share their hours, days and months)
         for key, counts in part.items():
-            deltas[key] = [a + b for a, b in zip(deltas[key], counts, strict=True)]
+            summed[key].append(counts)
+    deltas = {key: list(map(sum, zip(*each, strict=True))) for key, each in summed.items()}
     changed = {key: counts for key, counts in deltas.items() if any(counts)}
     if not changed:
         return  # rebuilt with the same figures

@@ -23,21 +23,20 @@ from callcenter.store.db import in_slices, insert_in
 from callcenter.store.models import CALL, Recording, calls
 
 WIDTHS = widths(CallRecord)
-
-
-def _stored(name: str, value: Any) -> Any:
-    """A field's value as the column takes it: enums as their text, caller-supplied text cut to its width."""
-    if isinstance(value, Enum):
-        value = value.value
-    if isinstance(value, str) and name in WIDTHS:
-        value = value[:WIDTHS[name]]
-    return value
+FIELDS = tuple(CallRecord.model_fields)
 
 
 def call_row(node: str, record: CallRecord, now: datetime) -> dict[str, Any]:
-    """The calls-table values for a record: every field of the record, plus the node and when it was built."""
-    values = {name: _stored(name, getattr(record, name)) for name in CallRecord.model_fields}
-    return {**values, "node": node, "built_at": now}
+    """The calls-table values for a record: every field of the record (enums as their text, caller-supplied text
+    cut to its column's width), plus the node and when it was built."""
+    values = {name: getattr(record, name) for name in FIELDS}
+    for name, value in values.items():
+        if isinstance(value, Enum):
+            values[name] = value = value.value
+        if isinstance(value, str) and len(value) > WIDTHS.get(name, len(value)):
+            values[name] = value[:WIDTHS[name]]
+    values["node"], values["built_at"] = node, now
+    return values
 
 
 @cache
