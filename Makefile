@@ -46,7 +46,7 @@ demo: asterisk
 	$(PY) -m callcenter simulate
 
 test: asterisk check
-	pg_url=$$(scripts/postgres.sh start) && CALLCENTER_TEST_PG_URL="$$pg_url" $(PY) -m pytest -ra $(PYTEST_ARGS)
+	pg_url=$$(scripts/postgres.sh start) && CALLCENTER_TEST_PG_URL="$$pg_url" $(PY) -m pytest -ra --durations=30 $(PYTEST_ARGS)
 
 test-unit: venv
 	$(PY) -m pytest -ra tests/unit
