@@ -75,12 +75,18 @@ def load_jsonl(name: str) -> list[CelEvent]:
     return [from_file_line(line) for line in lines if line.strip()]
 
 
-def ami_headers(event: CelEvent, when_text: str) -> dict[str, str]:
-    """The AMI CEL headers Asterisk would send for an event."""
-    return {"Event": "CEL", "EventName": event.event, "EventTime": when_text, "UniqueID": event.uniqueid,
-            "LinkedID": event.linkedid, "Channel": event.channel, "CallerIDnum": event.cid_num,
-            "CallerIDname": event.cid_name, "Exten": event.exten, "Context": event.context,
-            "Application": event.app, "AppData": event.appdata, "Extra": json.dumps(event.extra) if event.extra else ""}
+def ami_headers(event: CelEvent, when_text: str, stamp: float | None = None) -> dict[str, str]:
+    """The AMI CEL headers Asterisk 22 sends for an event, in its order (``stamp``: the Timestamp header that
+    ``timestampevents = yes`` adds after Privilege)."""
+    headers = {"Event": "CEL", "Privilege": "call,all"}
+    if stamp is not None:
+        headers["Timestamp"] = f"{stamp:.6f}"
+    return {**headers, "EventName": event.event, "AccountCode": "", "CallerIDnum": event.cid_num,
+            "CallerIDname": event.cid_name, "CallerIDani": event.cid_num, "CallerIDrdnis": "",
+            "CallerIDdnid": event.cid_dnid, "Exten": event.exten, "Context": event.context, "Channel": event.channel,
+            "Application": event.app, "AppData": event.appdata, "EventTime": when_text, "AMAFlags": "DOCUMENTATION",
+            "UniqueID": event.uniqueid, "LinkedID": event.linkedid, "Userfield": "", "Peer": event.peer,
+            "PeerAccount": "", "Extra": json.dumps(event.extra) if event.extra else ""}
 
 
 def speech_like_wav(path: Path, seconds: float, start: float = 0.0, seed: int = -1) -> Path:

@@ -89,6 +89,5 @@ def ami_stream(events: Iterable[CelEvent]) -> bytes:
     """The events as Asterisk sends them over AMI (EventTime in UTC, as ``ami.timezone`` says by default)."""
     def one(event: CelEvent) -> bytes:
         when = datetime.fromtimestamp(event.second, UTC).strftime("%Y-%m-%d %H:%M:%S")
-        headers = {**ami_headers(event, when), "Timestamp": f"{event.time:.6f}"}
-        return encode(headers.items())
+        return encode(ami_headers(event, when, event.time).items())  # Asterisk's layout: read in one match
     return b"".join(one(event) for event in events)

@@ -293,7 +293,7 @@ def test_without_a_list_every_event_is_parsed() -> None:
     assert [m.get("Event") for m in factory.dispatched] == ["Newchannel", "QueueCallerJoin", "CEL"]
 
 
-# -- events taken direct: a plain dict to their callback, no Message -------------------------------------------
+# -- events taken direct: their text to their callback, no Message -----------------------------------------------
 
 def test_events_taken_direct_reach_their_callback_as_text_and_the_rest_goes_on_as_messages() -> None:
     taken: list[str] = []
