@@ -299,9 +299,10 @@ def answered_by(db: Database, number: str, operator: str) -> Call | None:
 
 
 def add_request(db: Database) -> tuple[int, str]:
-    """An after-hours call-back request an hour old; its id and the number the caller left."""
+    """An after-hours call-back request 30 days old (first on the worklist, oldest first, even in a long-lived sandbox
+    where requests of earlier runs wait); its id and the number the caller left."""
     left = caller_number()
-    row = synthetic_calls(1, datetime.now(UTC) - timedelta(hours=1), 0.01)[0] | {
+    row = synthetic_calls(1, datetime.now(UTC) - timedelta(days=30), 0.01)[0] | {
         "node": "sandbox", "linkedid": f"request-{left}", "caller_number": caller_number(), "callback_number": left,
         "line": LINE, "status": "callback_requested", "operator": "", "talk_seconds": None, "after_hours": True}
     insert_calls(db, [row])
