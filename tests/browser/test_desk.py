@@ -7,6 +7,7 @@ operator out of the queue; the supervisors' live board shows each state."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -21,7 +22,7 @@ from callcenter.sandbox.baresip import SipAgent
 from callcenter.store import cases
 from callcenter.store.db import Database
 from callcenter.store.models import Call, CelJournal, RecordingAccess
-from tests.browser.conftest import ServerFactory, SignedIn, WebServer, screenshot
+from tests.browser.conftest import ServerFactory, SignedIn, WebServer, screenshot, sign_in
 from tests.browser.desk import (
     LINE,
     WAIT,
@@ -32,8 +33,10 @@ from tests.browser.desk import (
     open_desk,
     this_call,
 )
+from tests.factories import free_port, local_nodes
 from tests.integration.conftest import (
     MODEL,
+    SETTINGS,
     IvrProcess,
     ListenerProcess,
     caller_number,
@@ -200,3 +203,30 @@ def test_a_paused_operator_is_not_rung_a_ringing_out_one_is_paused_and_logging_o
     my_state(page, "logged_out")
     board_state(supervisor, "op203", "logged_out")
     wait_until(lambda: not in_queue("op203"), 10, "op203 to leave the queue")
+
+
+def test_a_node_away_is_named_on_the_desk_and_the_phone_s_node_keeps_it_connected(
+        page: Page, db: Database, server_factory: ServerFactory, agents: Callable[..., SipAgent],
+        signed_in: SignedIn, tmp_path: Path) -> None:
+    """Two nodes, one of them away (nothing answers at its AMI address): op203's phone is registered on the node
+    that is up, so once op203 is in its queue the desk is connected, and says which node is not; before, no
+    connected node can tell that it has the phone: not connected, naming the node away. The board names it too."""
+    add_agent_user(db)
+    nodes = local_nodes(tmp_path, {SETTINGS.ami.node: MODEL.pbx.ami.port, "ghost": free_port()})
+    server = server_factory(CALLCENTER_API__LIVE_BOARD="true",
+                            CALLCENTER_NODES=json.dumps([node.model_dump(mode="json") for node in nodes]))
+    agents("op203", register=True, wav_seconds=60)
+    sign_in(page, server, "op203")
+    page.goto(f"{server.url}/desk")
+    link = page.locator("#link-state")
+    expect(link).to_have_text("Not connected to the PBX (ghost)", timeout=WAIT)
+    page.click("#log-in")  # reaches the node that is up; the one away is left out
+    my_state(page, "free")
+    expect(link).to_have_attribute("data-state", "up", timeout=WAIT)
+    expect(link).to_have_text("Connected to the PBX (not connected: ghost)")
+    supervisor = signed_in(server, "super1")
+    supervisor.goto(f"{server.url}/live")
+    expect(supervisor.locator("#link-state")).to_have_text("Not connected to the PBX (ghost)", timeout=WAIT)
+    page.click("#log-out")
+    my_state(page, "logged_out")
+    expect(link).to_have_text("Not connected to the PBX (ghost)", timeout=WAIT)

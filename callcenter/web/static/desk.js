@@ -102,10 +102,13 @@
   function render() {
     const desk = state.desk;
     const link = $("link-state");
-    // Several nodes: not connected names the nodes away (a node away that lacks the phone does not matter).
+    // Several nodes: the nodes away are named, after "connected" too (a node away that lacks the phone does not
+    // stop the desk, but calls queued there do not reach the operator until it is back).
     const away = desk.away || [], several = Object.keys((desk.operator || {}).nodes || {}).length > 1;
-    link.textContent = desk.connected ? link.dataset.connected
-      : link.dataset.disconnected + (several && away.length ? " (" + away.join(", ") + ")" : "");
+    const named = several && away.length ? away.join(", ") : "";
+    link.textContent = desk.connected
+      ? link.dataset.connected + (named ? " (" + link.dataset.away + ": " + named + ")" : "")
+      : link.dataset.disconnected + (named ? " (" + named + ")" : "");
     link.dataset.state = desk.connected ? "up" : "down";
     renderMe(desk.operator);
     renderOffer(desk.offer);
