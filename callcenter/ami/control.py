@@ -40,6 +40,23 @@ async def send_actions(settings: Settings, address: Address, actions: Sequence[M
         connection.close()
 
 
+async def wait_booted(settings: Settings, address: Address, timeout: float = 30.0) -> None:
+    """Return once Asterisk at ``address`` has fully booted (its modules loaded: the queues have restored their
+    members from the astdb); AmiError if it cannot be reached or has not booted within ``timeout``. The control
+    user reads system events: Asterisk says FullyBooted right after the login if it has booted, else when it has."""
+    connection = AmiConnection(settings.ami, address, events="system", username=settings.pbx.control_username,
+                               secret=settings.pbx.control_secret)
+    booted = asyncio.Event()
+    connection.on("FullyBooted", lambda _message: booted.set())
+    await connection.open(min(timeout, 15.0))
+    try:
+        await asyncio.wait_for(booted.wait(), timeout)
+    except TimeoutError:
+        raise AmiError(f"Asterisk at {address} has not finished booting in {timeout:.0f} s") from None
+    finally:
+        connection.close()
+
+
 def node_failure(node: str, exc: BaseException) -> str:
     """What went wrong on one of several nodes, for a message that names every node that failed."""
     return f"node {node}: {str(exc) or type(exc).__name__}"

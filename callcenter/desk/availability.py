@@ -6,19 +6,26 @@ Several Asterisk nodes (``CALLCENTER_NODES``): each change goes to every node at
 queues of each; their phone, registered on one, is reachable there and ``unreachable`` on the others, which the
 queues skip), so a call on any node finds the operator as the desk says. A node that refuses fails the change
 (503, naming the node); the others keep what they took, and the page shows each node's state. A node that cannot be
-reached at all (down for maintenance) is left out while another takes the change (logged): it rebuilds its queues
-from its own configuration when it comes back, and the desk says "not connected" when it has the phone.
+reached at all (down for maintenance) is left out while another takes the change (logged), and the desk says "not
+connected" when it has the phone. Such a node restores its queues from its own astdb when it comes back, as they
+were before the change: given the database, each change is first written as the operator's intent and the nodes
+it missed are noted (:mod:`callcenter.store.desk_intents`); the live feed applies it there (:func:`catch_up`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any
 
 from callcenter.ami.client import AmiError
 from callcenter.ami.control import node_failure, send_actions
 from callcenter.model.hotline import HotlineModel
 from callcenter.settings import Settings
+from callcenter.store import desk_intents
+from callcenter.store.db import Database
+from callcenter.store.desk_intents import Intent
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +50,10 @@ def _queues(model: HotlineModel, operator: str, agents_only: bool) -> list[str]:
             if (operator in queue.agents if agents_only else queue.admits(operator))]
 
 
-async def _send(settings: Settings, model: HotlineModel, action: dict[str, str], harmless: str = "") -> None:
+async def _send(settings: Settings, model: HotlineModel, action: dict[str, str], harmless: str = "") -> set[str]:
     """Send ``action`` to every node; an AmiError (naming the node) when one refuses, unless it says ``harmless``.
-    With several nodes, a refusal saying ``missing`` counts only when every node says it."""
+    With several nodes, a refusal saying ``missing`` counts only when every node says it. The nodes left out
+    because they could not be reached (while others took the action)."""
     nodes = settings.listener_nodes(model.pbx.ami)
     answers = await asyncio.gather(*(send_actions(settings, node.ami, [action]) for node in nodes),
                                    return_exceptions=True)
@@ -54,24 +62,27 @@ async def _send(settings: Settings, model: HotlineModel, action: dict[str, str],
         if isinstance(answer, BaseException) and not (harmless and harmless in str(answer)):
             failures.append((node.name, answer))
     if not failures:
-        return
+        return set()
     if len(nodes) == 1:
         raise failures[0][1]
     away = [(name, exc) for name, exc in failures if _unreachable(exc)]
+    left_out: set[str] = set()
     if away and len(away) < len(nodes):
         # A node down (maintenance) must not stop the desks on the others: the nodes that answered took the
         # change (an operator's phone is on one of them, or the desk says it is not connected).
         log.warning("%s: not sent to the node(s) away: %s", action.get("Action"),
                     "; ".join(node_failure(name, exc) for name, exc in away))
         failures = [failure for failure in failures if failure not in away]
+        left_out = {name for name, _ in away}
         if not failures:
-            return
+            return left_out
     refused = [(name, exc) for name, exc in failures if MISSING not in str(exc).lower()]
     if refused:  # a node down or refusing: say which (never "not found", which would read as "log in first")
         raise AmiError("; ".join(node_failure(name, exc) for name, exc in refused))
     if len(failures) == len(nodes):
         raise failures[0][1]  # not a member anywhere
     # not a member on some nodes (their queues may differ): the others took it
+    return left_out
 
 
 def _unreachable(exc: BaseException) -> bool:
@@ -79,47 +90,128 @@ def _unreachable(exc: BaseException) -> bool:
     return isinstance(exc, (OSError, TimeoutError)) or isinstance(exc.__cause__, (OSError, TimeoutError))
 
 
-async def log_in(settings: Settings, model: HotlineModel, operator: str) -> list[str]:
+def _added(queue: str, operator: str) -> dict[str, str]:
+    return {"Action": "QueueAdd", "Queue": queue, "Interface": interface(operator), "MemberName": operator,
+            "StateInterface": interface(operator)}
+
+
+def _removed(queue: str, operator: str) -> dict[str, str]:
+    return {"Action": "QueueRemove", "Queue": queue, "Interface": interface(operator)}
+
+
+def _paused(operator: str, paused: bool, reason: str = "") -> dict[str, str]:
+    if paused:
+        return {"Action": "QueuePause", "Interface": interface(operator), "Paused": "true", "Reason": reason}
+    return {"Action": "QueuePause", "Interface": interface(operator), "Paused": "false"}
+
+
+async def _recorded(db: Database | None, operator: str, change: dict[str, Any],
+                    send: Callable[[], Awaitable[set[str]]]) -> None:
+    """Send a change; given ``db``, write it first as the operator's intent, note the nodes it could not reach,
+    and undo it there if it fails (it is what the PBX was told, nothing else)."""
+    if db is None:
+        await send()
+        return
+    before, intent = await asyncio.to_thread(_in_session, db, desk_intents.ask, operator, **change)
+    try:
+        away = await send()
+    except Exception:
+        await asyncio.to_thread(_in_session, db, desk_intents.undo, before, operator, intent.version)
+        raise
+    if away:
+        await asyncio.to_thread(_in_session, db, desk_intents.missed_by, operator, intent.version, away)
+
+
+def _in_session(db: Database, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    with db.session() as session:
+        return function(session, *args, **kwargs)
+
+
+async def log_in(settings: Settings, model: HotlineModel, operator: str, db: Database | None = None) -> list[str]:
     """Add an agent to each queue they log in to; the queues. Logging in twice is harmless."""
     queues = _queues(model, operator, agents_only=True)
     if not queues:
         raise DeskError(f"{operator} is always in the queue (a fixed desk): pause instead of logging out and in")
-    for queue in queues:
-        await _send(settings, model, {"Action": "QueueAdd", "Queue": queue, "Interface": interface(operator),
-                                      "MemberName": operator, "StateInterface": interface(operator)},
-                    harmless="Already there")
+
+    async def send() -> set[str]:
+        away: set[str] = set()
+        for queue in queues:
+            away |= await _send(settings, model, _added(queue, operator), harmless="Already there")
+        return away
+
+    await _recorded(db, operator, {"logged_in": True}, send)
     return queues
 
 
-async def log_out(settings: Settings, model: HotlineModel, operator: str) -> list[str]:
+async def log_out(settings: Settings, model: HotlineModel, operator: str, db: Database | None = None) -> list[str]:
     """Remove an agent from the queues they logged in to; the queues. Logging out twice is harmless."""
     queues = _queues(model, operator, agents_only=True)
     if not queues:
         raise DeskError(f"{operator} is always in the queue (a fixed desk): pause instead of logging out")
-    for queue in queues:
-        await _send(settings, model, {"Action": "QueueRemove", "Queue": queue, "Interface": interface(operator)},
-                    harmless="Not there")
+
+    async def send() -> set[str]:
+        away: set[str] = set()
+        for queue in queues:
+            away |= await _send(settings, model, _removed(queue, operator), harmless="Not there")
+        return away
+
+    # Out of the queues, a pause means nothing (a new log-in adds the member afresh): no longer part of the intent.
+    await _recorded(db, operator, {"logged_in": False, "paused": None}, send)
     return queues
 
 
-async def pause(settings: Settings, model: HotlineModel, operator: str, reason: str) -> None:
+async def pause(settings: Settings, model: HotlineModel, operator: str, reason: str,
+                db: Database | None = None) -> None:
     """Pause an operator in every queue (no call is offered until they resume)."""
     if reason not in PAUSE_REASONS:
         raise DeskError(f"unknown pause reason {reason!r}; expected one of: {', '.join(PAUSE_REASONS)}")
     _queues(model, operator, agents_only=False)
-    await _pause(settings, model, operator, {"Paused": "true", "Reason": reason})
+    await _recorded(db, operator, {"paused": True, "reason": reason},
+                    lambda: _pause(settings, model, operator, _paused(operator, True, reason)))
 
 
-async def resume(settings: Settings, model: HotlineModel, operator: str) -> None:
+async def resume(settings: Settings, model: HotlineModel, operator: str, db: Database | None = None) -> None:
     """End an operator's pause (their own, or the queue's after a call rang out)."""
     _queues(model, operator, agents_only=False)
-    await _pause(settings, model, operator, {"Paused": "false"})
+    await _recorded(db, operator, {"paused": False},
+                    lambda: _pause(settings, model, operator, _paused(operator, False)))
 
 
-async def _pause(settings: Settings, model: HotlineModel, operator: str, fields: dict[str, str]) -> None:
+async def _pause(settings: Settings, model: HotlineModel, operator: str, action: dict[str, str]) -> set[str]:
     try:
-        await _send(settings, model, {"Action": "QueuePause", "Interface": interface(operator), **fields})
+        return await _send(settings, model, action)
     except AmiError as exc:
         if MISSING in str(exc).lower():
             raise DeskError(f"{operator} is in no queue now (log in first)") from exc
         raise
+
+
+def members_of(messages: Sequence[Mapping[str, str]], operator: str) -> dict[str, tuple[bool, str]]:
+    """From a node's QueueStatus answer: the queues the operator is a member of there, each with whether the
+    member is paused and why."""
+    wanted = interface(operator)
+    return {m.get("Queue", ""): (m.get("Paused") == "1", m.get("PausedReason", ""))
+            for m in messages if m.get("Event") == "QueueMember" and m.get("Location") == wanted}
+
+
+def catch_up(model: HotlineModel, intent: Intent, members: Mapping[str, tuple[bool, str]]) -> list[dict[str, str]]:
+    """The actions that bring a node which missed ``intent`` to it, given the operator's membership there
+    (:func:`members_of`): into or out of the queues they log in to, then paused or not (with the reason); none
+    when the node already agrees, or the operator is no longer in the model."""
+    operator = intent.operator
+    if operator not in model.operators:
+        return []
+    actions, present = [], dict(members)
+    for name, queue in model.queues.items():
+        if operator not in queue.agents:
+            continue
+        if intent.logged_in is True and name not in present:
+            actions.append(_added(name, operator))
+            present[name] = (False, "")  # QueueAdd adds a member not paused
+        elif intent.logged_in is False and name in present:
+            actions.append(_removed(name, operator))
+            del present[name]
+    if intent.paused is not None and any(paused != intent.paused or (paused and reason != intent.reason)
+                                         for paused, reason in present.values()):
+        actions.append(_paused(operator, intent.paused, intent.reason))
+    return actions

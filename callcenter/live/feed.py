@@ -3,9 +3,11 @@ may ask reporting questions), and the fan-out of board snapshots to every open b
 
 One session per Asterisk node (``CALLCENTER_NODES``, as the listener follows them; else the model's one AMI), each
 keeping its node's board. On every (re)connect a node's board is rebuilt from what that Asterisk says it has
-(CoreShowChannels, QueueStatus); then CEL and queue-member events keep it current. Pages see the boards merged.
-Each change is pushed at once; today's counters come from the database every few seconds. The snapshot carries
-the Asterisk time of the last event it reflects, so the delay from Asterisk to the page can be measured.
+(CoreShowChannels, QueueStatus), and the desk changes the node missed while it was away are applied there
+(:func:`callcenter.desk.availability.catch_up`); then CEL and queue-member events keep it current. Pages see the
+boards merged. Each change is pushed at once; today's counters come from the database every few seconds. The
+snapshot carries the Asterisk time of the last event it reflects, so the delay from Asterisk to the page can be
+measured.
 """
 
 from __future__ import annotations
@@ -25,14 +27,18 @@ from panoramisk.message import Message
 from sqlalchemy import func, select
 
 from callcenter.ami.client import AmiConnection, AmiError
+from callcenter.ami.control import send_actions, wait_booted
 from callcenter.ami.events import MalformedEvent, from_ami
 from callcenter.calls.channels import Directory, endpoint_of, is_person
+from callcenter.desk import availability
 from callcenter.live.board import Board, LiveCall, Offer, latest, merged, operator_across
+from callcenter.model.addresses import Address
 from callcenter.model.contract import IVR_APPS, QUEUE_APP
 from callcenter.model.hotline import HotlineModel
 from callcenter.settings import NodeSettings, Settings
-from callcenter.store import cases, worklist
+from callcenter.store import cases, desk_intents, worklist
 from callcenter.store.db import Database
+from callcenter.store.desk_intents import Intent
 from callcenter.store.models import CALL
 
 log = logging.getLogger(__name__)
@@ -40,6 +46,8 @@ MEMBER_EVENTS = ("QueueMemberStatus", "QueueMemberPause", "QueueMemberAdded", "Q
 AGENT_EVENTS = ("AgentCalled", "AgentConnect", "AgentRingNoAnswer", "AgentComplete", "AgentDump")
 COUNTERS_EVERY = 5.0
 LOOKUPS_KEPT = 500
+BOOT_WAIT = 30.0  # seconds a node back may take to finish booting before its missed desk changes wait (for the
+# session after this one)
 PHONE_AWAY = frozenset({"unreachable", "logged_out"})  # states in which a node cannot tell that it has the phone
 
 
@@ -218,6 +226,7 @@ class LiveFeed:
         await self._rebuild(connection, board)
         board.connected = True
         self._push()
+        await self._catch_up(node, address, connection)
         keepalive = asyncio.create_task(connection.keepalive())
         try:
             await connection.lost
@@ -231,10 +240,58 @@ class LiveFeed:
         channels = await connection.send_action({"Action": "CoreShowChannels"})
         rebuild_calls(board, [dict(m) for m in _messages(channels) if m.get("Event") == "CoreShowChannel"],
                       time.time())
-        status = await connection.send_action({"Action": "QueueStatus"})
-        for member in _messages(status):
-            if member.get("Event") == "QueueMember":
-                board.member({**dict(member), "MemberName": member.get("Name", "")}, time.time())
+        for member in await LiveFeed._queue_status(connection):
+            board.member({**member, "MemberName": member.get("Name", "")}, time.time())
+
+    async def _catch_up(self, node: NodeSettings, address: Address, connection: AmiConnection) -> None:
+        """Apply on a node that is back the desk changes it missed (with the control user), each operator's
+        latest; a change made meanwhile is applied after it (the older one may have landed after it). What fails
+        is logged and stays missed: tried again at the node's next reconnect. Only once the node has booted: the
+        queues restore their members from the astdb while it boots."""
+        model = self.model()
+        try:
+            intents = await asyncio.to_thread(self._in_session, desk_intents.missed_on, node.name)
+        except Exception:  # the database away: the board goes on; the next reconnect tries again
+            log.exception("desk: could not read the changes node %s may have missed", node.name)
+            return
+        if not intents:
+            return
+        try:
+            await wait_booted(self.settings, address, BOOT_WAIT)
+        except AmiError as exc:  # this session ends; the next one tries again
+            log.warning("desk: node %s missed desk changes, which wait for it to boot: %s", node.name, exc)
+            raise
+        members = await self._queue_status(connection)  # as booted
+        for intent in intents:
+            current: Intent | None = intent
+            theirs = availability.members_of(members, intent.operator)
+            try:
+                for _ in range(5):  # a change a second, from elsewhere, would keep this going: enough is enough
+                    if current is None:
+                        break
+                    actions = availability.catch_up(model, current, theirs)
+                    if actions:
+                        await send_actions(self.settings, address, actions)
+                        log.info("desk: node %s was away when %s changed their availability: applied there now (%s)",
+                                 node.name, current.operator, ", ".join(a["Action"] for a in actions))
+                    current = await asyncio.to_thread(self._in_session, desk_intents.caught_up, current, node.name)
+                    if current is not None:  # their membership now, after what was just sent
+                        theirs = availability.members_of(
+                            await self._queue_status(connection, availability.interface(current.operator)),
+                            current.operator)
+            except Exception as exc:  # refused, the link or the database gone: the board goes on
+                log.warning("desk: node %s missed a change of %s's availability and did not take it now (%r); "
+                            "tried again when it next reconnects", node.name, intent.operator, exc)
+
+    @staticmethod
+    async def _queue_status(connection: AmiConnection, member: str = "") -> list[dict[str, str]]:
+        """The queues' members (QueueStatus), or one interface's."""
+        status = await connection.send_action({"Action": "QueueStatus", **({"Member": member} if member else {})})
+        return [dict(m) for m in _messages(status) if m.get("Event") == "QueueMember"]
+
+    def _in_session(self, function: Callable[..., Any], *args: Any) -> Any:
+        with self.db.session() as session:
+            return function(session, *args)
 
     async def _count(self) -> None:
         while True:

@@ -359,3 +359,19 @@ class CaseAttachment(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     uploaded_at: Mapped[datetime] = mapped_column(UtcDateTime())
     uploaded_by: Mapped[str] = mapped_column(String(64))
+
+
+class DeskIntent(Base):
+    """What an operator last asked for at the desk (None: never asked: their queue membership or pause is the
+    configuration's), which change that was (``version``, counting up), and the Asterisk nodes it missed because
+    they were away when it was sent (see :mod:`callcenter.store.desk_intents`)."""
+
+    __tablename__ = "desk_intents"
+
+    operator: Mapped[str] = mapped_column(String(64), primary_key=True)
+    logged_in: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    paused: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    reason: Mapped[str] = mapped_column(String(32), default="", server_default="")
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    missed: Mapped[list[str]] = mapped_column(JSON, default=list)  # node names
+    changed_at: Mapped[datetime] = mapped_column(UtcDateTime())

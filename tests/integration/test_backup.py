@@ -25,7 +25,7 @@ from callcenter.model.hotline import load
 from callcenter.ops.dump import dump_table, snapshot
 from callcenter.ops.schema import head_revision
 from callcenter.settings import PROJECT_ROOT, CasesSettings, RecordingsSettings, Settings
-from callcenter.store import accounts, attachments, cursors, worklist
+from callcenter.store import accounts, attachments, cursors, desk_intents, worklist
 from callcenter.store import cases as case_store
 from callcenter.store.db import Database, make_engine
 from callcenter.store.migrate import upgrade
@@ -122,7 +122,8 @@ def _case(db: Database, place: Place, call_id: int) -> None:
 
 
 def _the_rest(db: Database, call_id: int) -> None:
-    """Tokens, a note, a call-back with its attempt, the audit log, a CEL file cursor."""
+    """Tokens, a note, a call-back with its attempt, the audit log, a CEL file cursor, a desk change a node
+    missed."""
     now = datetime.now(UTC)
     with db.session() as session:
         accounts.create_token(session, session.scalars(select(User).where(User.name == "admin1")).one(), "cron")
@@ -135,6 +136,8 @@ def _the_rest(db: Database, call_id: int) -> None:
         cursors.save(session, "sandbox", cursors.FilePosition(path="/var/log/asterisk/cel.json", inode=42,
                                                                offset=1234, line=17, fingerprint="ab" * 16,
                                                                ordinals=[[1, 2]]))
+        _, paused = desk_intents.ask(session, "op101", paused=True, reason="lunch")
+        desk_intents.missed_by(session, "op101", paused.version, {"nodeb"})
 
 
 def fill(db: Database, place: Place, tmp_path: Path) -> None:

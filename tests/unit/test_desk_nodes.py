@@ -1,6 +1,7 @@
 """The desk's changes over several nodes, with the AMI sessions replaced (each node answers, refuses or cannot be
-reached): a node that is down does not stop the change on the others; one that refuses does. The changes against two
-real Asterisks are in tests/integration/test_nodes_sandbox.py."""
+reached): a node that is down does not stop the change on the others; one that refuses does. Each change is kept as
+the operator's intent with the nodes it missed, and what brings a node that missed it up to date. The changes
+against two real Asterisks are in tests/integration/test_nodes_sandbox.py."""
 
 from __future__ import annotations
 
@@ -16,6 +17,9 @@ from callcenter.desk import availability
 from callcenter.model.addresses import Address
 from callcenter.model.hotline import load
 from callcenter.settings import Settings
+from callcenter.store import desk_intents
+from callcenter.store.db import Database
+from callcenter.store.desk_intents import Intent
 from tests.factories import local_nodes
 
 MODEL = load(Settings().model_file)
@@ -68,3 +72,82 @@ def test_every_node_down_fails_the_change(monkeypatch: pytest.MonkeyPatch, tmp_p
     settings.nodes = local_nodes(tmp_path, {"b": PORTS["b"], "c": 3})
     with pytest.raises(AmiError, match="cannot reach AMI"):
         asyncio.run(availability.pause(settings, MODEL, "op101", "lunch"))  # c answers as b does: down
+
+
+def _intent(db: Database, operator: str) -> Intent | None:
+    with db.session() as session:
+        return desk_intents.load(session, operator)
+
+
+def test_a_change_a_node_missed_is_kept_with_that_node(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                        db: Database) -> None:
+    _nodes_answer(monkeypatch, b="down")
+    asyncio.run(availability.pause(_settings(tmp_path), MODEL, "op101", "lunch", db))
+    assert _intent(db, "op101") == Intent("op101", None, True, "lunch", 1, frozenset({"b"}))
+    asyncio.run(availability.log_in(_settings(tmp_path), MODEL, "op203", db))
+    asyncio.run(availability.log_out(_settings(tmp_path), MODEL, "op203", db))
+    assert _intent(db, "op203") == Intent("op203", False, None, "", 2, frozenset({"b"}))
+
+    _nodes_answer(monkeypatch, b="up")  # every node takes the next change: nothing missed any more
+    asyncio.run(availability.resume(_settings(tmp_path), MODEL, "op101", db))
+    assert _intent(db, "op101") == Intent("op101", None, False, "", 2, frozenset())
+    asyncio.run(availability.log_in(_settings(tmp_path), MODEL, "op203", db))  # afresh after a log-out: not paused
+    assert _intent(db, "op203") == Intent("op203", True, False, "", 3, frozenset())
+
+
+def test_a_change_that_fails_is_not_kept(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, db: Database) -> None:
+    _nodes_answer(monkeypatch, b="down")
+    asyncio.run(availability.pause(_settings(tmp_path), MODEL, "op101", "lunch", db))
+    _nodes_answer(monkeypatch, b="refuses")
+    with pytest.raises(AmiError):
+        asyncio.run(availability.resume(_settings(tmp_path), MODEL, "op101", db))
+    assert _intent(db, "op101") == Intent("op101", None, True, "lunch", 2, frozenset({"b"}))  # as before
+    with pytest.raises(AmiError):
+        asyncio.run(availability.pause(_settings(tmp_path), MODEL, "op102", "break", db))
+    assert _intent(db, "op102") is None
+    with pytest.raises(availability.DeskError):  # refused before anything is sent: nothing kept either
+        asyncio.run(availability.pause(_settings(tmp_path), MODEL, "op102", "nap", db))
+    assert _intent(db, "op102") is None
+
+
+def test_a_node_that_comes_back_is_told_what_it_missed_and_only_that(db: Database) -> None:
+    agent, fixed = "op203", "op101"
+    queue = next(name for name, q in MODEL.queues.items() if agent in q.agents)
+    out = Intent(agent, False, None, "", 2, frozenset({"b"}))
+    assert availability.catch_up(MODEL, out, {queue: (True, "lunch")}) == [
+        {"Action": "QueueRemove", "Queue": queue, "Interface": "PJSIP/op203"}]
+    assert availability.catch_up(MODEL, out, {}) == []
+    back = Intent(agent, True, False, "", 3, frozenset({"b"}))
+    assert availability.catch_up(MODEL, back, {}) == [
+        {"Action": "QueueAdd", "Queue": queue, "Interface": "PJSIP/op203", "MemberName": agent,
+         "StateInterface": "PJSIP/op203"}]
+    assert availability.catch_up(MODEL, back, {queue: (True, "break")}) == [
+        {"Action": "QueuePause", "Interface": "PJSIP/op203", "Paused": "false"}]
+    lunch = Intent(fixed, None, True, "lunch", 1, frozenset({"b"}))
+    pause = {"Action": "QueuePause", "Interface": "PJSIP/op101", "Paused": "true", "Reason": "lunch"}
+    assert availability.catch_up(MODEL, lunch, {"operators": (False, "")}) == [pause]
+    assert availability.catch_up(MODEL, lunch, {"operators": (True, "break")}) == [pause]  # another reason
+    assert availability.catch_up(MODEL, lunch, {"operators": (True, "lunch")}) == []
+    assert availability.catch_up(MODEL, Intent("op999", None, True, "x", 1, frozenset()), {}) == []
+    status = [{"Event": "QueueMember", "Queue": "operators", "Location": "PJSIP/op101", "Paused": "1",
+               "PausedReason": "lunch"},
+              {"Event": "QueueMember", "Queue": "operators", "Location": "PJSIP/op102", "Paused": "0"},
+              {"Event": "QueueStatusComplete"}]
+    assert availability.members_of(status, fixed) == {"operators": (True, "lunch")}
+
+
+def test_a_node_is_taken_off_an_intent_only_if_no_newer_change_came(db: Database) -> None:
+    with db.session() as session:
+        _, first = desk_intents.ask(session, "op101", paused=True, reason="lunch")
+        desk_intents.missed_by(session, "op101", first.version, {"a", "b"})
+    with db.session() as session:
+        assert [i.operator for i in desk_intents.missed_on(session, "b")] == ["op101"]
+        first = desk_intents.load(session, "op101")  # type: ignore[assignment]
+        assert desk_intents.caught_up(session, first, "b") is None
+    with db.session() as session:
+        assert desk_intents.missed_on(session, "b") == []
+        assert desk_intents.load(session, "op101").missed == {"a"}  # type: ignore[union-attr]
+        _, newer = desk_intents.ask(session, "op101", paused=False)
+        assert desk_intents.caught_up(session, first, "a") == newer  # applied too late: apply the newer one
+        desk_intents.missed_by(session, "op101", first.version, {"c"})  # an older change's news: ignored
+        assert desk_intents.load(session, "op101") == newer

@@ -9,11 +9,17 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
+from callcenter.ami.client import AmiError
+from callcenter.live import feed as feed_module
 from callcenter.live.board import Board, LiveCall
 from callcenter.live.feed import LiveFeed
 from callcenter.model.hotline import load
 from callcenter.settings import NodeSettings, Settings
+from callcenter.store import desk_intents
 from callcenter.store.db import Database
+from callcenter.store.migrate import upgrade
 from tests.factories import local_nodes
 
 MODEL = load(Settings().model_file)
@@ -84,3 +90,68 @@ def test_the_desk_is_connected_while_the_node_with_the_operators_phone_is(tmp_pa
     desk = feed.desk("op101")
     assert not desk["connected"] and desk["away"] == ["a"]
     assert not feed.desk("op102")["connected"]  # a phone no connected node has: not connected either
+
+
+def test_a_node_back_is_given_what_it_missed_once_booted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The catch-up with the AMI replaced: nothing before FullyBooted (the session is opened anew); then each
+    operator's missed change, as actions for what differs; a change made meanwhile is applied after it; a node that
+    refuses keeps the change missed (tried at its next session)."""
+    url = f"sqlite:///{tmp_path / 'db'}"
+    upgrade(url)
+    db = Database(url)
+    settings = Settings()
+    settings.nodes = local_nodes(tmp_path, {"a": 1, "b": 2})
+    feed = LiveFeed(settings, lambda: MODEL, db)
+    node_b = feed.nodes[1]
+    with db.session() as session:
+        for operator, change in (("op101", {"paused": True, "reason": "lunch"}), ("op203", {"logged_in": False}),
+                                 ("op102", {"paused": True, "reason": "break"})):
+            _, intent = desk_intents.ask(session, operator, **change)  # type: ignore[arg-type]
+            desk_intents.missed_by(session, operator, intent.version, {"b"} if operator != "op102" else {"a"})
+    # node b restored op203 from its astdb, and op101 unpaused from its configuration
+    status = [{"Event": "QueueMember", "Queue": "operators", "Location": "PJSIP/op101", "Paused": "0"},
+              {"Event": "QueueMember", "Queue": "operators", "Location": "PJSIP/op203", "Paused": "0"}]
+    sent: list[list[str]] = []
+    refuse: set[str] = set()
+
+    async def queue_status(_connection: object, member: str = "") -> list[dict[str, str]]:
+        return [m for m in status if not member or m["Location"] == member]
+
+    async def send_actions(_settings: Settings, _address: object, actions: list[dict[str, str]]) -> list[object]:
+        if actions[0]["Interface"] in refuse:
+            raise AmiError("AMI QueuePause failed: Permission denied")
+        sent.append([f"{a['Action']} {a['Interface']}" for a in actions])
+        if actions[0]["Interface"] == "PJSIP/op101" and len(sent) == 1:  # op101 resumes meanwhile, on every node
+            with db.session() as session:
+                desk_intents.ask(session, "op101", paused=False)
+            status[0]["Paused"] = "0"
+        return []
+
+    booted = asyncio.Event()
+
+    async def wait_booted(_settings: Settings, _address: object, timeout: float) -> None:
+        if not booted.is_set():
+            raise AmiError("Asterisk at 127.0.0.1:2 has not finished booting in 30 s")
+
+    monkeypatch.setattr(feed, "_queue_status", queue_status)
+    monkeypatch.setattr(feed_module, "send_actions", send_actions)
+    monkeypatch.setattr(feed_module, "wait_booted", wait_booted)
+
+    def missed(node: str) -> list[str]:
+        with db.session() as session:
+            return [intent.operator for intent in desk_intents.missed_on(session, node)]
+
+    with pytest.raises(AmiError, match="not finished booting"):
+        asyncio.run(feed._catch_up(node_b, node_b.ami, None))  # type: ignore[arg-type]
+    assert sent == [] and missed("b") == ["op101", "op203"]
+
+    booted.set()
+    refuse.add("PJSIP/op203")
+    asyncio.run(feed._catch_up(node_b, node_b.ami, None))  # type: ignore[arg-type]
+    # op101: paused, then (a resume came meanwhile) nothing more to do: node b agrees with it already
+    assert sent == [["QueuePause PJSIP/op101"]]
+    assert missed("b") == ["op203"] and missed("a") == ["op102"]  # refused: still missed; another node's: untouched
+    refuse.clear()
+    asyncio.run(feed._catch_up(node_b, node_b.ami, None))  # type: ignore[arg-type]
+    assert sent[1:] == [["QueueRemove PJSIP/op203"]] and missed("b") == []
+    db.dispose()

@@ -108,15 +108,16 @@ async def change_availability(request: Request, who: OperatorPage,
                               reason: Annotated[str, Form(max_length=32)] = "") -> Response:
     """Log in, log out, pause (with a reason) or resume, through the PBX; the page then follows the PBX's events."""
     operator, model, settings = _operator(request, who), request.app.state.model(), request.app.state.settings
+    db = request.app.state.db  # the change is kept as the operator's intent, for a node that misses it
     try:
         if action == "login":
-            await availability.log_in(settings, model, operator)
+            await availability.log_in(settings, model, operator, db)
         elif action == "logout":
-            await availability.log_out(settings, model, operator)
+            await availability.log_out(settings, model, operator, db)
         elif action == "pause":
-            await availability.pause(settings, model, operator, reason)
+            await availability.pause(settings, model, operator, reason, db)
         else:
-            await availability.resume(settings, model, operator)
+            await availability.resume(settings, model, operator, db)
     except DeskError as exc:
         return _answer(request, 409, str(exc))
     except (AmiError, OSError, TimeoutError) as exc:
