@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
 
-from callcenter.ami.events import CelEvent, from_file_line
+from callcenter.ami.events import CelEvent, from_file_line, headers_of
 
 FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "cel"
 SCENARIOS = {"answered": "apps_answered", "abandoned": "apps_abandoned", "missed": "apps_missed_queue_timeout",
@@ -135,7 +135,7 @@ async def _session(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, d
     streaming: asyncio.Task[None] | None = None
     try:
         while True:
-            action = _headers(await reader.readuntil(b"\r\n\r\n"))
+            action = headers_of((await reader.readuntil(b"\r\n\r\n")).decode("utf-8", "replace"))
             name, action_id = action.get("action", "").lower(), action.get("actionid", "")
             writer.write(_answer(name, action_id).encode())
             if name == "coreshowchannels" and streaming is None:
@@ -147,11 +147,6 @@ async def _session(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, d
         if streaming is not None:
             streaming.cancel()
         writer.close()
-
-
-def _headers(raw: bytes) -> dict[str, str]:
-    pairs = (line.partition(": ") for line in raw.decode("utf-8", "replace").split("\r\n"))
-    return {key.lower(): value for key, sep, value in pairs if sep}
 
 
 def _answer(name: str, action_id: str) -> str:

@@ -15,6 +15,8 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from callcenter.ami.events import headers_of
+
 BANNER = b"Asterisk Call Manager/11.0.0\r\n"
 EOL = b"\r\n"
 SEPARATOR = b"\r\n\r\n"
@@ -45,12 +47,7 @@ def cel(drop: Iterable[str] = (), **values: str) -> bytes:
 
 def parse(raw: bytes) -> dict[str, str]:
     """The headers of one action the client sent (keys lower-cased)."""
-    headers: dict[str, str] = {}
-    for line in raw.decode("utf-8", errors="replace").split("\r\n"):
-        key, sep, value = line.partition(": ")
-        if sep:
-            headers[key.lower()] = value
-    return headers
+    return headers_of(raw.decode("utf-8", errors="replace"))
 
 
 @dataclass
