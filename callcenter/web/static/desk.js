@@ -109,7 +109,7 @@
     link.textContent = desk.connected
       ? link.dataset.connected + (named ? " (" + link.dataset.away + ": " + named + ")" : "")
       : link.dataset.disconnected + (named ? " (" + named + ")" : "");
-    link.dataset.state = desk.connected ? "up" : "down";
+    link.dataset.state = desk.connected ? (named ? "partial" : "up") : "down";  // partial: the warning colour
     renderMe(desk.operator);
     renderOffer(desk.offer);
     renderLast(desk.last, desk.wrapup_seconds);
