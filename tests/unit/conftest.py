@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from callcenter.store.db import Database
-from callcenter.store.migrate import upgrade
+from tests.conftest import sqlite_copy
 from tests.unit.fake_ami import FakeAmi
 from tests.unit.listening import SECRET
 
@@ -23,10 +23,12 @@ async def ami() -> AsyncIterator[FakeAmi]:
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    """A migrated SQLite database (this folder's tests override the two-backend ``db`` of tests/conftest.py)."""
-    url = f"sqlite:///{tmp_path / 'callcenter.db'}"
-    upgrade(url)
-    database = Database(url)
+def db(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory,
+       migrated_templates: dict[str, str]) -> Iterator[Database]:
+    """A migrated SQLite database (this folder's tests override the two-backend ``db`` of tests/conftest.py): a
+    copy of the run's migrated template."""
+    path = tmp_path / "callcenter.db"
+    sqlite_copy(migrated_templates, tmp_path_factory, path)
+    database = Database(f"sqlite:///{path}")
     yield database
     database.dispose()
