@@ -22,12 +22,13 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
+from callcenter.store.jsoncodec import LONG_NUMBER  # digits enough for an integer beyond 64 bits
+
 # The cel_custom JSON keys (asterisk-conf/cel_custom.conf) -> CelEvent fields (AMI's headers: see from_headers).
 FILE_FIELDS = {"uniqueid": "uniqueid", "linkedid": "linkedid", "channame": "channel", "num": "cid_num",
                "name": "cid_name", "dnid": "cid_dnid", "exten": "exten", "context": "context", "appname": "app",
                "appdata": "appdata", "peer": "peer"}
 AMI_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
-LONG_NUMBER = re.compile(r"\d{19}")  # digits enough for an integer beyond 64 bits (or a long string of digits)
 ORJSON_DEPTH = 255  # the nesting orjson writes
 
 

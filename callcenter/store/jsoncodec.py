@@ -30,7 +30,7 @@ def encode(value: Any) -> bytes:
         return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
-LONG_NUMBER = re.compile(r"\d{19}")
+LONG_NUMBER = re.compile(r"\d{19}")  # digits enough for an integer beyond 64 bits (or a long string of digits)
 LONG_NUMBER_BYTES = re.compile(rb"\d{19}")
 
 
