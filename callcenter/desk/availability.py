@@ -85,6 +85,15 @@ async def _send(settings: Settings, model: HotlineModel, action: dict[str, str],
     return left_out
 
 
+async def _send_each(settings: Settings, model: HotlineModel, actions: list[dict[str, str]],
+                     harmless: str) -> set[str]:
+    """:func:`_send` each action in turn; the nodes left out of any."""
+    away: set[str] = set()
+    for action in actions:
+        away |= await _send(settings, model, action, harmless)
+    return away
+
+
 def _unreachable(exc: BaseException) -> bool:
     """Whether a node failed because it could not be reached at all (down, not refusing)."""
     return isinstance(exc, (OSError, TimeoutError)) or isinstance(exc.__cause__, (OSError, TimeoutError))
@@ -112,19 +121,14 @@ async def _recorded(db: Database | None, operator: str, change: dict[str, Any],
     if db is None:
         await send()
         return
-    before, intent = await asyncio.to_thread(_in_session, db, desk_intents.ask, operator, **change)
+    before, intent = await asyncio.to_thread(lambda: db.run(desk_intents.ask, operator, **change))
     try:
         away = await send()
     except Exception:
-        await asyncio.to_thread(_in_session, db, desk_intents.undo, before, operator, intent.version)
+        await asyncio.to_thread(db.run, desk_intents.undo, before, operator, intent.version)
         raise
     if away:
-        await asyncio.to_thread(_in_session, db, desk_intents.missed_by, operator, intent.version, away)
-
-
-def _in_session(db: Database, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    with db.session() as session:
-        return function(session, *args, **kwargs)
+        await asyncio.to_thread(db.run, desk_intents.missed_by, operator, intent.version, away)
 
 
 async def log_in(settings: Settings, model: HotlineModel, operator: str, db: Database | None = None) -> list[str]:
@@ -132,14 +136,8 @@ async def log_in(settings: Settings, model: HotlineModel, operator: str, db: Dat
     queues = _queues(model, operator, agents_only=True)
     if not queues:
         raise DeskError(f"{operator} is always in the queue (a fixed desk): pause instead of logging out and in")
-
-    async def send() -> set[str]:
-        away: set[str] = set()
-        for queue in queues:
-            away |= await _send(settings, model, _added(queue, operator), harmless="Already there")
-        return away
-
-    await _recorded(db, operator, {"logged_in": True}, send)
+    await _recorded(db, operator, {"logged_in": True}, lambda: _send_each(
+        settings, model, [_added(queue, operator) for queue in queues], harmless="Already there"))
     return queues
 
 
@@ -148,15 +146,9 @@ async def log_out(settings: Settings, model: HotlineModel, operator: str, db: Da
     queues = _queues(model, operator, agents_only=True)
     if not queues:
         raise DeskError(f"{operator} is always in the queue (a fixed desk): pause instead of logging out")
-
-    async def send() -> set[str]:
-        away: set[str] = set()
-        for queue in queues:
-            away |= await _send(settings, model, _removed(queue, operator), harmless="Not there")
-        return away
-
     # Out of the queues, a pause means nothing (a new log-in adds the member afresh): no longer part of the intent.
-    await _recorded(db, operator, {"logged_in": False, "paused": None}, send)
+    await _recorded(db, operator, {"logged_in": False, "paused": None}, lambda: _send_each(
+        settings, model, [_removed(queue, operator) for queue in queues], harmless="Not there"))
     return queues
 
 

@@ -250,7 +250,7 @@ class LiveFeed:
         queues restore their members from the astdb while it boots."""
         model = self.model()
         try:
-            intents = await asyncio.to_thread(self._in_session, desk_intents.missed_on, node.name)
+            intents = await asyncio.to_thread(self.db.run, desk_intents.missed_on, node.name)
         except Exception:  # the database away: the board goes on; the next reconnect tries again
             log.exception("desk: could not read the changes node %s may have missed", node.name)
             return
@@ -274,7 +274,7 @@ class LiveFeed:
                         await send_actions(self.settings, address, actions)
                         log.info("desk: node %s was away when %s changed their availability: applied there now (%s)",
                                  node.name, current.operator, ", ".join(a["Action"] for a in actions))
-                    current = await asyncio.to_thread(self._in_session, desk_intents.caught_up, current, node.name)
+                    current = await asyncio.to_thread(self.db.run, desk_intents.caught_up, current, node.name)
                     if current is not None:  # their membership now, after what was just sent
                         theirs = availability.members_of(
                             await self._queue_status(connection, availability.interface(current.operator)),
@@ -288,10 +288,6 @@ class LiveFeed:
         """The queues' members (QueueStatus), or one interface's."""
         status = await connection.send_action({"Action": "QueueStatus", **({"Member": member} if member else {})})
         return [dict(m) for m in _messages(status) if m.get("Event") == "QueueMember"]
-
-    def _in_session(self, function: Callable[..., Any], *args: Any) -> Any:
-        with self.db.session() as session:
-            return function(session, *args)
 
     async def _count(self) -> None:
         while True:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -18,6 +18,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from callcenter.settings import DbSettings
 from callcenter.store import jsoncodec
+
+R = TypeVar("R")
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -86,6 +88,11 @@ class Database:
             raise
         finally:
             session.close()
+
+    def run(self, function: Callable[..., R], *args: Any, **kwargs: Any) -> R:
+        """``function(session, *args, **kwargs)`` in a session of its own (for ``asyncio.to_thread``)."""
+        with self.session() as session:
+            return function(session, *args, **kwargs)
 
     def dispose(self) -> None:
         """Close every pooled connection."""

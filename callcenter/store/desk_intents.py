@@ -65,7 +65,7 @@ def ask(session: Session, operator: str, *, logged_in: bool | object | None = KE
     if paused is not KEEP:
         row.paused = paused  # type: ignore[assignment]
         row.reason = reason if paused else ""
-    row.version = (before.version if before else 0) + 1
+    row.version += 1
     row.missed = []
     row.changed_at = datetime.now(UTC)
     session.flush()
