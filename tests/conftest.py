@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
-from sqlalchemy import Engine, make_url, text
+from sqlalchemy import make_url, text
 
 from callcenter.store import accounts
 from callcenter.store.db import Database, make_engine
@@ -36,16 +36,17 @@ def quick_password_hashes() -> Iterator[None]:
 TEMPLATE_SUFFIX = "_template"
 
 
-def _admin(url: str) -> Engine:
-    """An autocommit engine on the cluster's maintenance database (a database cannot be dropped from within)."""
-    return make_engine(make_url(url).set(database="postgres").render_as_string(hide_password=False)).execution_options(
-        isolation_level="AUTOCOMMIT")
-
-
-def _recreate(admin: Engine, name: str, template: str = "") -> None:
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        connection.execute(text(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else "")))
+def fresh_postgres(name: str, template: str = "") -> str:
+    """An empty database ``name`` on the test cluster, or a copy of ``template``, dropped first if it exists (its
+    connections ended); its URL. Run from the cluster's maintenance database: a database cannot drop itself."""
+    admin = make_engine(make_url(PG_URL).set(database="postgres").render_as_string(hide_password=False))
+    try:
+        with admin.execution_options(isolation_level="AUTOCOMMIT").connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            connection.execute(text(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else "")))
+    finally:
+        admin.dispose()
+    return make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
 
 
 @pytest.fixture(scope="session")
@@ -66,18 +67,13 @@ def sqlite_copy(templates: dict[str, str], factory: pytest.TempPathFactory, path
     shutil.copyfile(templates["sqlite"], path)
 
 
-def _postgres_copy(templates: dict[str, str], url: str) -> None:
-    name = make_url(url).database or ""
-    admin = _admin(url)
-    try:
-        if "postgresql" not in templates:
-            template = name + TEMPLATE_SUFFIX
-            _recreate(admin, template)
-            upgrade(make_url(url).set(database=template).render_as_string(hide_password=False))
-            templates["postgresql"] = template
-        _recreate(admin, name, templates["postgresql"])  # connections a test left behind are ended
-    finally:
-        admin.dispose()
+def _postgres_copy(templates: dict[str, str]) -> None:
+    """The test database afresh, a copy of the migrated template (connections a test left behind are ended)."""
+    name = make_url(PG_URL).database or ""
+    if "postgresql" not in templates:
+        upgrade(fresh_postgres(name + TEMPLATE_SUFFIX))
+        templates["postgresql"] = name + TEMPLATE_SUFFIX
+    fresh_postgres(name, templates["postgresql"])
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -92,7 +88,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path, tmp_path_factory: pyt
         if os.environ.get("CI"):
             pytest.fail("CALLCENTER_TEST_PG_URL is not set: run the tests with `make test`")
         pytest.skip("CALLCENTER_TEST_PG_URL not set (make test starts PostgreSQL and sets it)")
-    _postgres_copy(migrated_templates, PG_URL)
+    _postgres_copy(migrated_templates)
     return PG_URL
 
 

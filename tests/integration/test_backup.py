@@ -40,7 +40,7 @@ from callcenter.store.models import (
     calls,
 )
 from recordings.worker import RecordingWorker
-from tests.conftest import PG_URL
+from tests.conftest import PG_URL, fresh_postgres
 from tests.factories import png, speech_like_wav
 from tests.webclient import add_call, add_users, synthetic_calls
 
@@ -69,16 +69,6 @@ def cli(place: Place, *args: str) -> subprocess.CompletedProcess[str]:
                           env=place.env(), capture_output=True, text=True, timeout=300)
 
 
-def _fresh_postgres(name: str) -> str:
-    """An empty database ``name`` on the test cluster (dropped first if a run left it)."""
-    admin = make_engine(PG_URL).execution_options(isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-
-
 def target_place(tmp_path: Path, engine: str) -> Place:
     """An empty place to restore into: a new SQLite file, or a new PostgreSQL database on the test cluster."""
     if engine == "sqlite":
@@ -86,7 +76,7 @@ def target_place(tmp_path: Path, engine: str) -> Place:
     else:
         if not PG_URL:
             pytest.skip("CALLCENTER_TEST_PG_URL not set")
-        url = _fresh_postgres(f"{make_url(PG_URL).database}_restore")
+        url = fresh_postgres(f"{make_url(PG_URL).database}_restore")
     return Place(url, tmp_path / "restored-store", tmp_path / "restored-attachments")
 
 
