@@ -224,6 +224,7 @@ def test_a_node_away_is_named_on_the_desk_and_the_phone_s_node_keeps_it_connecte
     my_state(page, "free")
     expect(link).to_have_attribute("data-state", "partial", timeout=WAIT)  # in the warning colour
     expect(link).to_have_text("Connected to the PBX (not connected: ghost)")
+    screenshot(page, "desk-node-away")
     supervisor = signed_in(server, "super1")
     supervisor.goto(f"{server.url}/live")
     expect(supervisor.locator("#link-state")).to_have_text("Not connected to the PBX (ghost)", timeout=WAIT)
