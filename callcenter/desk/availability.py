@@ -9,7 +9,8 @@ queues skip), so a call on any node finds the operator as the desk says. A node 
 reached at all (down for maintenance) is left out while another takes the change (logged), and the desk says "not
 connected" when it has the phone. Such a node restores its queues from its own astdb when it comes back, as they
 were before the change: given the database, each change is first written as the operator's intent and the nodes
-it missed are noted (:mod:`callcenter.store.desk_intents`); the live feed applies it there (:func:`catch_up`).
+it missed are noted (:mod:`callcenter.store.desk_intents`); the live feed applies it there (:func:`catch_up`). It
+also gives a standing pause again to a node that restarted: static members (fixed desks) come back not paused.
 """
 
 from __future__ import annotations

@@ -3,11 +3,11 @@ may ask reporting questions), and the fan-out of board snapshots to every open b
 
 One session per Asterisk node (``CALLCENTER_NODES``, as the listener follows them; else the model's one AMI), each
 keeping its node's board. On every (re)connect a node's board is rebuilt from what that Asterisk says it has
-(CoreShowChannels, QueueStatus), and the desk changes the node missed while it was away are applied there
-(:func:`callcenter.desk.availability.catch_up`); then CEL and queue-member events keep it current. Pages see the
-boards merged. Each change is pushed at once; today's counters come from the database every few seconds. The
-snapshot carries the Asterisk time of the last event it reflects, so the delay from Asterisk to the page can be
-measured.
+(CoreShowChannels, QueueStatus), and the desk changes the node lacks (missed while it was away; a standing pause
+it forgot when it restarted) are applied there (:func:`callcenter.desk.availability.catch_up`); then CEL and
+queue-member events keep it current. Pages see the boards merged. Each change is pushed at once; today's counters
+come from the database every few seconds. The snapshot carries the Asterisk time of the last event it reflects, so
+the delay from Asterisk to the page can be measured.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ MEMBER_EVENTS = ("QueueMemberStatus", "QueueMemberPause", "QueueMemberAdded", "Q
 AGENT_EVENTS = ("AgentCalled", "AgentConnect", "AgentRingNoAnswer", "AgentComplete", "AgentDump")
 COUNTERS_EVERY = 5.0
 LOOKUPS_KEPT = 500
-BOOT_WAIT = 30.0  # seconds a node back may take to finish booting before its missed desk changes wait (for the
+BOOT_WAIT = 30.0  # seconds a node back may take to finish booting before the desk changes it lacks wait (for the
 # session after this one)
 PHONE_AWAY = frozenset({"unreachable", "logged_out"})  # states in which a node cannot tell that it has the phone
 
@@ -244,22 +244,23 @@ class LiveFeed:
             board.member({**member, "MemberName": member.get("Name", "")}, time.time())
 
     async def _catch_up(self, node: NodeSettings, address: Address, connection: AmiConnection) -> None:
-        """Apply on a node that is back the desk changes it missed (with the control user), each operator's
-        latest; a change made meanwhile is applied after it (the older one may have landed after it). What fails
-        is logged and stays missed: tried again at the node's next reconnect. Only once the node has booted: the
-        queues restore their members from the astdb while it boots."""
+        """Give a node, as a session with it begins, what it lacks of the desk's changes (with the control user):
+        those it missed while away, each operator's latest (a change made meanwhile is applied after it: the older
+        one may have landed after it), and the standing pauses, which a restart forgets for fixed desks. What fails
+        is logged and stays owed: tried again at the node's next session. Only once the node has booted: the
+        queues restore their members from the astdb and the configuration while it boots."""
         model = self.model()
         try:
-            intents = await asyncio.to_thread(self.db.run, desk_intents.missed_on, node.name)
+            intents = await asyncio.to_thread(self.db.run, desk_intents.owed_to, node.name)
         except Exception:  # the database away: the board goes on; the next reconnect tries again
-            log.exception("desk: could not read the changes node %s may have missed", node.name)
+            log.exception("desk: could not read the desk changes node %s may lack", node.name)
             return
         if not intents:
             return
         try:
             await wait_booted(self.settings, address, BOOT_WAIT)
         except AmiError as exc:  # this session ends; the next one tries again
-            log.warning("desk: node %s missed desk changes, which wait for it to boot: %s", node.name, exc)
+            log.warning("desk: node %s lacks desk changes, which wait for it to boot: %s", node.name, exc)
             raise
         members = await self._queue_status(connection)  # as booted
         for intent in intents:
@@ -272,15 +273,17 @@ class LiveFeed:
                     actions = availability.catch_up(model, current, theirs)
                     if actions:
                         await send_actions(self.settings, address, actions)
-                        log.info("desk: node %s was away when %s changed their availability: applied there now (%s)",
-                                 node.name, current.operator, ", ".join(a["Action"] for a in actions))
+                        why = ("was away when %s changed their availability" if node.name in current.missed
+                               else "had forgotten %s's pause (restarted)")
+                        log.info("desk: node %s " + why + ": applied there now (%s)", node.name, current.operator,
+                                 ", ".join(a["Action"] for a in actions))
                     current = await asyncio.to_thread(self.db.run, desk_intents.caught_up, current, node.name)
                     if current is not None:  # their membership now, after what was just sent
                         theirs = availability.members_of(
                             await self._queue_status(connection, availability.interface(current.operator)),
                             current.operator)
             except Exception as exc:  # refused, the link or the database gone: the board goes on
-                log.warning("desk: node %s missed a change of %s's availability and did not take it now (%r); "
+                log.warning("desk: node %s lacks a change of %s's availability and did not take it now (%r); "
                             "tried again when it next reconnects", node.name, intent.operator, exc)
 
     @staticmethod

@@ -6,7 +6,8 @@ fixed desks, from its configuration: not paused), which is the state from before
 logged out or paused meanwhile would be rung there again. So each change is written here before it is sent (the
 operator's whole intent: logged in or out, paused with a reason or not, and a version counting up), the nodes it
 could not reach are added to ``missed`` afterwards, and the API process that follows a node (the live feed) applies
-the intent there when the node is back, then takes the node off the list if no newer change came meanwhile.
+the intent there when the node is back, then takes the node off the list if no newer change came meanwhile. A
+standing pause is given again at every session with a node: one that restarted forgets a fixed desk's pause.
 
 A change no node took is undone here (the previous intent put back): the intent is what the PBX was told.
 """
@@ -96,6 +97,14 @@ def missed_on(session: Session, node: str) -> list[Intent]:
     """The intents ``node`` missed, by operator. (A hotline has tens of operators: read them all.)"""
     rows = session.scalars(select(DeskIntent).order_by(DeskIntent.operator))
     return [_intent(row) for row in rows if node in row.missed]
+
+
+def owed_to(session: Session, node: str) -> list[Intent]:
+    """What ``node`` is given when a session with it begins, by operator: the intents it missed, and every standing
+    pause. (Restarted, an Asterisk restores its dynamic members with their pauses from its astdb, but its static
+    members, the fixed desks, from its configuration: not paused. An operator at lunch would be rung.)"""
+    rows = session.scalars(select(DeskIntent).order_by(DeskIntent.operator))
+    return [_intent(row) for row in rows if node in row.missed or row.paused]
 
 
 def caught_up(session: Session, intent: Intent, node: str) -> Intent | None:

@@ -202,7 +202,7 @@ def test_the_live_board_and_the_desk_follow_both_nodes(
         db: Database, db_url: str, node_b: Node, agents: Callable[..., SipAgent], tmp_path: Path) -> None:
     """One API process, one AMI session per node: the board shows both nodes' calls and each operator's state on
     each node; pausing reaches both nodes; a call-back rings the phone on the node it is registered on; a node
-    back from away is given the desk changes it missed."""
+    back from away is given the desk changes it missed, and a node that restarted the pause it forgot."""
     node_a = Node(SETTINGS.ami.node, ROOT, MODEL, SETTINGS)
     entries = [node.listener_entry() for node in (node_a, node_b)]
     settings = SETTINGS.model_copy(update={"nodes": [NodeSettings.model_validate(entry) for entry in entries]})
@@ -282,6 +282,15 @@ def test_the_live_board_and_the_desk_follow_both_nodes(
                    "node b back, with op203 logged out and op101 paused there too")
         with db.session() as session:
             assert desk_intents.missed_on(session, NODE_B) == []
+
+        # Node b restarts while op101 is still at lunch: it brings the fixed desk back from its configuration, not
+        # paused (nothing was missed this time); the API process pauses op101 there again.
+        asterisk.stop(node_b.root)
+        wait_until(lambda: not board()["connected"], 30, "the board losing node b again")
+        asterisk.start(node_b.root, node_b.model, node_b.settings)
+        wait_until(lambda: board()["connected"]
+                   and operator("op101")["nodes"] == {node_a.name: "paused", NODE_B: "paused"}, 60,
+                   "node b restarted, with op101's pause given again")
         asyncio.run(availability.resume(settings, MODEL, "op101", db))
         # (op101's phone registers on node b again only when baresip renews its registration)
         wait_until(lambda: states("op101")[node_a.name] == "free"

@@ -155,3 +155,51 @@ def test_a_node_back_is_given_what_it_missed_once_booted(tmp_path: Path, monkeyp
     asyncio.run(feed._catch_up(node_b, node_b.ami, None))  # type: ignore[arg-type]
     assert sent[1:] == [["QueueRemove PJSIP/op203"]] and missed("b") == []
     db.dispose()
+
+
+def test_a_standing_pause_is_given_again_to_a_node_that_forgot_it(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Restarted, an Asterisk brings its fixed desks back from its configuration, not paused: at the session's start
+    the feed pauses again an operator whose desk says paused, with the reason. It leaves alone a node that has the
+    pause, an operator not paused at the desk whom the queue paused itself (a call rang out), and an operator who
+    is in no queue there."""
+    url = f"sqlite:///{tmp_path / 'db'}"
+    upgrade(url)
+    db = Database(url)
+    settings = Settings()
+    feed = LiveFeed(settings, lambda: MODEL, db)
+    node = feed.nodes[0]
+    with db.session() as session:
+        desk_intents.ask(session, "op101", paused=True, reason="lunch")
+        desk_intents.ask(session, "op102", paused=True, reason="break")
+        desk_intents.ask(session, "op103", paused=False)
+        desk_intents.ask(session, "op201", paused=True, reason="meeting")
+    status = [{"Event": "QueueMember", "Queue": "operators", "Location": "PJSIP/op101", "Paused": "0"},
+              {"Event": "QueueMember", "Queue": "operators", "Location": "PJSIP/op102", "Paused": "1",
+               "PausedReason": "break"},
+              {"Event": "QueueMember", "Queue": "operators", "Location": "PJSIP/op103", "Paused": "1",
+               "PausedReason": "Auto-Pause"}]
+    sent: list[dict[str, str]] = []
+
+    async def queue_status(_connection: object, member: str = "") -> list[dict[str, str]]:
+        return [m for m in status if not member or m["Location"] == member]
+
+    async def send_actions(_settings: Settings, _address: object, actions: list[dict[str, str]]) -> list[object]:
+        sent.extend(actions)
+        return []
+
+    async def wait_booted(_settings: Settings, _address: object, timeout: float) -> None:
+        return None
+
+    monkeypatch.setattr(feed, "_queue_status", queue_status)
+    monkeypatch.setattr(feed_module, "send_actions", send_actions)
+    monkeypatch.setattr(feed_module, "wait_booted", wait_booted)
+    with db.session() as session:
+        assert [i.operator for i in desk_intents.owed_to(session, node.name)] == ["op101", "op102", "op201"]
+    asyncio.run(feed._catch_up(node, node.ami, None))  # type: ignore[arg-type]
+    assert sent == [{"Action": "QueuePause", "Interface": "PJSIP/op101", "Paused": "true", "Reason": "lunch"}]
+    sent.clear()
+    status[0].update(Paused="1", PausedReason="lunch")  # the next session: the node has it
+    asyncio.run(feed._catch_up(node, node.ami, None))  # type: ignore[arg-type]
+    assert sent == []
+    db.dispose()
