@@ -58,8 +58,11 @@ def _refuse(request: Request, action: str, code: int, message: str, recording_id
     return HTTPException(code, detail=message, headers={"WWW-Authenticate": "Bearer"} if code == 401 else None)
 
 
-def _admitted(request: Request, action: str, call: Call | None, recording_id: int | None = None) -> Principal:
-    """The signed-in user if they may hear this call's recordings; refused (and audited) otherwise."""
+def _admitted(request: Request, action: str, call: Call | None, recording_id: int | None = None,
+              unattached: bool = False) -> Principal:
+    """The signed-in user if they may hear this call's recordings; refused (and audited) otherwise. ``unattached``:
+    a recording whose call is not built yet (stored before it, or its call never built): whose it is cannot be
+    told, so only those who see every call may hear it."""
     who = principal(request)
     call_id = call.id if call is not None else None
     if who is None:
@@ -68,7 +71,20 @@ def _admitted(request: Request, action: str, call: Call | None, recording_id: in
         raise _refuse(request, action, 403, f"a {who.role.value} may not hear recordings", recording_id, call_id)
     if call is not None and not may_see_call(who, call):
         raise _refuse(request, action, 403, "an operator may hear only the calls they took", recording_id, call_id)
+    if unattached and not who.sees_everything:
+        raise _refuse(request, action, 403, "this recording's call is not in the call log yet: only a supervisor "
+                      "may hear it", recording_id)
     return who
+
+
+def _call_of(session: Session, row: Recording | None) -> Call | None:
+    """The call a recording belongs to: the one it is attached to, else the one built meanwhile for its node and
+    linkedid (attached when the call is next written)."""
+    if row is None:
+        return None
+    if row.call_id is not None:
+        return session.get(Call, row.call_id)
+    return session.scalar(select(Call).where(Call.node == row.node, Call.linkedid == row.linkedid))
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -158,8 +174,8 @@ def audio(recording_id: Annotated[int, FastPath(ge=1, le=MAX_ID)], request: Requ
     status actually served."""
     action = "download" if download else "play"
     row = session.get(Recording, recording_id)
-    call = session.get(Call, row.call_id) if row is not None and row.call_id is not None else None
-    _admitted(request, action, call, recording_id)
+    call = _call_of(session, row)
+    _admitted(request, action, call, recording_id, unattached=row is not None and call is None)
     if row is None:
         raise _refuse(request, action, 404, f"no recording with id {recording_id}", recording_id)
     path = _stored_file(request, row, action)

@@ -108,6 +108,24 @@ def test_every_recording_access_is_audited_with_who_and_the_status_served(
     assert all(r.client for r in _audit(db))
 
 
+def test_a_recording_not_attached_to_its_call_is_heard_only_by_whom_its_call_admits(
+        calls: dict[str, int], as_user: dict[str, TestClient], db: Database) -> None:
+    """The recordings worker may store a recording before its call is built (attached when the call is next
+    written): its call is then looked up by node and linkedid; with no call at all, only staff may hear it."""
+    from callcenter.store.models import Recording
+
+    audio = f"/api/recordings/{calls['mine_rec']}/audio"
+    with db.session() as session:
+        session.get_one(Recording, calls["mine_rec"]).call_id = None  # op101's call, built, not attached yet
+    assert [as_user[user].get(audio).status_code for user in ("op101", "op102", "super1")] == [200, 403, 200]
+    with db.session() as session:
+        session.get_one(Recording, calls["mine_rec"]).linkedid = "9.1"  # a call never built
+    assert [as_user[user].get(audio).status_code for user in ("op101", "op102", "super1", "dept1")] == [
+        403, 403, 200, 403]
+    refused = [r for r in _audit(db) if r.actor == "op101"][-1]
+    assert (refused.status_code, refused.allowed) == (403, False) and "supervisor" in refused.detail
+
+
 def test_anonymous_refusals_cannot_grow_the_audit_table(calls: dict[str, int], db: Database,
                                                         settings: Settings) -> None:
     anonymous = client(db, settings)
