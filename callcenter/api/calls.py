@@ -17,7 +17,7 @@ from callcenter.settings import NODE_NAME, ApiSettings
 from callcenter.store import queries, worklist
 from callcenter.store.models import Call
 from callcenter.web.auth import Anyone, Principal
-from callcenter.web.privacy import mask_number
+from callcenter.web.privacy import mask_number, mask_step
 
 router = APIRouter(prefix="/api/calls", tags=["calls"])
 # ISO 8601 dates and date-times as the schema documents them: years 1900-2999 (a call log has no others, and
@@ -90,8 +90,19 @@ def call_filter(
                               operator=operator, number=number, topic=topic, node=node)
 
 
+class HiddenFilter(ValueError):
+    """A filter on something the user sees masked (a department searching by caller number)."""
+
+
+NUMBER_HIDDEN = "callers' numbers are masked for a department: it may not search by them"
+
+
 def scoped(where: queries.CallFilter, who: Principal) -> queries.CallFilter:
-    """The filter narrowed to what the user may see: an operator only the calls they took part in."""
+    """The filter narrowed to what the user may see: an operator only the calls they took part in. A search by
+    caller number from someone who sees numbers masked is refused (HiddenFilter): a prefix answered call by call
+    would give the hidden digits away one at a time."""
+    if where.number and not who.sees_numbers:
+        raise HiddenFilter(NUMBER_HIDDEN)
     if who.role is Role.OPERATOR:
         return queries.CallFilter(**{**where.__dict__, "participant": who.operator or "\x00none"})
     return where
@@ -111,12 +122,14 @@ def may_see_call(who: Principal, call: Call) -> bool:
 
 
 def public(call: Call, who: Principal) -> CallOut:
-    """The call as this user may see it: for departments, numbers masked and the caller's name left out (a
-    department learns who the citizen is only from a case whose citizen agreed to give their contact)."""
+    """The call as this user may see it: for departments, numbers masked (in the voice menu's steps too) and the
+    caller's name left out (a department learns who the citizen is only from a case whose citizen agreed to give
+    their contact)."""
     out = CallOut.model_validate(call)
     if not who.sees_numbers:
         out = out.model_copy(update={"caller_number": mask_number(out.caller_number), "caller_name": "",
-                                     "callback_number": mask_number(out.callback_number)})
+                                     "callback_number": mask_number(out.callback_number),
+                                     "ivr_path": [mask_step(step) for step in out.ivr_path]})
     return out
 
 
@@ -133,7 +146,11 @@ def list_calls(
     """Calls that started in [from, to), newest first (an operator's own calls only). `total` is exact up to
     10,000 calls; beyond, it is 10,000 with `total_exact` false (pages after `pages` exist while pages are full)."""
     size = min(page_size or settings.page_size_default, settings.page_size_max)
-    rows, total = queries.list_calls(session, scoped(where, who), page, size)
+    try:
+        mine = scoped(where, who)
+    except HiddenFilter as exc:
+        raise invalid("number", where.number, str(exc)) from None
+    rows, total = queries.list_calls(session, mine, page, size)
     return CallPage(items=[public(row, who) for row in rows], page=page, page_size=size, total=total.count,
                     total_exact=total.exact, pages=(total.count + size - 1) // size)
 

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from callcenter.settings import Settings
 from callcenter.store.db import Database
-from callcenter.store.models import CALL, RecordingAccess
+from callcenter.store.models import CALL, Call, RecordingAccess
 from callcenter.web import auth
 from tests.webclient import (
     PASSWORD,
@@ -89,6 +89,38 @@ def test_operators_see_their_own_calls_departments_see_numbers_masked(calls: dic
     detail = as_user["dept1"].get(f"/api/calls/{calls['mine']}").json()
     assert detail["caller_number"] == "0905•••456" and detail["events"] == []  # the timeline carries numbers
     assert detail["caller_name"] == ""  # nor the caller's name: a citizen's contact needs their consent
+
+
+def test_departments_find_no_callers_number_in_the_voice_menu_nor_by_searching(
+        calls: dict[str, int], as_user: dict[str, TestClient], db: Database) -> None:
+    """The masked number must not be readable elsewhere: the call-back number the citizen keyed (and digits keyed
+    where the menu expected none) are in the voice menu's steps; a search by number prefix, answered call or no
+    call, would give the hidden digits one at a time, as would sorting by number."""
+    with db.session() as session:
+        call = session.get_one(Call, calls["mine"])
+        call.ivr_path = ["IVR_START:line=02621022&lang=vi", "IVR_INVALID:menu=topic&input=0987654321",
+                         "IVR_CALLBACK:number=0987654321&source=entered"]
+    shown = as_user["dept1"].get(f"/api/calls/{calls['mine']}").json()["ivr_path"]
+    assert shown == ["IVR_START:line=02621022&lang=vi", "IVR_INVALID:menu=topic&input=•••",
+                     "IVR_CALLBACK:number=0987•••321&source=entered"]
+    listed = as_user["dept1"].get("/api/calls").json()["items"]
+    assert not any("0987654321" in step for item in listed for step in item["ivr_path"])
+    page = as_user["dept1"].get(f"/calls/{calls['mine']}").text
+    assert "0987654321" not in page and "0987•••321" in page
+    assert as_user["super1"].get(f"/api/calls/{calls['mine']}").json()["ivr_path"][2].endswith("0987654321&"
+                                                                                              "source=entered")
+
+    refused = as_user["dept1"].get("/api/calls", params={"number": "0905123"})
+    assert refused.status_code == 422 and "masked" in refused.json()["detail"][0]["msg"]
+    assert as_user["super1"].get("/api/calls", params={"number": "0905123"}).json()["total"] == 1
+    history = as_user["dept1"].get("/calls", params={"number": "0905123"}).text
+    assert "masked for a department" in history and "0905•••456" not in history
+    assert 'name="number"' not in as_user["dept1"].get("/calls").text  # no such field on their form
+    assert as_user["dept1"].get("/calls.csv", params={"number": "0905"}).status_code == 422
+    sorted_page = as_user["dept1"].get("/calls", params={"sort": "caller_number"}).text
+    assert 'aria-sort="descending"' in sorted_page  # the default order (newest first), not by number
+    header = sorted_page[sorted_page.index("<thead>"):sorted_page.index("</thead>")]
+    assert "Caller" in header and "caller_number" not in header  # no column link to sort by it either
 
 
 def test_every_recording_access_is_audited_with_who_and_the_status_served(

@@ -68,6 +68,17 @@ def _query(request: Request, form: PageFilter, who: Principal) -> queries.CallFi
     return scoped(found, who)
 
 
+def sortable(who: Principal) -> tuple[str, ...]:
+    """The columns this user may sort by: not callers' numbers for someone who sees them masked (the order of
+    masked numbers tells their hidden digits apart)."""
+    return queries.SORTABLE if who.sees_numbers else tuple(c for c in queries.SORTABLE if c != "caller_number")
+
+
+def _sort(sort: str, who: Principal) -> str:
+    """The sort asked for, or the default when this user may not sort by that column."""
+    return sort if sort.lstrip("-") in sortable(who) else "-started_at"
+
+
 def page_filter(start: Annotated[str, Query(alias="from", max_length=40)] = "",
                 end: Annotated[str, Query(alias="to", max_length=40)] = "",
                 line: Annotated[str, Query(max_length=20)] = "", topic: Annotated[str, Query(max_length=64)] = "",
@@ -91,7 +102,7 @@ def history(request: Request, who: Person, form: Annotated[PageFilter, Depends(p
             page: Annotated[int, Query(ge=1, le=100_000)] = 1,
             sort: Annotated[str, Query(max_length=20)] = "-started_at") -> HTMLResponse:
     """The history: filters, counts by status, a sortable page of calls."""
-    settings, model = request.app.state.settings.api, request.app.state.model()
+    settings, model, sort = request.app.state.settings.api, request.app.state.model(), _sort(sort, who)
     size, problem = settings.page_size_default, ""
     rows, total, counts = [], queries.Total(0), {}
     try:
@@ -108,7 +119,7 @@ def history(request: Request, who: Person, form: Annotated[PageFilter, Depends(p
     return render(request, "history.html", title="Call history", calls=rows, total=total, page=page,
                   pages=max(1, (total.count + size - 1) // size), more=not total.exact and len(rows) == size,
                   form=form, sort=sort, problem=problem,
-                  counts=sorted(counts.items()), columns=COLUMNS, sortable=queries.SORTABLE,
+                  counts=sorted(counts.items()), columns=COLUMNS, sortable=sortable(who),
                   **_options(model, who, who.language))
 
 
@@ -154,7 +165,7 @@ def export(request: Request, who: Person, form: Annotated[PageFilter, Depends(pa
     except ValueError as exc:
         raise HTTPException(422, detail=str(exc)) from None
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M")
-    return StreamingResponse(_csv_rows(request, where, who, sort), media_type="text/csv; charset=utf-8",
+    return StreamingResponse(_csv_rows(request, where, who, _sort(sort, who)), media_type="text/csv; charset=utf-8",
                              headers={"Content-Disposition": f'attachment; filename="calls-{stamp}.csv"'})
 
 
