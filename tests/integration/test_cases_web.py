@@ -15,7 +15,7 @@ from sqlalchemy import select
 from callcenter.model.contract import Role
 from callcenter.store import accounts
 from callcenter.store.db import Database
-from callcenter.store.models import Case, CaseUpdate
+from callcenter.store.models import Case, CaseCall, CaseUpdate
 from ivr.cases import StoredCases
 from tests.webclient import PASSWORD, add_call, add_users, client, form_post, settings_for, sign_in
 
@@ -108,6 +108,29 @@ def test_returned_cases_are_forwarded_again_reassigned_and_calls_link_by_number(
     assert "check" in bad  # a mistyped number is caught by its check digit
     page = supervisor.get(f"/cases/{number}").text
     assert page.count('href="/calls/') == 2 and "Phòng Tài nguyên và Môi trường" in page
+
+
+def test_an_operator_links_to_a_case_only_the_calls_they_may_see(db: Database, tmp_path: Path, users: None) -> None:
+    """Linking shows the call on the case's page and the case on the caller's screen-pop: an operator may link
+    only calls they took part in (or work on), as they may open only those; another's is an unknown call."""
+    mine, _ = add_call(db, 6, operator="op102", number="0905000111")
+    theirs, _ = add_call(db, 7, operator="op101", number="0905000222")
+    operator = as_user(db, tmp_path, "op102")
+    assert operator.get(f"/calls/{theirs}").status_code == 404
+    token = operator.cookies.get("csrftoken", "")
+    answer = operator.post("/cases", data={"call_id": str(theirs), "topic": "environment", "description": "x",
+                                           "csrftoken": token}, headers={"Accept": "application/json"})
+    assert answer.status_code == 422 and f"no call with id {theirs}" in answer.json()["detail"]
+    number = open_case(operator, mine)
+    assert form_post(operator, f"/cases/{number}/calls", call_id=str(theirs))[1] == f"no call with id {theirs}"
+    assert operator.post(f"/calls/{theirs}/case", data={"number": number, "csrftoken": token},
+                         follow_redirects=False).status_code == 404
+    with db.session() as session:
+        assert session.scalars(select(CaseCall.call_id)).all() == [mine]
+    supervisor = as_user(db, tmp_path, "super1")  # who sees every call links any
+    assert form_post(supervisor, f"/calls/{theirs}/case", number=number)[0] == 303
+    with db.session() as session:
+        assert sorted(session.scalars(select(CaseCall.call_id)).all()) == sorted([mine, theirs])
 
 
 def test_the_overdue_report_lists_cases_past_their_topic_s_target(db: Database, tmp_path: Path, users: None) -> None:

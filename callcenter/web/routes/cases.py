@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Reques
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from sqlalchemy import select
 
+from callcenter.api.calls import may_see_call
 from callcenter.model.cases import CaseStatus, next_statuses
 from callcenter.model.contract import Role
 from callcenter.store import attachments as files_store
@@ -156,6 +157,16 @@ def _call_id(session: Any, call_id: str, linkedid: str) -> list[int]:
     return []
 
 
+def _seen(session: Any, who: Principal, call_ids: list[int]) -> list[int]:
+    """The calls, if this user may see each (an operator: the calls they took part in or work on); a call they may
+    not see is refused as unknown (linking it would show it on the case's page, and the case on its caller's)."""
+    for call_id in call_ids:
+        call = session.get(Call, call_id)
+        if call is None or not may_see_call(who, call):
+            raise store.CaseError(f"no call with id {call_id}")
+    return call_ids
+
+
 @router.post("/cases")
 def open_case(request: Request, who: Hotline, topic: Annotated[str, Form(max_length=64)],
               description: Annotated[str, Form(max_length=store.TEXT_MAX)],
@@ -173,7 +184,7 @@ def open_case(request: Request, who: Hotline, topic: Annotated[str, Form(max_len
             new = store.NewCase(topic=topic, description=description, department=department, location=location,
                                 latitude=_float(latitude, "latitude"), longitude=_float(longitude, "longitude"),
                                 contact_name=contact_name, contact_phone=contact_phone, contact_consent=consent,
-                                forward=forward, call_ids=_call_id(session, call_id, linkedid))
+                                forward=forward, call_ids=_seen(session, who, _call_id(session, call_id, linkedid)))
             case = store.open_case(session, model, new, actor(who))
             number, status = case.number, case.status
     except store.CaseError as exc:
@@ -262,7 +273,7 @@ def link_call(request: Request, who: Hotline, number: str, call_id: Annotated[st
     """Link another call to the case (the citizen calling back, another citizen reporting the same)."""
     try:
         with request.app.state.db.session() as session:
-            ids = _call_id(session, call_id, "")
+            ids = _seen(session, who, _call_id(session, call_id, ""))
             if not ids:
                 raise store.CaseError("call: an id")
             store.link_call(session, _case(session, number, who), ids[0], actor(who))
@@ -280,7 +291,8 @@ def link_from_call(request: Request, who: Hotline, call_id: int,
     problem = ""
     try:
         with request.app.state.db.session() as session:
-            if not 0 < call_id < 2**63 or session.get(Call, call_id) is None:
+            call = session.get(Call, call_id) if 0 < call_id < 2**63 else None
+            if call is None or not may_see_call(who, call):
                 raise HTTPException(404, detail=f"no call with id {call_id}")
             case = store.by_number(session, number.strip())
             if case is None:
