@@ -158,6 +158,23 @@ def test_one_operator_at_a_time_holds_an_item_and_only_then_sees_the_message(db:
     assert (item.closed_reason, item.closed_by, item.claimed_by) == ("dismissed", "op102", "")
 
 
+def test_the_operator_holding_an_item_notes_its_call_and_nobody_else_may(db: Database, tmp_path: Path) -> None:
+    """Holding a worklist item lets an operator see its call, so note what the call-back found too."""
+    add_users(db)
+    call_id = _request(db, "0905333777")
+    holder = sign_in(client(db, settings_for(tmp_path)), "op101")
+    assert _act(holder, call_id, "claim") == ""
+    notes = {user: api_client(db, settings_for(tmp_path), user=user).post(
+        f"/api/calls/{call_id}/notes", json={"text": f"gọi lại ({user})"}).status_code for user in ("op101", "op102")}
+    assert notes == {"op101": 201, "op102": 404}
+    token = holder.cookies.get("csrftoken", "")
+    page = holder.post(f"/calls/{call_id}/notes", data={"text": "để lại lời nhắn", "csrftoken": token},
+                       follow_redirects=False)
+    assert page.status_code == 303
+    with db.session() as session:
+        assert [n.text for n in worklist.notes_of(session, call_id)] == ["gọi lại (op101)", "để lại lời nhắn"]
+
+
 def test_the_worklist_refuses_bad_input_clearly(db: Database, tmp_path: Path) -> None:
     add_users(db)
     call_id = _request(db, "0905333555")

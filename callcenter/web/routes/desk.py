@@ -133,20 +133,22 @@ def _topic(request: Request, topic: str) -> str | None:
     return topic
 
 
-def _keep_note(request: Request, who: Principal, call: Call | None, text: str, topic: str) -> int:
-    """Keep a note on ``call`` for ``who``; the HTTP status (and audit it)."""
-    if call is None:
-        raise HTTPException(404, detail="no such call")
-    if not may_see_call(who, call):
-        audit(request, "note", 403, call_id=call.id)
-        raise HTTPException(404, detail="no such call")
-    try:
-        corrected = _topic(request, topic)
-        with request.app.state.db.session() as session:
+def _keep_note(request: Request, who: Principal, call_id: int | None, text: str, topic: str) -> int:
+    """Keep a note on call ``call_id`` for ``who``; the HTTP status (and audit it). The call is read in the session
+    that keeps the note: whether an operator may see it depends on the worklist item they hold, read through it."""
+    with request.app.state.db.session() as session:
+        call = session.get(Call, call_id) if call_id is not None and 0 < call_id < 2**63 else None
+        if call is None:
+            raise HTTPException(404, detail="no such call")
+        if not may_see_call(who, call):
+            audit(request, "note", 403, call_id=call.id)
+            raise HTTPException(404, detail="no such call")
+        try:
+            corrected = _topic(request, topic)
             worklist.add_note(session, call, who.name, who.operator or "", text, corrected)
-    except ValueError as exc:
-        raise HTTPException(422, detail=str(exc)) from None
-    audit(request, "note", 201, call_id=call.id, detail=f"topic={corrected}" if corrected else "")
+        except ValueError as exc:
+            raise HTTPException(422, detail=str(exc)) from None
+    audit(request, "note", 201, call_id=call_id, detail=f"topic={corrected}" if corrected else "")
     return 201
 
 
@@ -166,7 +168,7 @@ def desk_note(request: Request, who: OperatorPage, linkedid: Annotated[str, Form
     if call is None:
         return _answer(request, 409, STILL_LOGGING)
     try:
-        _keep_note(request, who, call, text, topic)
+        _keep_note(request, who, call.id, text, topic)
     except HTTPException as exc:
         return _answer(request, exc.status_code, str(exc.detail))
     return _answer(request, 201, "saved")
@@ -176,9 +178,7 @@ def desk_note(request: Request, who: OperatorPage, linkedid: Annotated[str, Form
 def call_note(request: Request, who: Noter, call_id: int, text: Annotated[str, Form(max_length=worklist.NOTE_MAX)]
               = "", topic: Annotated[str, Form(max_length=64)] = "") -> Response:
     """A note from the call's page."""
-    with request.app.state.db.session() as session:
-        call = session.get(Call, call_id) if 0 < call_id < 2**63 else None
-    _keep_note(request, who, call, text, topic)
+    _keep_note(request, who, call_id, text, topic)
     return RedirectResponse(f"/calls/{call_id}#notes", status_code=303)
 
 
@@ -205,10 +205,8 @@ class NoteOut(BaseModel):
           summary="Keep a note (and a corrected topic) on a call")
 def api_note(request: Request, who: NoterApi, call_id: int, note: NoteIn) -> dict[str, Any]:
     """Operators on calls they took; supervisors and admins on any call. Audited."""
-    with request.app.state.db.session() as session:
-        call = session.get(Call, call_id) if 0 < call_id < 2**63 else None
     try:
-        _keep_note(request, who, call, note.text, note.topic)
+        _keep_note(request, who, call_id, note.text, note.topic)
     except HTTPException as exc:
         if exc.status_code != 422:
             raise
