@@ -1,6 +1,7 @@
 """The API's and web app's composition root: ``create_app(settings, db, model)``.
 
-Middleware, outermost first: allowed host names (against DNS rebinding), security headers, CSRF on every form
+Middleware, outermost first: allowed host names (against DNS rebinding), security headers, no NUL character in a
+path, query or url-encoded form (PostgreSQL's text cannot store one), CSRF on every form
 post (a signed double-submit cookie; bearer-token requests and the cookie-less Open311 API are exempt), signed
 session cookies. Then the JSON API under /api, the Open311 API under /open311/v2, the pages, the vendored static
 assets and the self-hosted API docs.
@@ -33,6 +34,7 @@ from callcenter.store.db import Database
 from callcenter.web.audit import AnonymousLimit
 from callcenter.web.auth import SignInRequired
 from callcenter.web.csrf import CsrfProtection
+from callcenter.web.nul import NoNul
 from callcenter.web.pages import ENV, STATIC, render
 from callcenter.web.routes import account, admin, board, cases, desk, history, sign_in, worklist
 from callcenter.web.security import SecurityHeaders
@@ -67,6 +69,7 @@ def _middleware(app: FastAPI, settings: Settings, model: Callable[[], HotlineMod
     files = settings.cases
     app.add_middleware(CsrfProtection, secret=api.session_secret, secure=api.secure_cookies,
                        max_upload=files.attachments_per_update * files.attachment_max_bytes + 1024 * 1024)
+    app.add_middleware(NoNul)  # before the CSRF check reads a form
     app.add_middleware(SecurityHeaders, connect=lambda: model().pbx.wss_origin)
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=api.allowed_hosts)
 

@@ -59,13 +59,15 @@ async def _token_of(boundary: bytes, receive: Receive) -> tuple[str | None, list
     return None, messages
 
 
-def _replay(messages: list[Message], receive: Receive) -> Callable[[], Awaitable[Message]]:
+def replay(messages: list[Message], receive: Receive) -> Callable[[], Awaitable[Message]]:
+    """A ``receive`` that hands out the messages already read first, then the rest of the request."""
     async def replayed() -> Message:
         return messages.pop(0) if messages else await receive()
     return replayed
 
 
-async def _refuse(send: Send, status: int, text: str) -> None:
+async def refuse_plain(send: Send, status: int, text: str) -> None:
+    """Answer ``status`` with ``text`` (before any route: a middleware's refusal)."""
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"text/plain; charset=utf-8")]})
     await send({"type": "http.response.body", "body": text.encode()})
@@ -113,10 +115,10 @@ class CsrfProtection:
             return
         length = headers.get(b"content-length", b"")
         if not length.isdigit():
-            await _refuse(send, 411, "a file upload must say its Content-Length")
+            await refuse_plain(send, 411, "a file upload must say its Content-Length")
             return
         if int(length) > self.max_upload:
-            await _refuse(send, 413, f"too large: at most {self.max_upload // (1024 * 1024)} MiB per upload")
+            await refuse_plain(send, 413, f"too large: at most {self.max_upload // (1024 * 1024)} MiB per upload")
             return
         boundary = next((p.strip().partition(b"=")[2].strip(b'"') for p in params.split(b";")
                          if p.strip().lower().startswith(b"boundary=")), b"")
@@ -127,4 +129,4 @@ class CsrfProtection:
         hidden = [(k, HIDDEN if k == b"content-type" else v) for k, v in scope["headers"]]
         if token is not None:
             hidden.append((HEADER, token.encode("latin-1", "replace")))
-        await self.app({**scope, "headers": hidden, REAL_TYPE: content_type}, _replay(messages, receive), send)
+        await self.app({**scope, "headers": hidden, REAL_TYPE: content_type}, replay(messages, receive), send)

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from callcenter.settings import Settings
 from callcenter.store.db import Database
-from callcenter.store.models import CALL, Call, RecordingAccess
+from callcenter.store.models import CALL, ApiToken, Call, RecordingAccess
 from callcenter.web import auth
 from tests.webclient import (
     PASSWORD,
@@ -205,6 +205,28 @@ def test_api_tokens_act_with_their_users_role_until_revoked(calls: dict[str, int
     token_id = page.get("/account").text.split("/account/tokens/")[1].split("/")[0]
     page.post(f"/account/tokens/{token_id}/revoke", data={"csrftoken": page.cookies.get("csrftoken", "")})
     assert script.get("/api/calls", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+
+
+def test_a_nul_character_anywhere_in_a_request_is_refused_before_any_route(
+        calls: dict[str, int], as_user: dict[str, TestClient], db: Database, settings: Settings) -> None:
+    """PostgreSQL's text cannot store a NUL: a token's name or a sign-in name carrying one was a server error there."""
+    admin = as_user["admin1"]
+    token = admin.cookies.get("csrftoken", "")
+    answers = [admin.post("/account/tokens", data={"name": "t\x00", "csrftoken": token}, follow_redirects=False),
+               admin.post("/account/tokens", content=f"name=t%00&csrftoken={token}".encode(),
+                          headers={"Content-Type": "application/x-www-form-urlencoded"}, follow_redirects=False),
+               admin.post("/users", data={"name": "n\x00", "role": "supervisor", "password": "x" * 16,
+                                          "csrftoken": token}, follow_redirects=False),
+               client(db, settings).post("/sign-in", data={"name": "a\x00", "password": "x" * 12}),
+               admin.get("/calls?number=0905%00"), admin.get("/cases/10000%00")]
+    assert [(a.status_code, a.text) for a in answers] == [(400, "the request contains a NUL character (%00), which "
+                                                                  "no field takes")] * len(answers)
+    with db.session() as session:
+        assert session.scalar(select(func.count()).select_from(ApiToken)) == 0
+    huge = admin.post("/account/tokens", content=b"name=" + b"x" * (1024 * 1024 + 1),
+                      headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert huge.status_code == 413
+    assert admin.post("/account/tokens", data={"name": "reports", "csrftoken": token}).status_code == 200
 
 
 def test_a_form_post_without_its_csrf_token_is_refused(calls: dict[str, int], as_user: dict[str, TestClient]) -> None:
