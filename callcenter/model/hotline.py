@@ -20,6 +20,7 @@ from callcenter.model.addresses import Address, ParsedAddress
 from callcenter.model.contract import DeviceType
 from callcenter.model.ivr import IvrRules, Part, Texts, Topic
 from callcenter.model.schedule import Schedule
+from callcenter.model.text import CallerName, OneLine
 
 Language = Literal["vi", "en"]
 LANGUAGES: tuple[Language, ...] = ("vi", "en")
@@ -66,7 +67,7 @@ class Line(Part):
     """A hotline number: its greeting, whether the call is free, language, topics (in menu order), hours."""
 
     number: str = Field(pattern=r"^[0-9]{3,20}$")
-    name: str = Field(min_length=1)
+    name: OneLine = Field(min_length=1)  # a comment in the dialplan
     free: bool  # whether callers pay nothing (a 1900 number is usually paid): the greeting says so only if true
     language: Language = "vi"
     welcome: Texts  # the greeting's first sentence; the free-call and confidentiality sentences follow
@@ -94,7 +95,7 @@ class Operator(Part):
     """A person who answers calls: SIP endpoint id, name shown to callers' logs, short extension, device type."""
 
     id: OperatorId
-    name: str = Field(min_length=1, max_length=64)
+    name: CallerName = Field(min_length=1, max_length=64)  # the endpoint's callerid, a dialplan comment
     extension: Extension  # what colleagues dial, and where transfers go
     device: DeviceType = DeviceType.IP_PHONE
 
@@ -144,7 +145,7 @@ def _keyed(tables: Any, field: str) -> Any:
 class Department(Part):
     """A department cases are forwarded to; its desk phone is where operators may transfer a caller."""
 
-    name: str = Field(min_length=1, max_length=128)
+    name: OneLine = Field(min_length=1, max_length=128)  # a comment in the dialplan
     phone: str = Field(default="", pattern=r"^$|^[0-9]{3,20}$")  # reached through pbx.outbound
     # Where the department learns of a case forwarded to it or overdue (callcenter notify): either, both or none.
     email: str = Field(default="", max_length=254, pattern=r"^$|^[^@\s]+@[^@\s]+\.[^@\s]+$")

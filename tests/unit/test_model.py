@@ -160,11 +160,34 @@ def _set(path: str, value: Any) -> Any:
     (_set("ivr.menu.retries", -1), "ivr.menu.retries"),
     (_set("ivr.menu.retires", 3), "ivr.menu.retires"),  # a typo is an error, not a silent default
     (_set("ivr.prompts", "../etc"), "ivr.prompts"),
+    # Names written into Asterisk's files: a line break would add configuration, a quote end the callerid's.
+    (_set("operators.op102.name", "A\nexten => 999,1,System(x)"),
+     "operators.op102.name: must be one line without control characters (found '\\n')"),
+    (_set("operators.op102.name", "A\r"), "operators.op102.name: must be one line"),
+    (_set("operators.op102.name", "A\u2028B"), "operators.op102.name: must be one line"),
+    (_set("operators.op102.name", "A\x85B"), "operators.op102.name: must be one line"),  # NEL, a C1 control
+    (_set("operators.op102.name", 'x"y'), "operators.op102.name: a name shown as caller ID must not contain"),
+    (_set("operators.op102.name", "x\\z"), "operators.op102.name: a name shown as caller ID must not contain"),
+    (_set("operators.op102.name", "x;y"), "operators.op102.name: a name shown as caller ID must not contain"),
+    (_set("lines.02621022.name", "A\nB"), "lines.02621022.name: must be one line"),
+    (_set("departments.urban.name", "A\u2029B"), "departments.urban.name: must be one line"),
+    (_set("departments.urban.name", "A\tB"), "departments.urban.name: must be one line"),
 ])
 def test_mistakes_are_reported_clearly(change: Any, expected: str) -> None:
     message = problems(change)
     assert message.startswith("hotline.toml: invalid telephony model:")
     assert expected in message, message
+
+
+def test_vietnamese_names_and_punctuation_outside_a_callerid_are_accepted() -> None:
+    raw = data()
+    raw["operators"]["op102"]["name"] = "Nguyễn Thị Hoa (ca đêm) - 'Hoa'"
+    raw["lines"]["02621022"]["name"] = "Đường dây nóng; tỉnh \"Lâm Đồng\" \\ 24/7"  # only a dialplan comment
+    raw["departments"]["urban"]["name"] = "Phòng Quản lý đô thị; Đội \"trật tự\""
+    model = parse(raw)
+    assert model.operators["op102"].name == "Nguyễn Thị Hoa (ca đêm) - 'Hoa'"
+    assert model.lines["02621022"].name.startswith("Đường dây nóng; tỉnh")
+    assert model.departments["urban"].name == 'Phòng Quản lý đô thị; Đội "trật tự"'
 
 
 def test_every_problem_is_listed_at_once() -> None:

@@ -61,6 +61,21 @@ def test_an_invalid_change_is_refused_and_the_file_stays_as_it_was(
     assert model_file.read_bytes() == before
 
 
+@pytest.mark.parametrize(("name", "expected"), [
+    ("A\nB", "operators.op151.name: must be one line without control characters (found '\\n')"),
+    ('x"y\\z', "operators.op151.name: a name shown as caller ID must not contain"),
+])
+def test_cli_refuses_a_name_that_would_write_asterisk_configuration(
+        model_file: Path, capsys: pytest.CaptureFixture[str], name: str, expected: str) -> None:
+    """Written raw into pjsip.conf's callerid and a dialplan comment, "A\\nB" made a stray line B."""
+    before = model_file.read_bytes()
+    code = main(["--model", str(model_file), "operators", "add", "op151", "--extension", "151", "--name", name,
+                 "--no-reload"])
+    err = capsys.readouterr().err
+    assert code == 2 and expected in err and "Traceback" not in err
+    assert model_file.read_bytes() == before
+
+
 def test_removing_an_unknown_operator_is_an_error(model_file: Path) -> None:
     with pytest.raises(ModelError, match="no operator 'op999'"):
         remove_operator(model_file, "op999")
@@ -85,3 +100,11 @@ def test_a_broken_model_stops_every_command_with_its_problems(model_file: Path,
                           encoding="utf-8")
     assert main(["--model", str(model_file), "operators", "list"]) == 2
     assert "extensions used twice: ['101']" in capsys.readouterr().err
+
+
+def test_a_hand_edited_name_with_a_line_break_stops_every_command(model_file: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    model_file.write_text(model_file.read_text(encoding="utf-8").replace(
+        'name = "Operator 102"', 'name = """Operator 102\nexten => 999,1,System(touch /tmp/x)"""'), encoding="utf-8")
+    assert main(["--model", str(model_file), "operators", "list"]) == 2
+    assert "operators.op102.name: must be one line" in capsys.readouterr().err
