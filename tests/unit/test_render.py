@@ -36,6 +36,25 @@ def test_every_operator_gets_an_endpoint_with_its_template_extension_and_own_pas
     assert len({sip_password("test-key", op) for op in MODEL.operators}) == len(MODEL.operators)
 
 
+def test_vietnamese_names_are_written_as_they_are_each_on_its_own_line() -> None:
+    raw = tomllib.loads(SETTINGS.model_file.read_text(encoding="utf-8"))
+    raw["operators"]["op102"]["name"] = "Nguyễn Thị Hoa"
+    raw["lines"]["02621022"]["name"] = "Đường dây nóng; tỉnh"  # after the dialplan line's ";": a comment anyway
+    out = files(parse(raw))
+    assert 'callerid = "Nguyễn Thị Hoa" <102>\n' in out["pjsip_model.conf"]
+    ext = out["extensions_model.conf"]
+    assert "exten => 102,1,Set(OPERATOR=op102)  ; Nguyễn Thị Hoa\n" in ext
+    assert "exten => 02621022,1,Set(__HOTLINE_QUEUE=operators)  ; Đường dây nóng; tỉnh\n" in ext
+
+
+@pytest.mark.parametrize("name", ["A\nB", 'x"y', "x\\z", "x;y"])
+def test_a_name_that_would_write_configuration_is_not_rendered_even_from_an_unchecked_model(name: str) -> None:
+    op = MODEL.operators["op102"].model_copy(update={"name": name})  # model_copy does not validate
+    unchecked = MODEL.model_copy(update={"operators": {**MODEL.operators, "op102": op}})
+    with pytest.raises(ValueError, match=r"must be one line|must not contain"):
+        files(unchecked)
+
+
 def test_transports_and_media_bind_the_models_sip_address() -> None:
     raw = tomllib.loads(SETTINGS.model_file.read_text(encoding="utf-8"))
     raw["pbx"]["sip"] = "192.0.2.10:5070"
