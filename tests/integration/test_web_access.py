@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from callcenter.settings import Settings
 from callcenter.store.db import Database
-from callcenter.store.models import CALL, ApiToken, Call, RecordingAccess
+from callcenter.store.models import CALL, ApiToken, Call, RecordingAccess, User
 from callcenter.web import auth
 from tests.webclient import (
     PASSWORD,
@@ -237,6 +237,26 @@ def test_a_form_post_without_its_csrf_token_is_refused(calls: dict[str, int], as
     accepted = admin.post("/users", data={"name": "newop", "role": "operator", "operator": "op103",
                                           "password": PASSWORD, "csrftoken": admin.cookies.get("csrftoken", "")})
     assert accepted.status_code == 200 and "newop" in accepted.text
+
+
+def test_a_department_user_is_added_only_with_one_of_the_model_s_departments(db: Database,
+                                                                            settings: Settings) -> None:
+    """The form once stored a department user without a department: they saw no case, and Open311 told them
+    they belonged to none. Another role's department is dropped, as `callcenter users add` never checks it."""
+    add_users(db)
+    admin = sign_in(client(db, settings), "admin1")
+    assert '<option value="urban">Phòng Quản lý đô thị</option>' in admin.get("/users").text  # to choose from
+    form = {"name": "newdept", "role": "department", "password": PASSWORD,
+            "csrftoken": admin.cookies.get("csrftoken", "")}
+    for department in ({}, {"department": ""}, {"department": "mars"}):
+        refused = admin.post("/users", data={**form, **department})
+        assert refused.status_code == 422 and "A department user needs one of the departments." in refused.text
+    assert admin.post("/users", data={**form, "department": "urban"}, follow_redirects=False).status_code == 303
+    operator = {**form, "name": "newop", "role": "operator", "operator": "op103", "department": "urban"}
+    assert admin.post("/users", data=operator, follow_redirects=False).status_code == 303
+    with db.session() as session:
+        added = session.scalars(select(User).where(User.name.in_(("newdept", "newop")))).all()
+        assert {user.name: user.department for user in added} == {"newdept": "urban", "newop": None}
 
 
 def test_repeated_failures_lock_the_account_out(db: Database, settings: Settings) -> None:

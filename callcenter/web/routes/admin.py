@@ -15,6 +15,7 @@ from callcenter.store import accounts
 from callcenter.store.models import RecordingAccess, User
 from callcenter.store.queries import count_rows
 from callcenter.web.auth import STAFF, Principal, require
+from callcenter.web.i18n import translations
 from callcenter.web.pages import render
 
 router = APIRouter(include_in_schema=False)
@@ -28,7 +29,8 @@ def _users_page(request: Request, status: int = 200, **context: object) -> HTMLR
     with request.app.state.db.session() as session:
         users = session.scalars(select(User).order_by(User.name)).all()
     return render(request, "users.html", status=status, title="Users", users=users, roles=[r.value for r in Role],
-                  operators=[(op.id, op.name) for op in model.operators.values()], **context)
+                  operators=[(op.id, op.name) for op in model.operators.values()],
+                  departments=[(key, d.name) for key, d in model.departments.items()], **context)
 
 
 @router.get("/users", response_class=HTMLResponse)
@@ -41,14 +43,21 @@ def users(request: Request, who: Admin) -> HTMLResponse:
 def add_user(request: Request, who: Admin, name: Annotated[str, Form(max_length=64)],
              role: Annotated[str, Form()], password: Annotated[str, Form(max_length=256)],
              display_name: Annotated[str, Form(max_length=128)] = "",
-             operator: Annotated[str, Form(max_length=64)] = "") -> Response:
-    """Add a user (a clear error for a bad name, a short password, an operator without operator id)."""
+             operator: Annotated[str, Form(max_length=64)] = "",
+             department: Annotated[str, Form(max_length=64)] = "") -> Response:
+    """Add a user (a clear error for a bad name, a short password, an operator without operator id, a department
+    user without a department)."""
+    model = request.app.state.model()
     if role not in Role.__members__.values():
         return _users_page(request, 422, error="unknown role")
-    if operator and operator not in request.app.state.model().operators:
+    if operator and operator not in model.operators:
         return _users_page(request, 422, error=f"no operator {operator!r} in the telephony model")
+    # As `callcenter users add`: a department user without one of the model's departments would see no case.
+    if role == Role.DEPARTMENT.value and department not in model.departments:
+        words = translations(who.language)
+        return _users_page(request, 422, error=words.gettext("A department user needs one of the departments."))
     new = accounts.NewUser(name=name.strip().lower(), role=Role(role), password=password, display_name=display_name,
-                           operator=operator or None)
+                           operator=operator or None, department=department if role == Role.DEPARTMENT.value else None)
     with request.app.state.db.session() as session:
         try:
             accounts.create_user(session, new)
