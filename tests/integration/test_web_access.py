@@ -257,6 +257,7 @@ def test_a_department_user_is_added_only_with_one_of_the_model_s_departments(db:
     with db.session() as session:
         added = session.scalars(select(User).where(User.name.in_(("newdept", "newop")))).all()
         assert {user.name: user.department for user in added} == {"newdept": "urban", "newop": None}
+    assert "department · Phòng Quản lý đô thị" in admin.get("/users").text  # the list says whose they are
 
 
 def test_repeated_failures_lock_the_account_out(db: Database, settings: Settings) -> None:
