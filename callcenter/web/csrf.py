@@ -29,9 +29,13 @@ class _Found(Exception):
         self.token = token
 
 
+class _Unreadable(Exception):
+    """A multipart body python-multipart cannot parse."""
+
+
 async def _token_of(boundary: bytes, receive: Receive) -> tuple[str | None, list[Message]]:
     """Read a multipart body up to its csrftoken field (None if a file or the end comes first); the messages read
-    so far, to replay."""
+    so far, to replay. A body that cannot be parsed raises :class:`_Unreadable`."""
     def on_field(field: object) -> None:
         if getattr(field, "field_name", b"") == FIELD.encode():
             value = getattr(field, "value", b"") or b""
@@ -54,8 +58,8 @@ async def _token_of(boundary: bytes, receive: Receive) -> tuple[str | None, list
         parser.finalize()
     except _Found as found:
         return found.token, messages
-    except ValueError:  # python-multipart's parse errors
-        return None, messages
+    except ValueError as exc:  # python-multipart's parse errors
+        raise _Unreadable(str(exc)) from exc
     return None, messages
 
 
@@ -122,10 +126,17 @@ class CsrfProtection:
             return
         boundary = next((p.strip().partition(b"=")[2].strip(b'"') for p in params.split(b";")
                          if p.strip().lower().startswith(b"boundary=")), b"")
+        if not boundary:
+            await refuse_plain(send, 400, "the form cannot be read: multipart/form-data without its boundary")
+            return
         messages: list[Message] = []
         token = None
-        if boundary and HEADER not in headers:
-            token, messages = await _token_of(boundary, receive)
+        if HEADER not in headers:
+            try:
+                token, messages = await _token_of(boundary, receive)
+            except _Unreadable as exc:
+                await refuse_plain(send, 400, f"the form cannot be read: {exc}")
+                return
         hidden = [(k, HIDDEN if k == b"content-type" else v) for k, v in scope["headers"]]
         if token is not None:
             hidden.append((HEADER, token.encode("latin-1", "replace")))

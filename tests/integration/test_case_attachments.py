@@ -140,6 +140,12 @@ def test_an_upload_too_large_or_without_its_token_is_refused_before_it_is_read(
     late = department.post(f"/cases/{case}/progress", files=[("files", ("a.png", png(), "image/png")),
                                                             ("csrftoken", (None, department.cookies["csrftoken"]))])
     assert late.status_code == 403  # a token after the files is not looked for
+    for content_type, body in (("multipart/form-data", b"--x\r\n"), ("multipart/form-data; boundary=x",
+                                                                       b"garbage without a boundary line\r\n")):
+        unreadable = department.post(f"/cases/{case}/progress", content=body,
+                                     headers={"Content-Type": content_type})
+        assert unreadable.status_code == 400 and unreadable.text.startswith("the form cannot be read"), (
+            content_type, unreadable.status_code, unreadable.text)
     assert counts(db) == before and stored(tmp_path) == []
 
 
