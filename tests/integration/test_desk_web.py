@@ -93,12 +93,17 @@ def test_a_bad_availability_change_is_refused_before_reaching_the_pbx(db: Databa
     add_users(db)
     test = sign_in(client(db, settings_for(tmp_path)), "op101")
     token = test.cookies.get("csrftoken", "")
-    for data, status in (({"action": "dance"}, 422), ({"action": "pause", "reason": "nap"}, 409),
+    for data, status in (({"action": "dance"}, 422), ({"action": "pause", "reason": "nap"}, 422),
                          ({"action": "login"}, 409)):
         answer = test.post("/desk/availability", data={**data, "csrftoken": token},
                            headers={"Accept": "application/json"})
         assert answer.status_code == status, (data, answer.text)
         assert answer.json()["detail"]
+    # The plain form (without the page's script) is sent back to the desk, which says why.
+    plain = test.post("/desk/availability", data={"action": "login", "csrftoken": token}, follow_redirects=False)
+    assert plain.status_code == 303 and plain.headers["location"].startswith("/desk?problem=")
+    page = test.get(plain.headers["location"]).text
+    assert 'class="flash error" role="status">op101 is always in the queue (a fixed desk)' in page
 
 
 def test_open_call_back_requests_close_once_the_number_got_through(db: Database) -> None:

@@ -7,8 +7,9 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any, Literal
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
@@ -48,8 +49,8 @@ def _wantsjson_block(request: Request) -> bool:
 
 
 @router.get("/desk", response_class=HTMLResponse)
-def desk_page(request: Request, who: OperatorPage) -> HTMLResponse:
-    """The operator's desk."""
+def desk_page(request: Request, who: OperatorPage, problem: Annotated[str, Query(max_length=500)] = "") -> HTMLResponse:
+    """The operator's desk (``problem``: what a plain form post, without the page's script, was refused for)."""
     operator = _operator(request, who)
     model = request.app.state.model()
     words = translations(who.language)
@@ -74,7 +75,8 @@ def desk_page(request: Request, who: OperatorPage) -> HTMLResponse:
                   words_json=json_block({key: words.gettext(key) for key in labels}),
                   live=live_feed(request) is not None,
                   phone_json=json_block(phone) if phone else "", colleagues=colleagues,
-                  departments=list(model.departments.items()), case_topic=None, case_phone=None)
+                  departments=list(model.departments.items()), case_topic=None, case_phone=None,
+                  problem=problem)
     page.headers["Cache-Control"] = "no-store"  # it may hold the operator's SIP password
     return page
 
@@ -97,9 +99,11 @@ async def desk_events(request: Request, who: OperatorPage) -> EventSourceRespons
 
 
 def _answer(request: Request, status: int, message: str) -> Response:
+    """JSON for the page's script; without it (a plain form post) back to the desk, saying what went wrong."""
     if _wantsjson_block(request):
         return JSONResponse({"detail": message}, status_code=status)
-    return RedirectResponse("/desk", status_code=303)
+    return RedirectResponse(f"/desk?{urlencode({'problem': message})}" if status >= 400 else "/desk",
+                            status_code=303)
 
 
 @router.post("/desk/availability")
@@ -109,6 +113,8 @@ async def change_availability(request: Request, who: OperatorPage,
     """Log in, log out, pause (with a reason) or resume, through the PBX; the page then follows the PBX's events."""
     operator, model, settings = _operator(request, who), request.app.state.model(), request.app.state.settings
     db = request.app.state.db  # the change is kept as the operator's intent, for a node that misses it
+    if action == "pause" and reason not in PAUSE_REASONS:  # bad input, not a change the PBX refused
+        return _answer(request, 422, f"unknown pause reason {reason!r}; expected one of: {', '.join(PAUSE_REASONS)}")
     try:
         if action == "login":
             await availability.log_in(settings, model, operator, db)
