@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
@@ -90,7 +91,7 @@ def cmd_listen(args: argparse.Namespace, settings: Settings, model: HotlineModel
             log.info("listen: following %d Asterisk nodes: %s", len(nodes),
                      ", ".join(f"{node.name} (AMI {node.ami})" for node in nodes))
         collect_for_throughput()
-        asyncio.run(_all(listeners))
+        asyncio.run(run_listeners(listeners))
     finally:
         pool.shutdown(wait=True, cancel_futures=True)  # the WAVs being stored finish; queued ones wait for a restart
         for spool in spools:
@@ -98,9 +99,18 @@ def cmd_listen(args: argparse.Namespace, settings: Settings, model: HotlineModel
     return 0
 
 
-async def _all(listeners: Sequence[Any]) -> None:
-    """Run every node's listener until cancelled (each keeps its own AMI session up; none stops the others)."""
-    await asyncio.gather(*(listener.run() for listener in listeners))
+async def run_listeners(listeners: Sequence[Any]) -> None:
+    """Run every node's listener (each keeps its own AMI session up; none stops the others) until SIGINT or
+    SIGTERM (what systemd and ``callcenter run`` stop it with): either cancels them, and each spools what it has
+    read from AMI but not yet spooled before the process ends. (Python's default for SIGTERM ends the process at
+    once: the events waiting in the queue were lost, and only a readable CEL file could bring them back.)"""
+    task = asyncio.current_task()
+    assert task is not None
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+    try:
+        await asyncio.gather(*(listener.run() for listener in listeners))
+    except asyncio.CancelledError:
+        log.info("listen: stopped; what was read from AMI is in the spool")
 
 
 def _once(work: Callable[[], None] | None) -> Callable[[], None] | None:
@@ -172,8 +182,6 @@ def cmd_api(args: argparse.Namespace, settings: Settings, model: HotlineModel) -
 def cmd_notify(args: argparse.Namespace, settings: Settings, model: HotlineModel) -> int:
     """Tell departments of forwarded and overdue cases (e-mail, webhook) from the outbox, retrying until
     delivered."""
-    import signal
-
     from callcenter.model.watch import ModelWatch
     from callcenter.notify.senders import SmtpSender, WebhookSender
     from callcenter.notify.worker import Notifier
