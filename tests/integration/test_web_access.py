@@ -193,6 +193,15 @@ def test_odd_dates_are_422_in_the_documented_shape(params: dict[str, str], calls
     assert isinstance(response.json()["detail"], list) and response.json()["detail"][0]["loc"][0] == "query"
 
 
+@pytest.mark.parametrize(("url", "status"), [
+    ("/calls?from=0001-01-01", 200), ("/calls?to=0001-01-05", 200), ("/calls?to=9999-12-31T23:59", 200),
+    ("/calls.csv?from=0001-01-01", 422), ("/audit?to=0001-01-05", 422), ("/audit?from=0001-01-01&to=0001-01-02", 422)])
+def test_the_pages_refuse_dates_outside_the_calendar_s_reach_clearly(url: str, status: int, calls: dict[str, int],
+                                                                     as_user: dict[str, TestClient]) -> None:
+    page = as_user["super1"].get(url)  # the history page shows its problem above an empty list
+    assert page.status_code == status and "2999" in page.text, page.text
+
+
 def test_api_tokens_act_with_their_users_role_until_revoked(calls: dict[str, int], as_user: dict[str, TestClient],
                                                             db: Database, settings: Settings) -> None:
     page = as_user["op101"]

@@ -85,6 +85,17 @@ def change_user(request: Request, who: Admin, user_id: int, action: str,
     return RedirectResponse("/users", status_code=303)
 
 
+def _moment(text: str, zone: ZoneInfo) -> datetime | None:
+    """A date-time typed in the user's zone; ValueError outside the years 1900-2999 (beyond them the default
+    range's 30 days back, or the shift to UTC in the query, would leave the calendar)."""
+    if not text:
+        return None
+    moment = datetime.fromisoformat(text)
+    if not 1900 <= moment.year <= 2999:
+        raise ValueError("dates between 1900 and 2999")
+    return moment.replace(tzinfo=zone)
+
+
 @router.get("/audit", response_class=HTMLResponse)
 def audit_log(request: Request, who: Staff, start: Annotated[str, Query(alias="from", max_length=40)] = "",
               end: Annotated[str, Query(alias="to", max_length=40)] = "",
@@ -95,12 +106,12 @@ def audit_log(request: Request, who: Staff, start: Annotated[str, Query(alias="f
     zone = ZoneInfo(who.timezone)
     form = {"start": start, "end": end, "actor": actor, "outcome": outcome, "recording": recording}
     try:
-        until = datetime.fromisoformat(end).replace(tzinfo=zone) if end else datetime.now(UTC)
-        since = datetime.fromisoformat(start).replace(tzinfo=zone) if start else until - timedelta(days=30)
+        until = _moment(end, zone) or datetime.now(UTC)
+        since = _moment(start, zone) or until - timedelta(days=30)
         record_id = int(recording) if recording else None
     except ValueError:
         return render(request, "audit.html", status=422, title="Audit", rows=[], total=0, page=1, pages=1,
-                      form=form, problem="dates as YYYY-MM-DDTHH:MM, a recording as its number")
+                      form=form, problem="dates as YYYY-MM-DDTHH:MM (1900 to 2999), a recording as its number")
     query = select(RecordingAccess).where(RecordingAccess.at >= since, RecordingAccess.at < until)
     if actor:
         query = query.where(RecordingAccess.actor == actor)

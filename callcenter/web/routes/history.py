@@ -46,7 +46,14 @@ class PageFilter:
 
 
 def _local(text: str, zone: ZoneInfo) -> datetime | None:
-    return datetime.fromisoformat(text).replace(tzinfo=zone).astimezone(UTC) if text else None
+    """A date-time typed in the user's zone, as UTC; ValueError outside the years 1900-2999 (beyond them the shift
+    to UTC, or the default range's 30 days back, would leave the calendar)."""
+    if not text:
+        return None
+    moment = datetime.fromisoformat(text)
+    if not 1900 <= moment.year <= 2999:
+        raise ValueError("dates between 1900 and 2999")
+    return moment.replace(tzinfo=zone).astimezone(UTC)
 
 
 def _query(request: Request, form: PageFilter, who: Principal) -> queries.CallFilter:
