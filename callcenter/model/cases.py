@@ -8,6 +8,7 @@ and reopened. Every change is kept as a timestamped update with its author; noth
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 
 from callcenter.model.contract import Role
@@ -80,6 +81,9 @@ def next_statuses(current: CaseStatus, role: Role) -> list[CaseStatus]:
 _DAMM = ("0317598642", "7092154863", "4206871359", "1750983426", "6123045978",
          "3674209581", "5869720134", "8945362017", "9438617205", "2581436790")
 FIRST_SERIAL = 1000  # case numbers start at five digits (1000 + check digit)
+# A case number as keyed in: ASCII digits only (str.isdigit also admits "²", which int() refuses), and no longer
+# than a serial the database can hold.
+NUMBER = re.compile(r"[0-9]{5,16}")
 
 
 def _damm(digits: str) -> int:
@@ -97,7 +101,7 @@ def case_number(serial: int) -> str:
 
 def serial_of(number: str) -> int | None:
     """The serial a keyed-in case number names, or None if it is not a case number (wrong check digit)."""
-    if not number.isdigit() or len(number) < 5 or _damm(number) != 0:
+    if NUMBER.fullmatch(number) is None or _damm(number) != 0:
         return None
     serial = int(number[:-1]) - FIRST_SERIAL + 1
     return serial if serial >= 1 else None

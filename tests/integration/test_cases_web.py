@@ -162,6 +162,21 @@ def test_bad_case_input_is_refused_and_keeps_nothing(db: Database, tmp_path: Pat
         assert session.scalars(select(Case)).all() == []
 
 
+def test_a_case_number_in_other_digits_or_too_long_names_no_case(db: Database, tmp_path: Path, users: None) -> None:
+    call_id, _ = add_call(db, 5, operator="op101", number="0905888777")
+    supervisor = as_user(db, tmp_path, "super1")
+    open_case(supervisor, call_id)
+    long = "1" * 4400  # beyond the 4300 digits int() reads; one of the ten endings has a right check digit
+    for odd in ("²²²²²", *(long + digit for digit in "0123456789")):
+        assert supervisor.get(f"/cases/{odd}").status_code == 404
+    assert form_post(supervisor, "/cases/²²²²²/status", to="closed")[0] == 404
+    status, problem = form_post(supervisor, f"/calls/{call_id}/case", number="²²²²²")
+    assert status == 303 and "no case '²²²²²'" in problem
+    with db.session() as session:
+        assert [c.status for c in session.scalars(select(Case))] == ["forwarded"]
+        assert [u.kind for u in session.scalars(select(CaseUpdate))] == ["opened", "link", "status"]
+
+
 def test_the_ivr_reads_the_stored_status_and_the_day_of_the_last_update(
         db: Database, db_url: str, tmp_path: Path, users: None) -> None:
     call_id, _ = add_call(db, 6, operator="op101", number="0905000999")

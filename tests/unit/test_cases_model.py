@@ -55,3 +55,10 @@ def test_case_numbers_are_digits_with_a_check_digit_that_catches_typos() -> None
             if swapped != number:
                 assert serial_of(swapped) is None
     assert serial_of("") is None and serial_of("12a45") is None and serial_of("0000") is None
+
+
+def test_only_ascii_digits_of_a_sane_length_name_a_case() -> None:
+    assert serial_of(case_number(10**14)) == 10**14  # 16 digits: room enough
+    long = "1" * 4400  # beyond the 4300 digits int() reads; one of the ten endings has a right check digit
+    odd = ["²²²²²", "١٠٠٠٨", "１０００８", *(long + digit for digit in "0123456789")]
+    assert [serial_of(number) for number in odd] == [None] * len(odd)

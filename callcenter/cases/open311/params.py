@@ -13,14 +13,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from callcenter.model.cases import OPEN, CaseStatus
+from callcenter.model.cases import NUMBER, OPEN, CaseStatus
 
 MAX_DAYS = 90  # the spec's largest (and default) date range for a request list
 MAX_ROWS = 1000  # the spec's guidance for the most requests one answer carries: our page size cap
 DESCRIPTION_MAX = 4000  # the spec's limit for a request's description
 FORMATS = ("json", "xml")
 LOCALES = ("vi", "en")
-NUMBER = re.compile(r"^[0-9]{5,16}$")
 PHONE = re.compile(r"^\+?[0-9]{3,20}$")
 UNENCODED_PLUS = re.compile(r"(T[0-9:.]+) ([0-9]{2}:?[0-9]{2})$")
 # GeoReport's two statuses over ours: a case is "closed" once the department reported a result (or staff closed
@@ -124,7 +123,7 @@ def statuses(values: Mapping[str, str]) -> tuple[str, ...]:
 def request_ids(values: Mapping[str, str]) -> tuple[str, ...]:
     """``service_request_id`` (comma-separated case numbers, at most :data:`MAX_ROWS`)."""
     ids = listed(values, "service_request_id", 17 * MAX_ROWS)
-    wrong = [i for i in ids if not NUMBER.match(i)]
+    wrong = [i for i in ids if not NUMBER.fullmatch(i)]
     if wrong:
         raise bad(f"service_request_id: case numbers (5-16 digits), not {', '.join(wrong)[:200]}")
     return tuple(dict.fromkeys(ids))

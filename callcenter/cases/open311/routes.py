@@ -138,7 +138,7 @@ def one_request(request: Request, number: str, ext: str) -> Response:
         values = _values(request.query_params.multi_items())
         who, view = _caller(request, values), _view(request, values)
         with request.app.state.db.session() as session:
-            case = store.by_number(session, number) if params.NUMBER.match(number) else None
+            case = store.by_number(session, number)
             if case is None or _scope(who) not in ("", case.department):
                 raise Open311Error(404, f"no service request {number[:20]!r}")
             item = formats.request(view, case, feed.last_published(session, [case.id]).get(case.id))

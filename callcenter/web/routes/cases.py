@@ -30,7 +30,6 @@ Staff = Annotated[Principal, Depends(require(Role.SUPERVISOR, Role.ADMIN, page=T
 PAGE_SIZE = 50
 Files = Annotated[list[UploadFile], File()]
 NO_FILES: list[UploadFile] = []
-NUMBER = r"^[0-9]{5,16}$"
 
 
 def actor(who: Principal) -> store.Actor:
