@@ -6,6 +6,7 @@ Every change adds a :class:`CaseUpdate`; nothing is deleted. Status rules live i
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,6 +22,7 @@ from callcenter.store import outbox
 from callcenter.store.models import CALL, Call, Case, CaseCall, CaseUpdate
 
 TEXT_MAX = 4000
+PHONE = re.compile(r"\+?[0-9]+")  # ASCII digits: str.isdigit also admits "١٢٣٤", which no phone dials
 
 
 class CaseError(ValueError):
@@ -105,7 +107,7 @@ def open_case(session: Session, model: HotlineModel, new: NewCase, who: Actor) -
         if value is not None and not lo <= value <= hi:
             raise CaseError(f"{what} must be between {lo} and {hi}")
     phone = new.contact_phone.strip()
-    if phone and not phone.lstrip("+").isdigit():
+    if phone and not PHONE.fullmatch(phone):
         raise CaseError("contact phone: digits only")
     now = datetime.now(UTC)
     case = Case(number="", status=CaseStatus.NEW.value, topic=new.topic, department=department,

@@ -102,6 +102,7 @@ def test_returned_cases_are_forwarded_again_reassigned_and_calls_link_by_number(
     supervisor = as_user(db, tmp_path, "super1")
     assert form_post(supervisor, f"/cases/{number}/reassign", department="environment")[1].startswith("/")
     assert "only supervisors" in form_post(operator, f"/cases/{number}/reassign", department="urban")[1]
+    assert form_post(operator, f"/cases/{number}/calls", call_id="²")[1] == "call: an id"
     status, where = form_post(operator, f"/calls/{second}/case", number=number)
     assert status == 303 and "problem" not in where
     bad = form_post(operator, f"/calls/{second}/case", number=number[:-1] + str((int(number[-1]) + 1) % 10))[1]
@@ -152,7 +153,8 @@ def test_bad_case_input_is_refused_and_keeps_nothing(db: Database, tmp_path: Pat
     for fields, expected in (({"topic": "weather"}, "unknown topic"), ({"description": " "}, "write something"),
                              ({"latitude": "north"}, "latitude"), ({"latitude": "123"}, "between -90 and 90"),
                              ({"department": "nowhere"}, "unknown department"),
-                             ({"contact_phone": "call me"}, "digits only")):
+                             ({"contact_phone": "call me"}, "digits only"), ({"contact_phone": "١٢٣٤"}, "digits only"),
+                             ({"call_id": "²"}, "an id")):
         data = {"call_id": str(call_id), "topic": "environment", "description": "x", "csrftoken": token, **fields}
         answer = operator.post("/cases", data=data, headers={"Accept": "application/json"})
         assert answer.status_code == 422 and expected in answer.json()["detail"], (fields, answer.text)

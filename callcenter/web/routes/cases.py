@@ -145,7 +145,7 @@ def _float(text: str, what: str) -> float | None:
 
 def _call_id(session: Any, call_id: str, linkedid: str) -> list[int]:
     if call_id:
-        if not call_id.isdigit() or not 0 < int(call_id) < 2**63:
+        if not call_id.isascii() or not call_id.isdigit() or not 0 < int(call_id) < 2**63:
             raise store.CaseError("call: an id")
         return [int(call_id)]
     if linkedid:
