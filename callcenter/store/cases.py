@@ -97,15 +97,23 @@ def _announce(session: Session, model: HotlineModel, case: Case, update: CaseUpd
     outbox.announce(session, model, case, "forwarded", str(update.id))
 
 
+def _check_place(latitude: float | None, longitude: float | None) -> None:
+    """Latitude and longitude within their ranges, and both or neither: half a point places the case nowhere
+    (Open311 refuses it the same way)."""
+    for value, lo, hi, what in ((latitude, -90, 90, "latitude"), (longitude, -180, 180, "longitude")):
+        if value is not None and not lo <= value <= hi:
+            raise CaseError(f"{what} must be between {lo} and {hi}")
+    if (latitude is None) != (longitude is None):
+        raise CaseError("latitude and longitude: both or neither")
+
+
 def open_case(session: Session, model: HotlineModel, new: NewCase, who: Actor) -> Case:
     """Open a case (and forward it at once unless ``new.forward`` is false); its number is set."""
     if who.role not in (Role.OPERATOR, Role.SUPERVISOR, Role.ADMIN):
         raise CaseError("only the hotline opens cases")
     department = _department(model, new.topic, new.department)
     description = _text(new.description, "description", required=True)
-    for value, lo, hi, what in ((new.latitude, -90, 90, "latitude"), (new.longitude, -180, 180, "longitude")):
-        if value is not None and not lo <= value <= hi:
-            raise CaseError(f"{what} must be between {lo} and {hi}")
+    _check_place(new.latitude, new.longitude)
     phone = new.contact_phone.strip()
     if phone and not PHONE.fullmatch(phone):
         raise CaseError("contact phone: digits only")

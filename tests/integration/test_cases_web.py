@@ -154,7 +154,7 @@ def test_bad_case_input_is_refused_and_keeps_nothing(db: Database, tmp_path: Pat
                              ({"latitude": "north"}, "latitude"), ({"latitude": "123"}, "between -90 and 90"),
                              ({"department": "nowhere"}, "unknown department"),
                              ({"contact_phone": "call me"}, "digits only"), ({"contact_phone": "١٢٣٤"}, "digits only"),
-                             ({"call_id": "²"}, "an id")):
+                             ({"latitude": "10", "longitude": ""}, "both or neither"), ({"call_id": "²"}, "an id")):
         data = {"call_id": str(call_id), "topic": "environment", "description": "x", "csrftoken": token, **fields}
         answer = operator.post("/cases", data=data, headers={"Accept": "application/json"})
         assert answer.status_code == 422 and expected in answer.json()["detail"], (fields, answer.text)
