@@ -218,7 +218,8 @@ def test_requests_carry_the_spec_fields_filters_and_never_the_contact(
                            ({"service_code": "potholes"}, "unknown potholes"),
                            ({"status": "pending"}, "open or closed"),
                            ({"status": "open\x00"}, "NUL"), ({"page_size": "1001"}, "page_size"),
-                           ({"page": "0"}, "page"), ({"service_request_id": "12a"}, "case numbers")):
+                           ({"page": "0"}, "page"), ({"page": "²"}, "page"), ({"page_size": "²"}, "page_size"),
+                           ({"service_request_id": "12a"}, "case numbers")):
         assert problem in refused(api, "requests.json", 400, key=key, **query), query
     assert "unknown potholes" in refused(api, "requests.xml", 400, key=key, service_code="potholes")
 
@@ -342,6 +343,7 @@ def test_the_update_feed_follows_the_case_through_the_store(db: Database, api: T
     assert get(api, "servicerequestupdates.json", tokens["super1"], **window, page_size="2", page="3") == [latest]
     assert "90 days" in refused(api, "servicerequestupdates.json", 400, key=tokens["super1"],
                                 start_date="2026-01-01T00:00:00+07:00", end_date="2026-12-01T00:00:00+07:00")
+    assert "page" in refused(api, "servicerequestupdates.json", 400, key=tokens["super1"], page="²")
 
 
 def test_xml_answers_stay_well_formed_whatever_the_text(db: Database, api: TestClient,

@@ -130,11 +130,12 @@ def request_ids(values: Mapping[str, str]) -> tuple[str, ...]:
 
 
 def whole(values: Mapping[str, str], name: str, default: int, high: int) -> int:
-    """A whole-number parameter between 1 and ``high``."""
+    """A whole-number parameter between 1 and ``high``, in ASCII digits (str.isdigit also admits "²", which int()
+    refuses)."""
     value = text(values, name, 12)
     if not value:
         return default
-    if not value.isdigit() or not 1 <= int(value) <= high:
+    if not value.isascii() or not value.isdigit() or not 1 <= int(value) <= high:
         raise bad(f"{name}: a whole number from 1 to {high}")
     return int(value)
 
