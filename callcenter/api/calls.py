@@ -15,7 +15,7 @@ from callcenter.api.schemas import CallDetail, CallOut, CallPage, ErrorOut, Even
 from callcenter.model.contract import Role, Status
 from callcenter.settings import NODE_NAME, ApiSettings
 from callcenter.store import queries, worklist
-from callcenter.store.models import Call
+from callcenter.store.models import MAX_ID, Call
 from callcenter.web.auth import Anyone, Principal
 from callcenter.web.privacy import mask_number, mask_step
 
@@ -28,7 +28,6 @@ DAY = (r"(19|2[0-9])[0-9][0-9]-((0[13578]|1[02])-(0[1-9]|[12][0-9]|3[01])|(0[469
 CLOCK = r"([01][0-9]|2[0-3]):[0-5][0-9]"
 MOMENT = rf"^{DAY}([T ]{CLOCK}(:[0-5][0-9](\.[0-9]{{1,6}})?)?(Z|[+-]{CLOCK}|[+-][01][0-9][0-5][0-9])?)?$"
 NOT_A_DATE = "not a calendar date"
-MAX_ID = 2**63 - 1  # ids are BIGINT: anything larger is a client error, not a server one
 ERRORS: dict[int | str, dict[str, Any]] = {401: {"model": ErrorOut, "description": "Not signed in"},
                                            403: {"model": ErrorOut, "description": "Not allowed for this role"}}
 

@@ -21,10 +21,10 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.types import Message, Receive, Scope, Send
 
-from callcenter.api.calls import MAX_ID, get_session, may_see_call
+from callcenter.api.calls import get_session, may_see_call
 from callcenter.api.schemas import ErrorOut
 from callcenter.model.contract import RecordingStatus
-from callcenter.store.models import Call, Recording
+from callcenter.store.models import MAX_ID, Call, Recording
 from callcenter.web.audit import audit
 from callcenter.web.auth import Principal, principal
 from recordings.spool import inside

@@ -27,6 +27,8 @@ from callcenter.model.contract import RecordingKind, RecordingStatus
 from callcenter.store.columns import columns
 from callcenter.store.types import UtcDateTime
 
+MAX_ID = 2**63 - 1  # ids are BIGINT: anything larger is a client error, not a server one
+
 
 class Base(DeclarativeBase):
     """Declarative base for every table."""

@@ -238,6 +238,16 @@ def test_a_nul_character_anywhere_in_a_request_is_refused_before_any_route(
     assert admin.post("/account/tokens", data={"name": "reports", "csrftoken": token}).status_code == 200
 
 
+def test_ids_beyond_the_database_s_are_refused_and_change_nothing(calls: dict[str, int], db: Database,
+                                                                  as_user: dict[str, TestClient]) -> None:
+    admin = as_user["admin1"]
+    for path in ("/users/99999999999999999999/disable", "/users/0/disable",
+                 "/account/tokens/99999999999999999999/revoke", "/account/tokens/-1/revoke"):
+        answer = admin.post(path, data={"csrftoken": admin.cookies.get("csrftoken", "")}, follow_redirects=False)
+        assert answer.status_code == 422 and answer.json()["detail"][0]["loc"][0] == "path", (path, answer.text)
+    assert [as_user[name].get("/api/calls").status_code for name in USERS] == [200] * len(USERS)
+
+
 def test_a_form_post_without_its_csrf_token_is_refused(calls: dict[str, int], as_user: dict[str, TestClient]) -> None:
     admin = as_user["admin1"]
     refused = admin.post("/users", data={"name": "intruder", "role": "admin", "password": PASSWORD})

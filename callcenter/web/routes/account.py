@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 from zoneinfo import available_timezones
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
 from callcenter.store import accounts
-from callcenter.store.models import ApiToken, User
+from callcenter.store.models import MAX_ID, ApiToken, User
 from callcenter.web.auth import EVERYONE, Principal, require, start_session
 from callcenter.web.i18n import LANGUAGES, translations
 from callcenter.web.pages import render
@@ -93,7 +93,7 @@ def create_token(request: Request, who: Person, name: Annotated[str, Form(max_le
 
 
 @router.post("/account/tokens/{token_id}/revoke")
-def revoke_token(request: Request, who: Person, token_id: int) -> RedirectResponse:
+def revoke_token(request: Request, who: Person, token_id: Annotated[int, Path(ge=1, le=MAX_ID)]) -> RedirectResponse:
     """Revoke one of one's own tokens."""
     with request.app.state.db.session() as session:
         accounts.revoke_token(session, _user(session, who), token_id)

@@ -6,13 +6,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
 from callcenter.model.contract import Role
 from callcenter.store import accounts
-from callcenter.store.models import RecordingAccess, User
+from callcenter.store.models import MAX_ID, RecordingAccess, User
 from callcenter.store.queries import count_rows
 from callcenter.web.auth import STAFF, Principal, require
 from callcenter.web.i18n import translations
@@ -67,7 +67,7 @@ def add_user(request: Request, who: Admin, name: Annotated[str, Form(max_length=
 
 
 @router.post("/users/{user_id}/{action}")
-def change_user(request: Request, who: Admin, user_id: int, action: str,
+def change_user(request: Request, who: Admin, user_id: Annotated[int, Path(ge=1, le=MAX_ID)], action: str,
                 password: Annotated[str, Form(max_length=256)] = "") -> Response:
     """Disable, enable, or set a new password (every session of that user ends)."""
     with request.app.state.db.session() as session:
