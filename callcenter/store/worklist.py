@@ -147,6 +147,7 @@ def claim(session: Session, call_id: int, user: str) -> None:
 
 def release(session: Session, call_id: int, user: str, staff: bool = False) -> None:
     """Let go of an item (its holder, or staff for anybody)."""
+    open_call(session, call_id)
     item = _item(session, call_id)
     if item.claimed_by and item.claimed_by != user and not staff:
         raise WorklistError(f"{item.claimed_by} holds this call, not you")

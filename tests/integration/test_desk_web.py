@@ -191,3 +191,7 @@ def test_the_worklist_refuses_bad_input_clearly(db: Database, tmp_path: Path) ->
     assert sign_in(client(db, settings_for(tmp_path)), "dept1").get("/worklist").status_code == 403
     answered = _request(db, "0905333666", status="answered")
     assert "not waiting to be returned" in _act(test, answered, "claim")
+    assert "not waiting to be returned" in _act(test, answered, "release")
+    assert "not waiting to be returned" in _act(test, answered + 1000, "release")  # no such call
+    with db.session() as session:
+        assert answered not in session.scalars(select(CallbackItem.call_id)).all()
