@@ -11,10 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+import json
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from functools import partial
+from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
@@ -47,11 +52,28 @@ def _wants_html(request: Request) -> bool:
     return not request.url.path.startswith("/api/") and "text/html" in request.headers.get("accept", "")
 
 
+def _invalid(errors: Sequence[Any]) -> Response:
+    """FastAPI's documented 422 shape, written in ASCII so that an input which is no valid Unicode (a lone
+    surrogate sent as ``"\\ud800"``) is echoed escaped; an input JSON has no number for (``1e999``, ``NaN``) is
+    left out rather than failing the answer."""
+    detail = jsonable_encoder(errors)
+    dump = partial(json.dumps, ensure_ascii=True, allow_nan=False, separators=(",", ":"))
+    try:
+        body = dump({"detail": detail})
+    except ValueError:
+        body = dump({"detail": [{k: v for k, v in error.items() if k != "input"} for error in detail]})
+    return Response(body, status_code=422, media_type="application/json")
+
+
 def _handlers(app: FastAPI) -> None:
     @app.exception_handler(SignInRequired)
     async def to_sign_in(request: Request, exc: SignInRequired) -> Response:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/sign-in?next={target}", status_code=303)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        return _invalid(exc.errors())
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:

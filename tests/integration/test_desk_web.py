@@ -4,6 +4,7 @@ the call log (an answered call from the same number closes earlier requests)."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
@@ -56,10 +57,14 @@ def test_an_operator_notes_their_own_call_and_the_note_is_kept_and_audited(
     ("op101", {"text": "x", "topic": "weather"}, 422),  # no such topic
     ("op101", {"text": "x" * 4001}, 422),
     ("op101", {"text": "a\x00b"}, 422),  # PostgreSQL keeps no NUL in text: refused, not a server error
+    ("op101", {"text": "\ud800"}, 422),  # a lone surrogate: no valid Unicode, echoed escaped in the answer
+    ("op101", {"text": "x", "topic": "\ud800"}, 422),
+    ("op101", {"text": float("inf")}, 422),  # sent as Infinity: no JSON number to echo
 ])
 def test_bad_notes_get_a_clear_refusal_and_keep_nothing(db: Database, tmp_path: Path, call_of_op101: int,
-                                                        user: str, body: dict[str, str], status: int) -> None:
-    answer = api_client(db, settings_for(tmp_path), user=user).post(f"/api/calls/{call_of_op101}/notes", json=body)
+                                                        user: str, body: dict[str, object], status: int) -> None:
+    answer = api_client(db, settings_for(tmp_path), user=user).post(  # as Python writes JSON: \ud800, Infinity
+        f"/api/calls/{call_of_op101}/notes", content=json.dumps(body), headers={"Content-Type": "application/json"})
     assert answer.status_code == status, answer.text
     assert answer.json()["detail"]
     with db.session() as session:
