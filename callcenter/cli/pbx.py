@@ -11,19 +11,34 @@ from typing import Any
 from callcenter.model.contract import DeviceType
 from callcenter.model.hotline import HotlineModel, ModelError
 from callcenter.settings import Settings
+from callcenter.store.models import MAX_ID
 
 
 def _is_sandbox(settings: Settings) -> bool:
     return settings.pbx.config_dir.resolve() == (settings.sandbox.root / "etc/asterisk").resolve()
 
 
+def _install(folder: Path, model: HotlineModel, settings: Settings, sandbox: bool) -> list[str] | None:
+    """Write the configuration into ``folder``; None, with one line on stderr, when the folder cannot take it."""
+    from callcenter.asterisk.install import install
+
+    if folder.exists() and not folder.is_dir():
+        print(f"cannot write the Asterisk configuration to {folder}: not a folder", file=sys.stderr)
+        return None
+    try:
+        return install(folder, model, settings, sandbox, str(settings.model_file))
+    except OSError as exc:
+        print(f"cannot write the Asterisk configuration to {folder}: {exc.strerror or exc}", file=sys.stderr)
+        return None
+
+
 def reload_asterisk(settings: Settings, model: HotlineModel) -> int:
     """Render the model into the configured Asterisk folder and reload endpoints, queues and dialplan."""
     from callcenter.ami.client import AmiError
     from callcenter.ami.control import RELOAD_MODULES, reload_modules
-    from callcenter.asterisk.install import install
 
-    install(settings.pbx.config_dir, model, settings, _is_sandbox(settings), str(settings.model_file))
+    if _install(settings.pbx.config_dir, model, settings, _is_sandbox(settings)) is None:
+        return 2
     try:
         reload_modules(settings, model.pbx.ami)
     except (AmiError, OSError, TimeoutError) as exc:
@@ -36,14 +51,14 @@ def reload_asterisk(settings: Settings, model: HotlineModel) -> int:
 
 def cmd_asterisk(args: argparse.Namespace, settings: Settings, model: HotlineModel) -> int:
     """Render Asterisk's configuration from the telephony model, or render and reload it."""
-    from callcenter.asterisk.install import install
-
     if args.action == "reload":
         return reload_asterisk(settings, model)
     if args.dir is None:
         print("asterisk render needs DIR", file=sys.stderr)
         return 2
-    written = install(args.dir, model, settings, args.sandbox, str(settings.model_file))
+    written = _install(args.dir, model, settings, args.sandbox)
+    if written is None:
+        return 2
     print(f"wrote {len(written)} files to {args.dir} ({'sandbox' if args.sandbox else 'deployment'}): "
           + ", ".join(written))
     return 0
@@ -126,6 +141,17 @@ def cmd_recordings(args: argparse.Namespace, settings: Settings, model: HotlineM
     return run(args, settings, Database(settings.db.url))
 
 
+def _call_id(text: str) -> int:
+    """A call id as typed (refused at once, exit 2, beyond what the database holds)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= MAX_ID:
+        raise argparse.ArgumentTypeError(f"a call id from 1 to {MAX_ID}")
+    return value
+
+
 def _add_asterisk(sub: Any) -> None:
     parser = sub.add_parser("asterisk", help=cmd_asterisk.__doc__)
     parser.add_argument("action", choices=("render", "reload"),
@@ -166,5 +192,5 @@ def add_commands(sub: Any) -> None:
     recordings.add_argument("action", choices=("process", "purge", "sweep", "hold", "release"),
                             help="process: store closed WAVs now; purge: apply retention; sweep: report files "
                                  "without rows and rows without files; hold/release CALL_ID: legal hold")
-    recordings.add_argument("call_id", nargs="?", type=int, help="the call, for hold/release")
+    recordings.add_argument("call_id", nargs="?", type=_call_id, help="the call, for hold/release")
     recordings.set_defaults(handler=cmd_recordings)

@@ -92,3 +92,16 @@ def test_outside_the_sandbox_the_services_refuse_the_development_secrets(db_url:
            "CALLCENTER_NOTIFY__WEBHOOK_SECRET": "s5-deployment", "CALLCENTER_API__LIVE_SECRET": "s6-deployment"}
     server = start_server(db_url, tmp_path, **own)  # with its own secrets it starts
     server.stop()
+
+
+def test_bad_options_and_folders_get_one_line_and_exit_2(db_url: str, tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("")
+    for args, message in [(("--log-level", "bogus", "users", "list"), "argument --log-level: invalid choice"),
+                          (("--db", "nonsense", "users", "list"), "argument --db: not a database URL"),
+                          (("recordings", "hold", "99999999999999999999"), "a call id from 1 to"),
+                          (("asterisk", "render", "/dev/null/x"), "to /dev/null/x: Not a directory"),
+                          (("asterisk", "render", str(tmp_path / "a-file")), "a-file: not a folder")]:
+        refused = cli(db_url, *args)
+        assert refused.returncode == 2 and message in refused.stderr, (args, refused.stderr)
+        assert "Traceback" not in refused.stderr
+    assert cli(db_url, "--log-level", "warning", "users", "list").returncode == 0
