@@ -35,7 +35,7 @@ async def originate(settings: Settings, model: HotlineModel, operator: str, numb
     the request (the call itself goes on asynchronously)."""
     if operator not in model.operators:
         raise DeskError(f"{operator!r} is not an operator of the telephony model")
-    if not number.isdigit() or not 3 <= len(number) <= 20:
+    if not number.isascii() or not number.isdigit() or not 3 <= len(number) <= 20:
         raise DeskError(f"cannot call {number!r}: a number has 3 to 20 digits")
     await send_actions(settings, await phone_node(settings, model, operator), [{
         "Action": "Originate", "Channel": interface(operator), "Context": "callback", "Exten": number,

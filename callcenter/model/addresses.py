@@ -36,7 +36,7 @@ def parse_address(value: Any) -> Address:
         raise ValueError(f"expected \"host:port\", got {value!r}")
     host, sep, port = value.rpartition(":")
     host = host.strip("[]")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+    if not sep or not host or not port.isascii() or not port.isdigit() or not 0 < int(port) < 65536:
         raise ValueError(f"bad address {value!r}: expected \"host:port\", e.g. \"127.0.0.1:5060\"")
     return Address(host, int(port))
 

@@ -142,6 +142,14 @@ def test_never_answered_is_failed() -> None:
     assert (record.status, record.hangup_cause) == (Status.FAILED, 34)
 
 
+def test_digits_other_than_ascii_are_no_line_and_no_hangup_cause() -> None:
+    for cause in ("²", "1" * 5000):  # str.isdigit admits both; int() refuses them
+        events = [cel("CHAN_START", 0, exten="²²²"), cel("HANGUP", 0.5, extra={"hangupcause": cause}),
+                  cel("LINKEDID_END", 0.6)]
+        record = build_call(events, DIRECTORY)
+        assert (record.status, record.line, record.hangup_cause) == (Status.FAILED, "", None)
+
+
 def test_an_operators_own_call_is_internal_with_no_line() -> None:
     op: dict[str, Any] = {"channel": "PJSIP/op101-9", "uniqueid": "100.1"}
     events = [cel("CHAN_START", 0, exten="201", **op), hangup(3, source="PJSIP/op101-9", **op),

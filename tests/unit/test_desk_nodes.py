@@ -50,6 +50,13 @@ def _nodes_answer(monkeypatch: pytest.MonkeyPatch, b: str) -> list[str]:
     return took
 
 
+def test_a_call_back_to_a_number_in_other_digits_is_refused_before_reaching_a_node(tmp_path: Path) -> None:
+    from callcenter.desk.callback import originate
+
+    with pytest.raises(availability.DeskError, match="a number has 3 to 20 digits"):
+        asyncio.run(originate(_settings(tmp_path), MODEL, "op101", "٠٩٠٥١٢٣٤٥٦", "02621022", "1.1", "cb-1"))
+
+
 def test_a_node_that_is_down_does_not_stop_the_change_on_the_others(
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     took = _nodes_answer(monkeypatch, b="down")

@@ -155,6 +155,7 @@ def _set(path: str, value: Any) -> Any:
     (_set("queues.Bad Name", {}), "a queue name is lower-case"),
     (_set("pbx.sip", "localhost"), "bad address 'localhost'"),
     (_set("pbx.ami", "127.0.0.1:99999"), "bad address"),
+    (_set("pbx.ami", "127.0.0.1:²"), "bad address"),  # a digit to str.isdigit, not to int()
     (_set("sandbox.plain_number", "02621022"), "is also a line"),
     (_set("ivr.case_number.min_length", 20), "min_length 20 is more than max_length 12"),
     (_set("ivr.menu.retries", -1), "ivr.menu.retries"),
