@@ -13,6 +13,7 @@ import tomllib
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
@@ -150,6 +151,23 @@ class Department(Part):
     # Where the department learns of a case forwarded to it or overdue (callcenter notify): either, both or none.
     email: str = Field(default="", max_length=254, pattern=r"^$|^[^@\s]+@[^@\s]+\.[^@\s]+$")
     webhook: str = Field(default="", max_length=2000, pattern=r"^$|^https?://[^\s]+$")
+
+    @field_validator("webhook")
+    @classmethod
+    def _reachable(cls, url: str) -> str:
+        """A URL an HTTP client can send to: one the pattern lets through but no client reads (``http://[::1/``,
+        ``http://a..b/``) would fail every delivery, to be found only in the outbox's errors."""
+        if not url:
+            return url
+        try:
+            parts = urlsplit(url)
+            parts.port  # noqa: B018  (reading it checks it)
+        except ValueError as exc:
+            raise ValueError(f"webhook {url!r} is not a URL an HTTP client can send to ({exc})") from None
+        host = parts.hostname or ""
+        if not host or (":" not in host and "" in host.rstrip(".").split(".")):
+            raise ValueError(f"webhook {url!r} has no usable host name")
+        return url
 
 
 class HotlineModel(Part):

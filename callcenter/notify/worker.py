@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -56,7 +57,15 @@ class Notifier:
             done.queued = outbox.announce_overdue(session, self.model(), now)
         with self.db.session() as session:
             rows = outbox.claim(session, self.owner, now, timedelta(seconds=self.settings.lease_seconds))
+        started = time.monotonic()
         for row in rows:
+            # A batch sent one message after another may outlive its lease: take this row's lease anew first, or
+            # leave it if another worker took it meanwhile (it sends it; two workers never send the same row).
+            moment = now + timedelta(seconds=time.monotonic() - started)
+            with self.db.session() as session:
+                if not outbox.renew(session, row, self.owner, moment, timedelta(seconds=self.settings.lease_seconds)):
+                    log.warning("notify: %s was taken by another worker once this one's lease ran out", row.key)
+                    continue
             error = self._deliver(row)
             with self.db.session() as session:
                 if error is None:
@@ -82,6 +91,10 @@ class Notifier:
             sender.send(Outgoing(row.key, row.kind, row.channel, row.target, row.payload))
         except DeliveryError as exc:
             return str(exc)
+        except Exception as exc:  # anything else (a URL the client cannot read, a bug) fails this row alone: an
+            # exception out of the pass left it and the rest of its batch unsent and claimed first again, forever
+            log.exception("notify: sending %s to %s failed unexpectedly", row.key, row.target)
+            return f"{type(exc).__name__}: {exc}"
         log.info("notify: sent %s to %s", row.key, row.target)
         return None
 

@@ -108,6 +108,13 @@ def _mine(row_id: int, owner: str) -> ColumnElement[bool]:
     return and_(Notification.id == row_id, Notification.lease_owner == owner, Notification.status == "pending")
 
 
+def renew(session: Session, row: Claimed, owner: str, now: datetime, lease: timedelta) -> bool:
+    """Hold a claimed row until ``now + lease`` again; False if it is no longer this owner's (its lease ran out and
+    another worker claimed it), then this owner must not send it."""
+    done = session.execute(update(Notification).where(_mine(row.id, owner)).values(lease_until=now + lease))
+    return done.rowcount == 1  # type: ignore[attr-defined,no-any-return]
+
+
 def sent(session: Session, row: Claimed, owner: str, now: datetime) -> None:
     """Mark a claimed row sent (and free its lease)."""
     session.execute(update(Notification).where(_mine(row.id, owner))

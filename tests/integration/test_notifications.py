@@ -14,9 +14,10 @@ import subprocess
 import sys
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
 import httpx
 import pytest
@@ -24,6 +25,8 @@ from sqlalchemy import select
 
 from callcenter.model.contract import Role
 from callcenter.model.hotline import Department, HotlineModel, load
+from callcenter.notify import worker as worker_module
+from callcenter.notify.messages import Outgoing
 from callcenter.notify.senders import Sender, SmtpSender, WebhookSender
 from callcenter.notify.worker import Notifier, retry_at
 from callcenter.settings import PROJECT_ROOT, NotifySettings
@@ -244,6 +247,71 @@ def test_a_row_left_claimed_by_a_dead_worker_is_sent_by_another_after_its_lease(
     assert other.run_once(now + timedelta(seconds=30)).sent == 0  # still leased
     assert other.run_once(now + timedelta(seconds=61)).sent == 2
     assert len(smtp.messages) == len(webhook.received) == 1
+
+
+class Recorded:
+    """A sender that keeps what it is given (and calls ``during`` while it sends, if given)."""
+
+    def __init__(self, worker: str, log: list[tuple[str, str]], during: Callable[[], None] = lambda: None) -> None:
+        self.worker, self.log, self.during = worker, log, during
+
+    def send(self, message: Outgoing) -> None:
+        self.during()
+        self.log.append((self.worker, message.key))
+
+
+def addressed() -> HotlineModel:
+    departments = dict(HOTLINE.departments)
+    departments["environment"] = Department(name="Môi trường", email="moitruong@example.vn",
+                                            webhook="https://moitruong.example.vn/hook")
+    return HOTLINE.model_copy(update={"departments": departments})
+
+
+def test_a_message_whose_sending_raises_fails_alone_and_the_rest_of_its_batch_goes(db: Database) -> None:
+    """An unexpected exception from a sender (a webhook URL no HTTP client reads, a bug) once ended the pass: the
+    row stayed claimed, untouched, and was claimed first again at each pass with the rows after it: none sent."""
+    model, log = addressed(), list[tuple[str, str]]()
+
+    class Broken:
+        def send(self, message: Outgoing) -> None:
+            raise ValueError("Invalid IPv6 URL")
+
+    for _ in range(2):
+        open_case(db, model)
+    worker = Notifier(db, lambda: model, NotifySettings(), {"email": Recorded("w", log), "webhook": Broken()})
+    done = worker.run_once()
+    assert (done.sent, done.failed) == (2, 2) and len(log) == 2
+    failed = [r for r in rows(db) if r.channel == "webhook"]
+    assert all(r.status == "pending" and r.attempts == 1 and r.last_error == "ValueError: Invalid IPv6 URL"
+               and r.lease_owner == "" for r in failed)  # retried later, like any failed delivery
+    with pytest.raises(ValueError, match="not a URL an HTTP client can send to"):
+        Department(name="x", webhook="http://[::1/hook")
+    with pytest.raises(ValueError, match="no usable host name"):
+        Department(name="x", webhook="http://a..b/x")
+
+
+def test_a_batch_that_outlives_its_lease_sends_each_message_once(db: Database,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Worker A claims four rows and sends them one after another; its sends are slow, so by the third its claim
+    on the last rows has run out and worker B takes them. A takes each row's lease anew before sending it, and
+    leaves those B holds: every message is sent once."""
+    model, log = addressed(), list[tuple[str, str]]()
+    for _ in range(2):
+        open_case(db, model)
+    now, lease = datetime.now(UTC), NotifySettings(lease_seconds=60)
+    elapsed = [0.0]  # A's clock since its pass began: each of its sends takes 35 s
+    monkeypatch.setattr(worker_module, "time", SimpleNamespace(monotonic=lambda: elapsed[0]))
+    other = Notifier(db, lambda: model, lease, {c: Recorded("b", log) for c in ("email", "webhook")}, "worker-b")
+
+    def slow() -> None:
+        elapsed[0] += 35
+        if elapsed[0] == 70:  # during A's second send: B's pass, 70 s after A claimed (A's claim ran out at 60)
+            other.run_once(now + timedelta(seconds=70))
+
+    first = Notifier(db, lambda: model, lease, {c: Recorded("a", log, slow) for c in ("email", "webhook")}, "worker-a")
+    first.run_once(now)
+    assert len(log) == 4 and len({key for _, key in log}) == 4, log
+    assert Counter(worker for worker, _ in log) == {"a": 2, "b": 2}
 
 
 def test_the_retry_delay_doubles_up_to_the_maximum_and_gives_up_in_time() -> None:
