@@ -209,11 +209,11 @@ class Listener:
         """Append the batch's events to the spool (in a thread: it fsyncs) and wake the delivery."""
         events = [item for item in items if isinstance(item, CelEvent)]
         self._counted.inc(len(events))
-        for item in items:
-            if isinstance(item, LiveCalls):
-                self.delivery.request_cut(item)
         if events and await self._append(events) < len(events):
             self._overflowed = True  # the spool said what it dropped; the CEL file may still have it
+        for item in items:  # after the events queued before the answer are spooled: a call that just ended has its
+            if isinstance(item, LiveCalls):  # end stored before the cut looks (else logged cut, then rebuilt)
+                self.delivery.request_cut(item)
         if any(item is BACKFILL for item in items) or self._overflowed:
             self._overflowed = False
             self.delivery.request_backfill()

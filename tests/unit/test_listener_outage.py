@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from callcenter.ami.events import CelEvent
 from callcenter.listener.backfill import Backfill
 from callcenter.listener.celfile import CelFile
-from callcenter.listener.delivery import Delivery, Job
+from callcenter.listener.delivery import Delivery, Job, LiveCalls
 from callcenter.listener.service import Listener
 from callcenter.listener.spool import Spool
 from callcenter.settings import ListenerSettings
@@ -188,3 +188,24 @@ async def test_a_backfill_failing_on_its_own_does_not_hold_up_the_events(tmp_pat
         delivery.wake()
         await until(lambda: len(journal_rows(db)) == 16 and backfill.runs == 2, what="the rest stored")
         assert delivery.failures == 0
+
+
+async def test_calls_asterisk_no_longer_has_are_cut_only_once_the_events_before_the_answer_are_spooled(
+        db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A CoreShowChannels answer queued right behind a call's last events, in one consumer batch: were the cut
+    asked for before the batch reached the spool, the delivery could look for lost calls without those events and
+    log the call that just ended as cut by Asterisk (rebuilt right after, with a false restart warning)."""
+    async with FakeAmi() as server:
+        listener = make_listener(server, tmp_path, db)
+        order: list[str] = []
+
+        async def append(events: list[CelEvent]) -> int:
+            order.append(f"append {len(events)}")
+            return len(events)
+
+        monkeypatch.setattr(listener, "_append", append)
+        monkeypatch.setattr(listener.delivery, "request_cut", lambda live: order.append("cut"))
+        stream = answered_stream()
+        await listener._spool([*stream[-3:], LiveCalls(frozenset(), stream[-1].time + 1)])
+        assert order == ["append 3", "cut"]
+        listener.spool.close()
