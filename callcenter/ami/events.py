@@ -29,6 +29,9 @@ FILE_FIELDS = {"uniqueid": "uniqueid", "linkedid": "linkedid", "channame": "chan
                "name": "cid_name", "dnid": "cid_dnid", "exten": "exten", "context": "context", "appname": "app",
                "appdata": "appdata", "peer": "peer"}
 AMI_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+# The journal's columns for a name and the ids (an id is "<systemname>-<epoch>.<sequence>", systemname at most 32):
+# an event with a longer one cannot be stored, and PostgreSQL refusing it would hold up every event spooled after it.
+STORED_MAX = 64
 ORJSON_DEPTH = 255  # the nesting orjson writes
 
 
@@ -156,6 +159,11 @@ def _require(values: Mapping[str, Any], *names: str) -> None:
         raise MalformedEvent(f"CEL event without {', '.join(missing)}")
 
 
+def _too_long(name: str, linkedid: str, uniqueid: str) -> MalformedEvent:
+    return MalformedEvent(f"CEL event {name[:80]!r} of call {linkedid[:80]!r} (channel {uniqueid[:80]!r}): a name or "
+                          f"id longer than the journal's {STORED_MAX} characters")
+
+
 def from_ami(headers: Mapping[str, Any], asterisk_tz: ZoneInfo) -> CelEvent:
     """Build a CelEvent from an AMI ``Event: CEL`` message (header names case-insensitive)."""
     return from_headers({str(k).lower(): ("" if v is None else str(v)) for k, v in headers.items()}, asterisk_tz)
@@ -216,6 +224,8 @@ def _made(name: str, eventtime: str, stamp_text: str, uniqueid: str, linkedid: s
     if not (name and eventtime and uniqueid and linkedid):
         _require({"eventname": name, "eventtime": eventtime, "uniqueid": uniqueid, "linkedid": linkedid},
                   "eventname", "eventtime", "uniqueid", "linkedid")
+    if len(name) > STORED_MAX or len(linkedid) > STORED_MAX or len(uniqueid) > STORED_MAX:
+        raise _too_long(name, linkedid, uniqueid)
     wall, naive_utc = _wall_clock(eventtime)
     stamp = _finite(stamp_text)
     second = _epoch_second(wall, naive_utc, stamp, asterisk_tz)
@@ -269,6 +279,8 @@ def from_file_line(line: str) -> CelEvent:
         raise MalformedEvent("CEL line is not an object")
     record = {str(k).lower(): ("" if v is None else str(v)) for k, v in record.items()}
     _require(record, "eventtype", "eventtime", "uniqueid", "linkedid")
+    if max(len(record["eventtype"]), len(record["linkedid"]), len(record["uniqueid"])) > STORED_MAX:
+        raise _too_long(record["eventtype"], record["linkedid"], record["uniqueid"])
     when = _finite(record["eventtime"])
     if when is None:
         raise MalformedEvent(f"bad eventtime {record['eventtime']!r}")

@@ -89,6 +89,22 @@ def test_ami_event_without_essentials_is_malformed(drop: str) -> None:
         from_ami(headers, UTC)
 
 
+@pytest.mark.parametrize("header", ["EventName", "UniqueID", "LinkedID"])
+def test_a_name_or_id_longer_than_the_journal_holds_is_malformed_from_either_source(header: str) -> None:
+    """PostgreSQL refuses a value longer than its column: stored, such an event would hold up every event spooled
+    after it, retried for ever. 64 characters still go in (a systemname of 32 leaves room for any id)."""
+    event = load_jsonl("cel_answered.jsonl")[0]
+    headers = ami_headers(event, _ami_time(event.second))
+    assert from_ami({**headers, header: "x" * 64}, UTC)
+    with pytest.raises(MalformedEvent, match="longer than the journal's 64 characters"):
+        from_ami({**headers, header: "x" * 65}, UTC)
+    field = {"EventName": "eventtype", "UniqueID": "uniqueid", "LinkedID": "linkedid"}[header]
+    line = {"eventtype": "CHAN_START", "eventtime": "1700000000.5", "uniqueid": "1.1", "linkedid": "1.1"}
+    assert from_file_line(json.dumps({**line, field: "x" * 64}))
+    with pytest.raises(MalformedEvent, match="longer than the journal's 64 characters"):
+        from_file_line(json.dumps({**line, field: "x" * 65}))
+
+
 def test_ami_bad_time_is_malformed() -> None:
     event = load_jsonl("cel_answered.jsonl")[0]
     with pytest.raises(MalformedEvent, match="EventTime"):
