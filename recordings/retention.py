@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from callcenter.model.contract import RecordingStatus
 from callcenter.settings import RecordingsSettings
@@ -46,10 +47,11 @@ def purge(db: Database, settings: RecordingsSettings, now: datetime | None = Non
                 log.warning("retention: recording %d of node %s is past retention but its WAV is in a spool not "
                             "followed here; left for that node's listener", row.id, row.node)
                 continue
+            if not _mark_purged(session, row, now):
+                continue  # a worker took it meanwhile (an error retried): the next purge looks at it again
             _delete(settings.store, row.path)
             if spool is not None:
                 _delete_wav(spool, row.source_path)
-            row.status, row.deleted_at = RecordingStatus.PURGED, now
             purged += 1
         held_anywhere = set(session.scalars(select(Call.linkedid).where(Call.legal_hold.is_(True))))
     if purged:
@@ -57,6 +59,15 @@ def purge(db: Database, settings: RecordingsSettings, now: datetime | None = Non
     for spool in _spools(settings, spools):
         _purge_misfits(spool, settings.retention_days, cutoff, held_anywhere)
     return purged
+
+
+def _mark_purged(session: Session, row: Recording, now: datetime) -> bool:
+    """Mark the row purged if it still has the status it was read with (compare-and-set, as the worker claims
+    rows): a worker that took an old row in error meanwhile would otherwise store a fresh copy of audio past its
+    retention over the purged mark, or a copy it stored just now would be left in the store, its row purged."""
+    done = session.execute(update(Recording).where(Recording.id == row.id, Recording.status == row.status)
+                           .values(status=RecordingStatus.PURGED, deleted_at=now))
+    return bool(done.rowcount)  # type: ignore[attr-defined]
 
 
 def _spools(settings: RecordingsSettings, spools: Mapping[str, Path] | None) -> list[Path]:

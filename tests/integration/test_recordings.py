@@ -21,7 +21,8 @@ from typing import BinaryIO
 import pytest
 from fastapi.testclient import TestClient
 from pydub import AudioSegment
-from sqlalchemy import event, func, select
+from sqlalchemy import event, func, select, update
+from sqlalchemy.orm import Session
 
 from callcenter.calls.builder import build_call
 from callcenter.settings import PROJECT_ROOT, RecordingsSettings, Settings
@@ -29,6 +30,7 @@ from callcenter.store.db import Database
 from callcenter.store.models import CALL, Call, Recording, RecordingAccess
 from callcenter.store.writer import upsert_call
 from recordings import cli as recordings_cli
+from recordings import retention as retention_module
 from recordings.retention import purge, sweep
 from recordings.spool import SpoolFile, parse
 from recordings.transcode import TranscodeError, sha256_of, transcode
@@ -331,7 +333,8 @@ def test_wav_left_by_a_crashed_asterisk_is_repaired_and_stored(db: Database, set
     assert abs((_rows(db)[0].duration_seconds or 0) - 8.0) < 0.5
 
 
-def test_retention_also_removes_wavs_that_never_transcoded(db: Database, settings: RecordingsSettings) -> None:
+def _untranscodable(db: Database, settings: RecordingsSettings) -> Path:
+    """An old call's finished WAV that cannot be transcoded: its row in error, the WAV kept for a retry."""
     old = "1700000000.1"
     wav = settings.spool / old / f"{old}.wav"
     wav.parent.mkdir(parents=True)
@@ -339,8 +342,30 @@ def test_retention_also_removes_wavs_that_never_transcoded(db: Database, setting
     wav.with_name(wav.name + ".done").touch()
     RecordingWorker(settings, db, "sandbox").run_once()
     assert _rows(db)[0].status == "error" and wav.exists()
+    return wav
+
+
+def test_retention_also_removes_wavs_that_never_transcoded(db: Database, settings: RecordingsSettings) -> None:
+    wav = _untranscodable(db, settings)
     assert purge(db, settings, datetime(2026, 11, 29, tzinfo=UTC)) == 1
     assert _rows(db)[0].status == "purged" and not wav.exists()
+
+
+def test_retention_leaves_a_recording_a_worker_took_after_it_was_read(db: Database, settings: RecordingsSettings,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Retention reads the old rows, then purges each: a row in error that a worker claimed in between (to retry
+    it) is left (the next purge looks again), and neither its WAV nor its status is touched."""
+    wav = _untranscodable(db, settings)
+    read = retention_module._mark_purged
+
+    def claimed_meanwhile(session: Session, row: Recording, now: datetime) -> bool:
+        with db.session() as other:  # the worker's claim, committed between retention's read and its purge
+            other.execute(update(Recording).where(Recording.id == row.id).values(status="processing"))
+        return read(session, row, now)
+
+    monkeypatch.setattr(retention_module, "_mark_purged", claimed_meanwhile)
+    assert purge(db, settings, datetime(2026, 11, 29, tzinfo=UTC)) == 0
+    assert _rows(db)[0].status == "processing" and wav.exists()
 
 
 def test_retention_of_two_nodes_with_the_same_ids_deletes_only_each_ones_own_wav(
