@@ -164,8 +164,11 @@ class EpochHours(ColumnElement[int]):
 
 @compiles(EpochHours, "sqlite")
 def _epoch_hours_sqlite(element: EpochHours, compiler: Any, **kw: Any) -> str:
+    """Down to the whole second first, as Python's floor does for the rows the writer keeps: SQLite reads a time
+    to the millisecond, so ``strftime('%s')`` of an hour's last half-millisecond (``hh:59:59.9995``, CEL times
+    carry microseconds) gave the next hour's first second, and the call the next hour's rows."""
     moment = compiler.process(element.moment, **kw)
-    return f"(CAST(strftime('%s', {moment}) AS INTEGER) / {3600 * element.per} * {element.per})"
+    return f"(CAST(strftime('%s', substr({moment}, 1, 19)) AS INTEGER) / {3600 * element.per} * {element.per})"
 
 
 class MonthHours(ColumnElement[int]):

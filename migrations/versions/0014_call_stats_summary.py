@@ -32,7 +32,9 @@ def _select(grain: str, dimension: str, postgres: bool) -> str:
         period = f'CAST(floor(extract(epoch FROM started_at) / {3600 * per}) AS INTEGER) * {per}'
         ms = 'CAST(trunc({0} * 1000 + 0.5) AS BIGINT)'
     else:
-        period = f"CAST(strftime('%s', started_at) AS INTEGER) / {3600 * per} * {per}"
+        # The whole second first (fixed after the fact: strftime reads to the millisecond, which put a call begun in
+        # an hour's last half-millisecond in the next hour, unlike the writer).
+        period = f"CAST(strftime('%s', substr(started_at, 1, 19)) AS INTEGER) / {3600 * per} * {per}"
         ms = 'CAST({0} * 1000 + 0.5 AS INTEGER)'
     member = {'line': "''", 'topic': 'topic', 'operator': 'operator'}[dimension]
     waits = [f'wait_seconds < {EDGES[1]}'] + [f'wait_seconds >= {low} AND wait_seconds < {high}'
