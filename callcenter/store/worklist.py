@@ -14,12 +14,11 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 from sqlalchemy import Select, exists, or_, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
 from callcenter.calls.channels import endpoint_of, is_person
 from callcenter.model.contract import Cel, Direction, Status
-from callcenter.store.db import among, in_slices
+from callcenter.store.db import among, in_slices, insert_for
 from callcenter.store.models import CALL, Call, CallbackAttempt, CallbackItem, CallNote, CelJournal, calls
 
 RETURNABLE = (Status.CALLBACK_REQUESTED, Status.VOICE_MESSAGE, Status.ABANDONED_QUEUE, Status.MISSED)
@@ -113,16 +112,17 @@ def return_number(call: Call) -> str:
 
 
 def _item(session: Session, call_id: int) -> CallbackItem:
-    """The item's row (created on first touch; a concurrent creator wins and this one reads theirs)."""
-    item = session.scalar(select(CallbackItem).where(CallbackItem.call_id == call_id).with_for_update())
+    """The item's row (created on first touch; a concurrent creator wins and this one reads theirs), in the
+    session's transaction: an action refused afterwards leaves none behind. (A SAVEPOINT did this before; on
+    SQLite, whose driver begins a transaction only at the first write, the savepoint's release committed the new
+    row whatever happened to the action.)"""
+    mine = select(CallbackItem).where(CallbackItem.call_id == call_id).with_for_update()
+    item = session.scalar(mine)
     if item is not None:
         return item
-    try:
-        with session.begin_nested():
-            item = CallbackItem(call_id=call_id, claimed_by="", closed_reason="", closed_by="")
-            session.add(item)
-    except IntegrityError:
-        item = session.scalar(select(CallbackItem).where(CallbackItem.call_id == call_id).with_for_update())
+    session.execute(insert_for(session, CallbackItem).values(call_id=call_id, claimed_by="", closed_reason="",
+                                                             closed_by="").on_conflict_do_nothing())
+    item = session.scalar(mine)
     assert item is not None
     return item
 
