@@ -12,13 +12,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Select, func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from callcenter.model.cases import AT_DEPARTMENT, CaseStatus, TransitionError, case_number, check_transition, serial_of
 from callcenter.model.contract import Role
 from callcenter.model.hotline import HotlineModel
 from callcenter.store import outbox
+from callcenter.store.db import insert_for
 from callcenter.store.models import CALL, Call, Case, CaseCall, CaseUpdate
 
 TEXT_MAX = 4000
@@ -138,14 +138,13 @@ def link_call(session: Session, case: Case, call_id: int, who: Actor) -> None:
     """Link a call to a case (linking twice is harmless)."""
     if session.get(Call, call_id) is None:
         raise CaseError(f"no call with id {call_id}")
-    if session.scalar(select(CaseCall.id).where(CaseCall.case_id == case.id, CaseCall.call_id == call_id)):
-        return
-    try:
-        with session.begin_nested():
-            session.add(CaseCall(case_id=case.id, call_id=call_id, linked_at=datetime.now(UTC), linked_by=who.name))
-    except IntegrityError:
-        return
-    _log(session, case, who, "link", f"call {call_id}")
+    # In the caller's transaction (a SAVEPOINT committed the link on SQLite, whatever became of the rest); a link
+    # made meanwhile by someone else is theirs, logged by them.
+    linked = session.scalar(insert_for(session, CaseCall).values(
+        case_id=case.id, call_id=call_id, linked_at=datetime.now(UTC), linked_by=who.name)
+        .on_conflict_do_nothing().returning(CaseCall.id))  # (a row count is not reliable here on PostgreSQL)
+    if linked is not None:
+        _log(session, case, who, "link", f"call {call_id}")
 
 
 def _mine(case: Case, who: Actor) -> None:

@@ -105,6 +105,12 @@ def test_returned_cases_are_forwarded_again_reassigned_and_calls_link_by_number(
     assert form_post(operator, f"/cases/{number}/calls", call_id="²")[1] == "call: an id"
     status, where = form_post(operator, f"/calls/{second}/case", number=number)
     assert status == 303 and "problem" not in where
+    assert form_post(operator, f"/calls/{second}/case", number=number)[0] == 303  # twice: one link, logged once
+    with db.session() as session:
+        case_id = session.scalars(select(Case.id).where(Case.number == number)).one()
+        assert session.scalars(select(CaseCall.call_id).where(CaseCall.case_id == case_id)).all() == [first, second]
+        assert len(session.scalars(select(CaseUpdate).where(CaseUpdate.case_id == case_id,
+                                                            CaseUpdate.kind == "link")).all()) == 2
     bad = form_post(operator, f"/calls/{second}/case", number=number[:-1] + str((int(number[-1]) + 1) % 10))[1]
     assert "check" in bad  # a mistyped number is caught by its check digit
     page = supervisor.get(f"/cases/{number}").text
