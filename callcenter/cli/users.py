@@ -39,6 +39,8 @@ def _add(args: argparse.Namespace, db: Database, model: HotlineModel) -> int:
     if args.role == Role.DEPARTMENT.value and args.department not in model.departments:
         raise accounts.AccountError(f"a department user needs --department, one of the telephony model's: "
                                     f"{', '.join(model.departments)}")
+    if args.department and args.role != Role.DEPARTMENT.value:  # it would be stored and mean nothing
+        raise accounts.AccountError(f"--department is for department users, not a {args.role}")
     new = accounts.NewUser(name=args.name, role=Role(args.role), password=read_password(),
                            display_name=args.display_name or "", operator=args.operator,
                            department=args.department, language=args.language)

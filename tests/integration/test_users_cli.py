@@ -47,6 +47,8 @@ def test_users_are_added_listed_disabled_and_given_new_passwords(db_url: str, db
             (("users", "add", "x2", "--role", "operator", "--operator", "op999"), PASSWORD, "no operator 'op999'"),
             (("users", "add", "x4", "--role", "department"), PASSWORD, "needs --department"),
             (("users", "add", "x5", "--role", "department", "--department", "mars"), PASSWORD, "environment"),
+            (("users", "add", "x6", "--role", "supervisor", "--department", "environment"), PASSWORD,
+             "--department is for department users, not a supervisor"),
             (("users", "add", "lan", "--role", "admin"), PASSWORD, "lan"),  # taken
             (("users", "add", "Bad Name!", "--role", "admin"), PASSWORD, "user name"),
             (("users", "add", "x3", "--role", "admin"), "short", "password"),
