@@ -39,6 +39,7 @@ from callcenter.model.contract import (
     Status,
     UserEvent,
 )
+from callcenter.model.text import is_digits
 
 
 @dataclass
@@ -62,11 +63,6 @@ class _State:
     unbridged_at: float | None = None
     voice_message: bool = False
     ivr_outcome: str = ""  # the last IVR_EXIT outcome
-
-
-def _is_number(text: str) -> bool:
-    """ASCII digits: str.isdigit alone also admits "²", which int() and the dialplan refuse."""
-    return text.isascii() and text.isdigit()
 
 
 def _is_caller(state: _State, event: CelEvent) -> bool:
@@ -101,7 +97,7 @@ def _on_hangup(state: _State, event: CelEvent) -> None:
     if not _is_caller(state, event):
         return
     cause = str(event.extra.get("hangupcause"))
-    state.record.hangup_cause = int(cause) if _is_number(cause) and len(cause) <= 3 else None  # Q.850: 0-127
+    state.record.hangup_cause = int(cause) if is_digits(cause) and len(cause) <= 3 else None  # Q.850: 0-127
     state.hangup_source = str(event.extra.get("hangupsource", ""))
     state.hangup_seen = True
 
@@ -234,7 +230,7 @@ def _line(first: CelEvent, events: list[CelEvent], directory: Directory) -> str:
     known = next((exten for exten in caller if exten in directory.lines), "")
     if known or directory.is_operator(endpoint_of(first.channel)):
         return known
-    return first.exten if _is_number(first.exten) else ""
+    return first.exten if is_digits(first.exten) else ""
 
 
 def build_call(events: Iterable[CelEvent], directory: Directory | None = None, cut: bool = False) -> CallRecord:
@@ -278,7 +274,7 @@ def _called_citizen(first: CelEvent, events: list[CelEvent]) -> str:
     """The citizen's number an operator's call went out to (a call-back through the dialplan's outbound contexts),
     or "" for a call inside the PBX."""
     return next((e.exten for e in events if e.uniqueid == first.uniqueid and e.context in OUTBOUND_CONTEXTS
-                 and _is_number(e.exten)), "")
+                 and is_digits(e.exten)), "")
 
 
 def _outbound(state: _State, talk: Conversation, called: str) -> None:

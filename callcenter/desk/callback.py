@@ -16,6 +16,7 @@ from callcenter.ami.control import node_failure, send_actions
 from callcenter.desk.availability import DeskError, interface
 from callcenter.model.addresses import Address
 from callcenter.model.hotline import HotlineModel
+from callcenter.model.text import is_digits
 from callcenter.settings import NodeSettings, Settings
 
 RING_OPERATOR_MS = 30_000  # how long the operator's phone rings before the call-back is given up
@@ -35,7 +36,7 @@ async def originate(settings: Settings, model: HotlineModel, operator: str, numb
     the request (the call itself goes on asynchronously)."""
     if operator not in model.operators:
         raise DeskError(f"{operator!r} is not an operator of the telephony model")
-    if not number.isascii() or not number.isdigit() or not 3 <= len(number) <= 20:
+    if not is_digits(number) or not 3 <= len(number) <= 20:
         raise DeskError(f"cannot call {number!r}: a number has 3 to 20 digits")
     await send_actions(settings, await phone_node(settings, model, operator), [{
         "Action": "Originate", "Channel": interface(operator), "Context": "callback", "Exten": number,

@@ -7,6 +7,8 @@ from typing import Any, NamedTuple
 
 from pydantic import BeforeValidator
 
+from callcenter.model.text import is_digits
+
 
 class Address(NamedTuple):
     """A host (an IP address or a name) and a TCP/UDP port."""
@@ -36,7 +38,7 @@ def parse_address(value: Any) -> Address:
         raise ValueError(f"expected \"host:port\", got {value!r}")
     host, sep, port = value.rpartition(":")
     host = host.strip("[]")
-    if not sep or not host or not port.isascii() or not port.isdigit() or not 0 < int(port) < 65536:
+    if not sep or not host or not is_digits(port) or not 0 < int(port) < 65536:
         raise ValueError(f"bad address {value!r}: expected \"host:port\", e.g. \"127.0.0.1:5060\"")
     return Address(host, int(port))
 

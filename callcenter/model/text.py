@@ -1,5 +1,6 @@
-"""Free text of the model that lands in Asterisk's configuration: the names :mod:`callcenter.asterisk.render`
-writes into an endpoint's ``callerid`` and after a dialplan line's ``;``.
+"""Checks on text from outside: numbers written in ASCII digits, and free text of the model that lands in
+Asterisk's configuration (the names :mod:`callcenter.asterisk.render` writes into an endpoint's ``callerid`` and
+after a dialplan line's ``;``).
 
 Asterisk reads its files a line at a time, so a line break in a name would end the line it is written on and
 make the rest of the name configuration of its own (a dialplan line, an endpoint option). Inside a callerid's
@@ -19,6 +20,12 @@ from pydantic import AfterValidator
 # which are line breaks to Python's splitlines and to editors, if not to Asterisk.
 LINE_BREAKING = ("Cc", "Zl", "Zp")
 NOT_IN_CALLERID = '"\\;'
+
+
+def is_digits(text: str) -> bool:
+    """``text`` is one or more ASCII digits. ``str.isdigit`` alone also admits "²" and other scripts' digits, which
+    ``int()`` refuses or reads otherwise, and which neither the dialplan nor the databases' integers take."""
+    return text.isascii() and text.isdigit()
 
 
 def one_line(text: str) -> str:

@@ -13,6 +13,7 @@ from callcenter.model.addresses import Address
 from callcenter.model.contract import UNKNOWN_TOPIC, DeviceType
 from callcenter.model.hotline import HotlineModel, ModelError, load, parse
 from callcenter.model.schedule import Interval
+from callcenter.model.text import is_digits
 from callcenter.settings import Settings
 
 MODEL_FILE = Settings().model_file
@@ -208,3 +209,11 @@ def test_unreadable_and_broken_files(tmp_path: Path) -> None:
     broken.write_text("[ivr\nretries = 2\n", encoding="utf-8")
     with pytest.raises(ModelError, match="not valid TOML"):
         load(broken)
+
+
+@pytest.mark.parametrize(("text", "digits"), [
+    ("0", True), ("02621022", True), ("", False), ("²", False), ("١٠", False), ("１０", False), ("12 ", False),
+    ("-1", False), ("+84", False), ("1_000", False),
+])
+def test_numbers_are_ascii_digits_only(text: str, digits: bool) -> None:
+    assert is_digits(text) is digits

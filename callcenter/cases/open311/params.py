@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from callcenter.model.cases import NUMBER, OPEN, CaseStatus
+from callcenter.model.text import is_digits
 
 MAX_DAYS = 90  # the spec's largest (and default) date range for a request list
 MAX_ROWS = 1000  # the spec's guidance for the most requests one answer carries: our page size cap
@@ -130,12 +131,11 @@ def request_ids(values: Mapping[str, str]) -> tuple[str, ...]:
 
 
 def whole(values: Mapping[str, str], name: str, default: int, high: int) -> int:
-    """A whole-number parameter between 1 and ``high``, in ASCII digits (str.isdigit also admits "²", which int()
-    refuses)."""
+    """A whole-number parameter between 1 and ``high``, in ASCII digits."""
     value = text(values, name, 12)
     if not value:
         return default
-    if not value.isascii() or not value.isdigit() or not 1 <= int(value) <= high:
+    if not is_digits(value) or not 1 <= int(value) <= high:
         raise bad(f"{name}: a whole number from 1 to {high}")
     return int(value)
 

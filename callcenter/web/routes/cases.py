@@ -15,10 +15,11 @@ from sqlalchemy import select
 from callcenter.api.calls import may_see_call
 from callcenter.model.cases import CaseStatus, next_statuses
 from callcenter.model.contract import Role
+from callcenter.model.text import is_digits
 from callcenter.store import attachments as files_store
 from callcenter.store import cases as store
 from callcenter.store import outbox
-from callcenter.store.models import CALL, Call, Case, CaseAttachment
+from callcenter.store.models import CALL, MAX_ID, Call, Case, CaseAttachment
 from callcenter.store.queries import count_rows
 from callcenter.web.auth import EVERYONE, Principal, require
 from callcenter.web.pages import back_to, json_block, render
@@ -145,7 +146,7 @@ def _float(text: str, what: str) -> float | None:
 
 def _call_id(session: Any, call_id: str, linkedid: str) -> list[int]:
     if call_id:
-        if not call_id.isascii() or not call_id.isdigit() or not 0 < int(call_id) < 2**63:
+        if not is_digits(call_id) or not 1 <= int(call_id) <= MAX_ID:
             raise store.CaseError("call: an id")
         return [int(call_id)]
     if linkedid:
@@ -241,7 +242,7 @@ def attachment(request: Request, who: Person, number: str, file_id: int) -> File
     """One file of the case, to whoever may see the case: photos shown in the page, documents downloaded."""
     with request.app.state.db.session() as session:
         case = _case(session, number, who)
-        row = session.get(CaseAttachment, file_id) if 0 < file_id < 2**63 else None
+        row = session.get(CaseAttachment, file_id) if 1 <= file_id <= MAX_ID else None
         if row is None or row.case_id != case.id:
             raise HTTPException(404, detail=f"no file {file_id} in case {number}")
         path = files_store.path_of(request.app.state.settings.cases, row)
@@ -290,7 +291,7 @@ def link_from_call(request: Request, who: Hotline, call_id: int,
     problem = ""
     try:
         with request.app.state.db.session() as session:
-            call = session.get(Call, call_id) if 0 < call_id < 2**63 else None
+            call = session.get(Call, call_id) if 1 <= call_id <= MAX_ID else None
             if call is None or not may_see_call(who, call):
                 raise HTTPException(404, detail=f"no call with id {call_id}")
             case = store.by_number(session, number.strip())

@@ -23,7 +23,7 @@ from callcenter.desk import availability
 from callcenter.desk.availability import PAUSE_REASONS, DeskError
 from callcenter.model.contract import DeviceType, Role
 from callcenter.store import worklist
-from callcenter.store.models import CALL, Call
+from callcenter.store.models import CALL, MAX_ID, Call
 from callcenter.web.audit import audit
 from callcenter.web.auth import Principal, require
 from callcenter.web.i18n import translations
@@ -143,7 +143,7 @@ def _keep_note(request: Request, who: Principal, call_id: int | None, text: str,
     """Keep a note on call ``call_id`` for ``who``; the HTTP status (and audit it). The call is read in the session
     that keeps the note: whether an operator may see it depends on the worklist item they hold, read through it."""
     with request.app.state.db.session() as session:
-        call = session.get(Call, call_id) if call_id is not None and 0 < call_id < 2**63 else None
+        call = session.get(Call, call_id) if call_id is not None and 1 <= call_id <= MAX_ID else None
         if call is None:
             raise HTTPException(404, detail="no such call")
         if not may_see_call(who, call):

@@ -19,7 +19,7 @@ from callcenter.api.calls import may_see_call, public, scoped
 from callcenter.model.contract import Role, Status
 from callcenter.model.hotline import HotlineModel
 from callcenter.store import cases, queries, worklist
-from callcenter.store.models import CALL, Call, Recording
+from callcenter.store.models import CALL, MAX_ID, Call, Recording
 from callcenter.web.auth import EVERYONE, Principal, require
 from callcenter.web.pages import render
 
@@ -183,7 +183,7 @@ def call_page(request: Request, who: Person, call_id: int) -> HTMLResponse:
 
     model = request.app.state.model()
     with request.app.state.db.session() as session:
-        call = queries.get_call(session, call_id) if 0 < call_id < 2**63 else None
+        call = queries.get_call(session, call_id) if 1 <= call_id <= MAX_ID else None
         if call is None or not may_see_call(who, call):
             return render(request, "error.html", status=404, title="Not found", heading="404",
                           message=f"no call with id {call_id}")

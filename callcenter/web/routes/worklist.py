@@ -17,7 +17,7 @@ from callcenter.desk import callback
 from callcenter.desk.availability import DeskError
 from callcenter.model.contract import Role
 from callcenter.store import worklist
-from callcenter.store.models import CallbackAttempt, CallbackItem
+from callcenter.store.models import MAX_ID, CallbackAttempt, CallbackItem
 from callcenter.store.queries import count_rows
 from callcenter.web.auth import Principal, require
 from callcenter.web.pages import back_to, render
@@ -70,7 +70,7 @@ def _back(request: Request, problem: str = "") -> Response:
 async def act(request: Request, who: Worker, call_id: int,
               action: Annotated[Literal["claim", "release", "call", "close"], Form()]) -> Response:
     """Claim, release, call back or close (as dismissed) one item."""
-    if not 0 < call_id < 2**63:
+    if not 1 <= call_id <= MAX_ID:
         return _back(request, "no such call")
     staff = who.role is not Role.OPERATOR
     model, settings = request.app.state.model(), request.app.state.settings
