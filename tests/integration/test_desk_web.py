@@ -71,6 +71,17 @@ def test_bad_notes_get_a_clear_refusal_and_keep_nothing(db: Database, tmp_path: 
         assert session.scalars(select(CallNote)).all() == []
 
 
+def test_a_note_on_an_id_no_call_can_have_is_refused_as_the_call_s_own_route_refuses_it(
+        db: Database, tmp_path: Path, call_of_op101: int) -> None:
+    test = api_client(db, settings_for(tmp_path), user="super1")
+    for call_id in (2**63, 99999999999999999999, 0, -1):
+        answer = test.post(f"/api/calls/{call_id}/notes", json={"text": "a note"})
+        assert answer.status_code == 422 and answer.json()["detail"][0]["loc"] == ["path", "call_id"], answer.text
+        assert test.get(f"/api/calls/{call_id}").status_code == 422
+    with db.session() as session:
+        assert session.scalars(select(CallNote)).all() == []
+
+
 def test_a_supervisor_notes_from_the_call_page_and_the_page_shows_the_corrected_topic(
         db: Database, tmp_path: Path, call_of_op101: int) -> None:
     test = sign_in(client(db, settings_for(tmp_path)), "super1")

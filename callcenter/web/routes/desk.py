@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
@@ -209,7 +209,8 @@ class NoteOut(BaseModel):
           responses={**ERRORS, 404: {"model": ErrorOut, "description": "No such call (or not yours)"},
                      },
           summary="Keep a note (and a corrected topic) on a call")
-def api_note(request: Request, who: NoterApi, call_id: int, note: NoteIn) -> dict[str, Any]:
+def api_note(request: Request, who: NoterApi, call_id: Annotated[int, Path(ge=1, le=MAX_ID)],
+             note: NoteIn) -> dict[str, Any]:
     """Operators on calls they took; supervisors and admins on any call. Audited."""
     try:
         _keep_note(request, who, call_id, note.text, note.topic)
