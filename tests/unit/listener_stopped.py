@@ -1,6 +1,8 @@
 """A listener run as ``callcenter listen`` runs it (:func:`callcenter.cli.services.run_listeners`), over the fake
-AMI server, with its spool's appends slow (a busy disk): it takes one event, then 50 more wait in its queue; it
-says READY and waits for the parent (test_listener_stop) to stop it with a signal.
+AMI server, with its consumer's spool append held (a busy disk) until the shutdown spools: it takes one event,
+then 50 more wait in its queue; it says READY and waits for the parent (test_listener_stop) to stop it with a
+signal. (The append was once slowed by a fixed second: on a loaded machine the 50 arrived after it and never
+queued up together.)
 
     python -m tests.unit.listener_stopped FOLDER
 """
@@ -10,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import sys
 import threading
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -23,22 +24,27 @@ from tests.factories import cel
 from tests.unit.fake_ami import FakeAmi
 from tests.unit.listening import SECRET, ami_stream, make_listener, until
 
-SLOW_DISK = 1.0  # seconds an append in the consumer's thread takes
+HELD_AT_MOST = 60.0  # seconds the consumer's append waits for the shutdown's (a test stuck ends, failing)
 appending = threading.Event()
+shutdown_appended = threading.Event()
 original = Spool.append
 
 
-def slow_append(self: Spool, events: Sequence[CelEvent]) -> int:
-    if threading.current_thread() is not threading.main_thread():  # the consumer's (the shutdown's is not slow)
-        appending.set()
-        time.sleep(SLOW_DISK)
+def held_append(self: Spool, events: Sequence[CelEvent]) -> int:
+    if threading.current_thread() is threading.main_thread():  # the shutdown's: it spools the queue, then frees
+        try:  # the consumer's append
+            return original(self, events)
+        finally:
+            shutdown_appended.set()
+    appending.set()
+    shutdown_appended.wait(HELD_AT_MOST)
     return original(self, events)
 
 
 async def main(folder: Path) -> Spool:
     url = f"sqlite:///{folder / 'db.sqlite'}"
     upgrade(url)
-    Spool.append = slow_append  # type: ignore[method-assign]
+    Spool.append = held_append  # type: ignore[method-assign]
     async with FakeAmi(secret=SECRET) as server:
         listener = make_listener(server, folder, Database(url))
 
