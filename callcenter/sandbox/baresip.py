@@ -40,24 +40,33 @@ ctrl_tcp_listen 127.0.0.1:{ctrl_port}
 # baresip opens SIP over TLS on sip_port+1, so agents take ports four apart and ctrl_tcp sits at +2.
 _ports = itertools.count(0)
 PORT_BASE = 16000
+TONE_RATE = 8000  # samples a second of a test microphone (G.711's rate)
 
 
 class AgentError(RuntimeError):
     """A baresip agent did not start or did not answer a command."""
 
 
-def write_tone_wav(path: Path, seconds: float, freq: float = 440.0) -> Path:
-    """Write an 8 kHz mono 16-bit WAV of a tone (a test microphone whose length fixes when the caller leaves)."""
+def write_tone_wav(path: Path, seconds: float, freq: int = 440) -> Path:
+    """Write an 8 kHz mono 16-bit WAV of a tone (a test microphone whose length fixes when the caller leaves).
+
+    A whole number of hertz makes one second a whole number of periods, so that second is computed once and
+    repeated (the same samples as computing each one): an operator's hour-long microphone takes 0.03 s to write
+    instead of 17, and a test starts a dozen agents."""
     import math
     import struct
 
-    frames = int(8000 * seconds)
-    data = b"".join(struct.pack("<h", int(8000 * math.sin(2 * math.pi * freq * n / 8000))) for n in range(frames))
+    second = b"".join(struct.pack("<h", int(8000 * math.sin(2 * math.pi * freq * n / TONE_RATE)))
+                      for n in range(TONE_RATE))
+    whole, rest = divmod(int(TONE_RATE * seconds), TONE_RATE)
     with wave.open(str(path), "wb") as out:
         out.setnchannels(1)
         out.setsampwidth(2)
-        out.setframerate(8000)
-        out.writeframes(data)
+        out.setframerate(TONE_RATE)
+        out.setnframes(whole * TONE_RATE + rest)  # the header is right from the start: never patched
+        for _ in range(whole):
+            out.writeframesraw(second)
+        out.writeframesraw(second[:2 * rest])
     return path
 
 
