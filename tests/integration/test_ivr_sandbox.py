@@ -6,9 +6,11 @@ IVR logic does not depend on it (the store itself is tested on both backends els
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -49,57 +51,79 @@ def _model_copy(tmp_path: Path, name: str, change: Callable[[tomlkit.TOMLDocumen
 
 
 def _shorter(document: tomlkit.TOMLDocument) -> None:
-    """Shorter menus and waits; the city line closed today and tomorrow (office days off)."""
+    """Shorter menus and waits; the city line closed today and tomorrow (office days off).
+
+    The provincial line offers one topic here (urban order, key 3), so a caller who keys nothing hears its menu
+    twice in about 35 s instead of a minute and a half with all seven; every topic's key is tried on the city line
+    (``open_config``)."""
     today = datetime.now(ZoneInfo("Asia/Ho_Chi_Minh")).date()
     document["ivr"]["menu"]["retries"] = 1  # type: ignore[index]
     document["ivr"]["menu"]["timeout"] = 3.0  # type: ignore[index]
-    document["lines"][PROVINCE]["topics"] = ["environment", "urban_order", "traffic"]  # type: ignore[index]
+    document["lines"][PROVINCE]["topics"] = ["urban_order"]  # type: ignore[index]
     document["lines"][CITY]["schedule"]["days_off"] = [today, today + timedelta(days=1)]  # type: ignore[index]
 
 
-@pytest.fixture
-def test_config(tmp_path: Path) -> Path:
-    """The shipped model with shorter menus and waits, and the city line closed today (an office day off).
+def _open(document: tomlkit.TOMLDocument) -> None:
+    """As ``_shorter``, but the city line is open around the clock with its seven topics."""
+    _shorter(document)
+    del document["lines"][CITY]["schedule"]  # type: ignore[union-attr]
 
-    The provincial line offers three topics here, so a caller who keys nothing hears the menu twice in about a
-    minute instead of two; every topic's key is tried on the city line (``open_config``)."""
-    return _model_copy(tmp_path, "closed.toml", _shorter)
+
+@pytest.fixture
+def closed_config(tmp_path: Path) -> Path:
+    """The shipped model with shorter menus and waits, and the city line closed today (an office day off)."""
+    return _model_copy(tmp_path, "hotline.toml", _shorter)
 
 
 @pytest.fixture
 def open_config(tmp_path: Path) -> Path:
-    """As ``test_config``, but the city line is open around the clock with its seven topics."""
-    def change(document: tomlkit.TOMLDocument) -> None:
-        _shorter(document)
-        del document["lines"][CITY]["schedule"]  # type: ignore[union-attr]
-    return _model_copy(tmp_path, "open.toml", change)
+    """As ``closed_config``, but the city line is open around the clock with its seven topics."""
+    return _model_copy(tmp_path, "open.toml", _open)
 
 
 Script = Callable[[SipAgent, str], None]
 
 
-def _run(agents: Callable[..., SipAgent], scripts: dict[str, tuple[str, Script]]) -> dict[str, str]:
-    """Run each scenario's script on its own citizen at once; return scenario -> caller number."""
+@dataclass
+class Scenarios:
+    """Scenarios under way, each played by its own citizen in a thread of its own."""
+
+    numbers: dict[str, str]  # scenario -> caller number
+    threads: list[threading.Thread]
+    errors: list[BaseException] = field(default_factory=list)
+
+    def join(self) -> dict[str, str]:
+        """Wait for every script to end; fail with each scenario's error; return scenario -> caller number."""
+        for thread in self.threads:
+            thread.join(240)
+        assert not self.errors, self.errors
+        return self.numbers
+
+
+def _start(agents: Callable[..., SipAgent], scripts: dict[str, tuple[str, Script]], first: int = 1) -> Scenarios:
+    """Start each scenario's script at once, on citizens ``citizen<first>``, ``citizen<first + 1>``..."""
     numbers = {name: caller_number() for name in scripts}
-    errors: list[BaseException] = []
-    citizens = {name: agents(f"citizen{n + 1}", wav_seconds=180, caller_number=numbers[name])
+    citizens = {name: agents(f"citizen{first + n}", wav_seconds=180, caller_number=numbers[name])
                 for n, name in enumerate(scripts)}
+    scenarios = Scenarios(numbers, [])
 
     def play(name: str) -> None:
         line, script = scripts[name]
         try:
             citizens[name].dial(line)
             script(citizens[name], numbers[name])
-        except BaseException as exc:  # reported below, with the scenario's name
-            errors.append(RuntimeError(f"scenario {name}: {exc!r}"))
+        except BaseException as exc:  # reported by join, with the scenario's name
+            scenarios.errors.append(RuntimeError(f"scenario {name}: {exc!r}"))
 
-    threads = [threading.Thread(target=play, args=(name,)) for name in scripts]
-    for thread in threads:
+    scenarios.threads += [threading.Thread(target=play, args=(name,)) for name in scripts]
+    for thread in scenarios.threads:
         thread.start()
-    for thread in threads:
-        thread.join(240)
-    assert not errors, errors
-    return numbers
+    return scenarios
+
+
+def _run(agents: Callable[..., SipAgent], scripts: dict[str, tuple[str, Script]]) -> dict[str, str]:
+    """Run each scenario's script on its own citizen at once; return scenario -> caller number."""
+    return _start(agents, scripts).join()
 
 
 def _topic(digit: str) -> Script:
@@ -166,16 +190,25 @@ TOPIC_KEYS = {"admin": "1", "environment": "2", "urban_order": "3", "constructio
               "traffic": "6", "other": "7"}
 
 
-def test_ivr_branches_in_working_hours(db: Database, listener: ListenerProcess, ivr: IvrProcess, open_config: Path,
-                                       agents: Callable[..., SipAgent]) -> None:
-    ivr.start(open_config)
+def test_ivr_branches_in_and_after_working_hours(db: Database, listener: ListenerProcess, ivr: IvrProcess,
+                                                 closed_config: Path, open_config: Path,
+                                                 agents: Callable[..., SipAgent]) -> None:
+    """Every branch in one round of calls. The city line is closed when its two after-hours callers arrive and
+    open, with its seven topics, when the others do: the IVR takes the model as it is when a call arrives, so the
+    after-hours calls (a minute of greeting and working hours) run beside the rest instead of after them."""
+    ivr.start(closed_config)
     agents("op103", register=True, wav_seconds=300)  # takes the caller who keyed nothing
+    after_hours = _start(agents, {"message": (CITY, _message), "callback": (CITY, _callback)})
+    for number in after_hours.numbers.values():
+        wait_cel(number, "IVR_START", timeout=30)  # its call took the model with the city line closed
+    os.replace(open_config, closed_config)  # at once (a rename), for the calls from now on
     topics = {topic: (CITY, _topic(key)) for topic, key in TOPIC_KEYS.items() if topic != "urban_order"}
-    numbers = _run(agents, {
+    in_hours = _start(agents, {
         **topics, "invalid": (PROVINCE, _invalid_then_valid), "silence": (PROVINCE, _silence),
         "case_ok": (PROVINCE, _case("123456#")), "case_short": (PROVINCE, _case("12#")),
         "hangup": (PROVINCE, _hang_up_in_menu),
-    })
+    }, first=1 + len(after_hours.numbers))
+    numbers = {**after_hours.join(), **in_hours.join()}
     calls = wait_for_calls(db, list(numbers.values()))
     by = {name: calls[number] for name, number in numbers.items()}
     assert {topic: by[topic].topic for topic in topics} == {topic: topic for topic in topics}
@@ -189,13 +222,7 @@ def test_ivr_branches_in_working_hours(db: Database, listener: ListenerProcess, 
     for name in (*topics, "invalid", "case_ok", "case_short"):
         assert by[name].status in ("abandoned_ivr", "abandoned_queue"), (name, by[name].status)
 
-
-def test_after_hours_message_and_callback(db: Database, listener: ListenerProcess, ivr: IvrProcess,
-                                          test_config: Path, agents: Callable[..., SipAgent]) -> None:
-    ivr.start(test_config)
-    numbers = _run(agents, {"message": (CITY, _message), "callback": (CITY, _callback)})
-    calls = wait_for_calls(db, list(numbers.values()))
-    message, callback = calls[numbers["message"]], calls[numbers["callback"]]
+    message, callback = by["message"], by["callback"]
     assert (message.status, message.after_hours) == ("voice_message", True)
     assert (callback.status, callback.callback_number) == ("callback_requested", "0987654321")
 

@@ -49,7 +49,7 @@ def test_shipped_model_covers_both_lines_seven_topics_six_operators() -> None:
     assert model.pbx.wss_url == "wss://198.51.100.1:8089/ws"  # the sandbox's WebRTC test network
     assert (model.pbx.sip, model.pbx.ami, model.ivr.address) == (
         Address("127.0.0.1", 5060), Address("127.0.0.1", 5038), Address("127.0.0.1", 4573))
-    assert model.sandbox.citizen_ids[0] == "citizen1" and len(model.sandbox.citizen_ids) == 12
+    assert model.sandbox.citizen_ids[0] == "citizen1" and len(model.sandbox.citizen_ids) == 13
 
 
 def test_only_the_free_line_promises_a_free_call_and_both_promise_confidentiality() -> None:
