@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -43,6 +44,7 @@ def _private_file(path: Path) -> None:
 
 
 CONNECT_TIMEOUT: int = DbSettings.model_fields["connect_timeout"].default  # seconds
+PREPARE_ONLY_EXECUTEMANY = sys.maxsize  # psycopg's prepare_threshold: see make_engine
 JSON_CODEC = {"json_serializer": jsoncodec.dumps, "json_deserializer": jsoncodec.loads}  # the journal's payloads
 
 
@@ -60,12 +62,15 @@ def make_engine(url: str, connect_timeout: int = CONNECT_TIMEOUT) -> Engine:
         return engine
     if parsed.drivername == "postgresql":
         url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
-    # prepare_threshold=None: no server-side prepared statements. psycopg prepares a statement on its fifth run,
-    # and PostgreSQL then plans it once for any parameters (a generic plan): the history queries, whose best plan
+    # No server-side prepared statements for a statement run once: psycopg would prepare one on its fifth run, and
+    # PostgreSQL then plans it once for any parameters (a generic plan): the history queries, whose best plan
     # depends on the filter's values (a rare status, a busy number, 30 days or a year), went to the start-time
-    # index every time. Planning each query costs well under a millisecond.
-    return create_engine(url, pool_pre_ping=True,
-                         connect_args={"connect_timeout": connect_timeout, "prepare_threshold": None}, **JSON_CODEC)
+    # index every time. But an executemany (the calls' and the summary's upserts, one statement per row) asks
+    # psycopg to prepare what it repeats, which a threshold of None refuses: PostgreSQL then parsed and planned
+    # the upsert again for every call (three to four times its wall time prepared, in bench.ingest).
+    # A threshold no count reaches prepares exactly those.
+    return create_engine(url, pool_pre_ping=True, connect_args={
+        "connect_timeout": connect_timeout, "prepare_threshold": PREPARE_ONLY_EXECUTEMANY}, **JSON_CODEC)
 
 
 class Database:

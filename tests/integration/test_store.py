@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -150,8 +151,6 @@ def test_the_migrations_build_exactly_the_tables_the_models_describe(db_url: str
 def test_calls_asterisk_lost_are_logged_cut_once_and_only_those(db: Database) -> None:
     """A restart at T: the call that never ended and went quiet before T is logged cut; a call that ended, and one
     still going after T, are not; a second sweep changes nothing."""
-    from dataclasses import replace
-
     from callcenter.model.contract import EndedBy, Status
 
     def call(linkedid: str, shift: float, drop_end: bool) -> list[CelEvent]:
@@ -339,3 +338,20 @@ def test_the_journal_keeps_its_rows_and_its_dedupe_across_migration_0018_and_bac
     with pytest.raises(IntegrityError, match=old_key), db.session() as session:
         session.execute(insert(CelJournal), [_journal_row(events[0], "file")])
     assert _count(db, CelJournal) == len(events)
+
+
+def test_postgresql_prepares_what_an_executemany_repeats_and_nothing_run_once(db: Database, db_url: str) -> None:
+    """The calls' and the summary's upserts are one statement per row: prepared once, not parsed and planned
+    again for every call; the history queries stay unprepared (planned for their parameters' values each time, see
+    make_engine)."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("psycopg's prepared statements")
+    records = [build_call(answered_stream(), DIRECTORY),
+               build_call([replace(e, linkedid="other.1") for e in answered_stream()], DIRECTORY)]
+    with db.session() as session:
+        upsert_calls(session, "n1", records, datetime.now(UTC))
+        for _ in range(8):
+            session.scalars(select(Call.id).where(Call.node == "n1")).all()
+        prepared = session.scalars(text("SELECT statement FROM pg_prepared_statements")).all()
+    assert sorted(statement.split("(")[0].strip() for statement in prepared) == ["INSERT INTO call_stats",
+                                                                                 "INSERT INTO calls"]
