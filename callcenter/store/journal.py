@@ -182,7 +182,10 @@ def events_for_many(session: Session, node: str, linkedids: Iterable[str],
         statement = select(CelJournal.linkedid, CelJournal.payload).where(
             CelJournal.node == node, CelJournal.linkedid.in_(some)).order_by(CelJournal.id)
         if through is not None:
-            statement = statement.where(CelJournal.id <= through)
+            # "id + 0": not the primary key's index. PostgreSQL's planner, not knowing that a batch's calls have
+            # few rows before ``through``, took the ids up to it in order and filtered every one of them (9 ms a
+            # batch on the bench's journal, instead of 1.5 through the linkedids' index).
+            statement = statement.where(CelJournal.id + 0 <= through)
         for linkedid, payload in session.execute(statement):
             found[linkedid].append(event_of(payload))
     return found
