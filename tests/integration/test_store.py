@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import event as sa_event
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -338,6 +341,33 @@ def test_the_journal_keeps_its_rows_and_its_dedupe_across_migration_0018_and_bac
     with pytest.raises(IntegrityError, match=old_key), db.session() as session:
         session.execute(insert(CelJournal), [_journal_row(events[0], "file")])
     assert _count(db, CelJournal) == len(events)
+
+
+def _plans_of(db: Database, work: Callable[[Session], object]) -> str:
+    """SQLite's plans for every statement ``work`` runs in a session, as they ran (their parameters bound)."""
+    ran: list[tuple[str, Any]] = []
+    listener = lambda _c, _cur, statement, parameters, _ctx, _many: ran.append((statement, parameters))  # noqa: E731
+    sa_event.listen(db.engine, "before_cursor_execute", listener)
+    try:
+        with db.session() as session:
+            work(session)
+    finally:
+        sa_event.remove(db.engine, "before_cursor_execute", listener)
+    with db.engine.connect() as connection:
+        return "\n".join(str(row[-1]) for statement, parameters in ran
+                         for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters))
+
+
+def test_the_journal_finds_call_ends_through_the_indexes_of_the_ends(db: Database, db_url: str) -> None:
+    """The ends are indexed alone (partial indexes, migration 0020), by call and in journal order: SQLite matches
+    the event name bound as a parameter against their predicate."""
+    if not db_url.startswith("sqlite"):
+        pytest.skip("SQLite's plans (PostgreSQL's depend on its statistics of the moment)")
+    store = CallLogStore(db, "n1", DIRECTORY)
+    store.ingest(answered_stream(), "ami")
+    linkedid = answered_stream()[0].linkedid
+    assert "ix_cel_journal_node_end_call" in _plans_of(db, lambda s: journal.finished(s, "n1", [linkedid]))
+    assert "ix_cel_journal_node_end_id" in _plans_of(db, lambda s: journal.finished_without_call(s, "n1"))
 
 
 def test_postgresql_prepares_what_an_executemany_repeats_and_nothing_run_once(db: Database, db_url: str) -> None:
