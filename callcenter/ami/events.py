@@ -2,7 +2,15 @@
 
 The same event can reach the journal twice (live over AMI and again when backfilling from the file), so each event
 gets a dedupe key built from what both sources carry identically: linkedid, uniqueid, name, the event's whole
-second (AMI's EventTime has no fraction), the application data, and an ordinal among events equal in all of those.
+second (AMI's EventTime has no fraction), the application data, a digest of the extra (parsed from the same JSON
+text in both: Extra over AMI, eventextra in the file), and an ordinal among events equal in all of those.
+
+The extra is in the key because without it two events of one channel and name in one second that differ only there
+(two DTMF digits typed fast, a channel entering two bridges) were numbered 0 and 1 in each stream: a stream that
+missed the first (an AMI gap) gave the second ordinal 0, the first's key, and the backfill then dropped the first
+and doubled the second. (Migration 0020 rekeyed the journals written before.) The other fields stay out: where two
+such events differ, the extra differs too (a digit, a bridge's id), and every field in the key is one more that
+the two sources must render alike to the character (a caller-id name's, say).
 """
 
 from __future__ import annotations
@@ -35,6 +43,9 @@ STORED_MAX = 64
 ORJSON_DEPTH = 255  # the nesting orjson writes
 
 
+OrdinalKey = tuple[str, str, str, int, str, str]  # CelEvent.base_key: what the ordinal counts within
+
+
 class MalformedEvent(ValueError):
     """A CEL event that lacks what the call log needs (name, time, ids); it is logged and skipped."""
 
@@ -61,16 +72,16 @@ class CelEvent:
     ordinal: int = 0
 
     @property
-    def base_key(self) -> tuple[str, str, str, int, str]:
+    def base_key(self) -> OrdinalKey:
         """What identifies the event apart from the ordinal."""
-        return (self.linkedid, self.uniqueid, self.event, self.second, self.appdata)
+        return (self.linkedid, self.uniqueid, self.event, self.second, self.appdata, extra_digest(self.extra))
 
     @property
     def key(self) -> str:
         """The dedupe key stored with the event in the journal."""
         # base_key's fields and the ordinal joined by \x1f (written out: joining the tuple cost a third more).
         text = (f"{self.linkedid}\x1f{self.uniqueid}\x1f{self.event}\x1f{self.second}\x1f{self.appdata}"
-                f"\x1f{self.ordinal}")
+                f"\x1f{extra_digest(self.extra)}\x1f{self.ordinal}")
         return hashlib.sha1(text.encode("utf-8")).hexdigest()
 
     @property
@@ -81,6 +92,19 @@ class CelEvent:
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (for the journal, the event timeline and fixtures)."""
         return dict(self.__dict__)  # exactly the fields, in their order (no other attribute is ever set)
+
+
+def extra_digest(extra: Mapping[str, Any]) -> str:
+    """A short digest of an event's extra, the same for equal values whatever their keys' order: empty for none
+    (most events), else 16 hex digits of BLAKE2b over the JSON with sorted keys (a collision between two extras of
+    one channel's same-named events in one second is a 1 in 2**64 chance). Migration 0020 has a copy."""
+    if not extra:
+        return ""
+    try:
+        text = orjson.dumps(extra, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # an integer beyond 64 bits, nesting beyond orjson's 255 levels
+        text = json.dumps(extra, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return hashlib.blake2b(text, digest_size=8).hexdigest()
 
 
 FIELDS = tuple(item.name for item in fields(CelEvent))  # in their order
@@ -289,9 +313,6 @@ def from_file_line(line: str) -> CelEvent:
                     **fields)
 
 
-OrdinalKey = tuple[str, str, str, int, str]
-
-
 class Ordinals:
     """Numbers events that are equal in everything but order, the same way in every source stream."""
 
@@ -302,7 +323,8 @@ class Ordinals:
 
     def assign(self, event: CelEvent) -> CelEvent:
         """Return the event with its ordinal among equal events seen so far in this stream."""
-        base = (event.linkedid, event.uniqueid, event.event, event.second, event.appdata)  # base_key, inlined
+        base = (event.linkedid, event.uniqueid, event.event, event.second, event.appdata,  # base_key, inlined
+                extra_digest(event.extra))
         count = self._seen.pop(base, 0)
         self._seen[base] = count + 1
         if event.second > self._newest:
@@ -321,10 +343,15 @@ class Ordinals:
 
     @classmethod
     def restore(cls, recent: list[list[Any]]) -> Ordinals:
-        """Ordinals that go on from counts saved by :meth:`recent`."""
+        """Ordinals that go on from counts saved by :meth:`recent`. Counts without the extra's digest (saved by a
+        listener older than migration 0020 that still ran after the migration converted the saved ones) are left
+        out: they cannot say which extra they counted."""
         ordinals = cls()
-        for *key, count in recent:
-            linkedid, uniqueid, name, second, appdata = key
-            ordinals._seen[(str(linkedid), str(uniqueid), str(name), int(second), str(appdata))] = int(count)
+        for entry in recent:
+            if len(entry) != 7:
+                continue
+            linkedid, uniqueid, name, second, appdata, digest, count = entry
+            key = (str(linkedid), str(uniqueid), str(name), int(second), str(appdata), str(digest))
+            ordinals._seen[key] = int(count)
             ordinals._newest = max(ordinals._newest, int(second))
         return ordinals
