@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import socket
 import struct
@@ -73,6 +74,13 @@ def load_jsonl(name: str) -> list[CelEvent]:
     """A captured cel_custom stream from tests/fixtures."""
     lines = (FIXTURES / name).read_text(encoding="utf-8").splitlines()
     return [from_file_line(line) for line in lines if line.strip()]
+
+
+def old_key(event: CelEvent) -> str:
+    """The event's dedupe key as listeners before migration 0021 computed it (without the extra's digest)."""
+    text = (f"{event.linkedid}\x1f{event.uniqueid}\x1f{event.event}\x1f{event.second}\x1f{event.appdata}"
+            f"\x1f{event.ordinal}")
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()
 
 
 def ami_headers(event: CelEvent, when_text: str, stamp: float | None = None) -> dict[str, str]:

@@ -8,7 +8,7 @@ text in both: Extra over AMI, eventextra in the file), and an ordinal among even
 The extra is in the key because without it two events of one channel and name in one second that differ only there
 (two DTMF digits typed fast, a channel entering two bridges) were numbered 0 and 1 in each stream: a stream that
 missed the first (an AMI gap) gave the second ordinal 0, the first's key, and the backfill then dropped the first
-and doubled the second. (Migration 0020 rekeyed the journals written before.) The other fields stay out: where two
+and doubled the second. (Migration 0021 rekeyed the journals written before.) The other fields stay out: where two
 such events differ, the extra differs too (a digit, a bridge's id), and every field in the key is one more that
 the two sources must render alike to the character (a caller-id name's, say).
 """
@@ -97,7 +97,7 @@ class CelEvent:
 def extra_digest(extra: Mapping[str, Any]) -> str:
     """A short digest of an event's extra, the same for equal values whatever their keys' order: empty for none
     (most events), else 16 hex digits of BLAKE2b over the JSON with sorted keys (a collision between two extras of
-    one channel's same-named events in one second is a 1 in 2**64 chance). Migration 0020 has a copy."""
+    one channel's same-named events in one second is a 1 in 2**64 chance). Migration 0021 has a copy."""
     if not extra:
         return ""
     try:
@@ -344,7 +344,7 @@ class Ordinals:
     @classmethod
     def restore(cls, recent: list[list[Any]]) -> Ordinals:
         """Ordinals that go on from counts saved by :meth:`recent`. Counts without the extra's digest (saved by a
-        listener older than migration 0020 that still ran after the migration converted the saved ones) are left
+        listener older than migration 0021 that still ran after the migration converted the saved ones) are left
         out: they cannot say which extra they counted."""
         ordinals = cls()
         for entry in recent:

@@ -42,7 +42,7 @@ def test_file_and_ami_give_the_same_key() -> None:
 
 def test_the_dedupe_key_is_the_one_journals_already_hold() -> None:
     """A key that changed would let every event of a journal written before be journaled again, unless a
-    migration rekeys the journals (0020 did, when the extra's digest went in)."""
+    migration rekeys the journals (0021 did, when the extra's digest went in)."""
     from dataclasses import replace
 
     event = load_jsonl("cel_answered.jsonl")[3]
