@@ -29,8 +29,7 @@ log = logging.getLogger(__name__)
 
 def _observe_lag(events: Sequence[CelEvent], now: float) -> None:
     """How far behind Asterisk the journal is: each event's own time to its commit (``now``)."""
-    for event in events:
-        metrics.LAG.observe(max(0.0, now - event.time))
+    metrics.LAG.observe_each([now - event.time for event in events])
     if events:
         metrics.LAST_LAG.set(max(0.0, now - events[-1].time))
 

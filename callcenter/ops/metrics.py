@@ -13,9 +13,52 @@ This module imports nothing from the project: the IVR and the recordings worker 
 from __future__ import annotations
 
 import logging
+import threading
+from bisect import bisect_left
+from collections.abc import Iterable, Iterator, Sequence
+from itertools import accumulate
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector, start_http_server
+from prometheus_client.core import HistogramMetricFamily
+from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
+
+
+class BatchHistogram(Collector):
+    """A histogram that takes a batch of values at a time, exposed as :class:`Histogram` exposes one (the same
+    buckets, count and sum). Histogram's ``observe`` takes one value per call, each through a lock and a linear
+    search of the buckets: for the listener's lag, observed for every event, 0.7 us an event, more than a fiftieth
+    of its CPU at full rate; here a batch takes the lock once and each value a bisection."""
+
+    def __init__(self, name: str, documentation: str, buckets: Sequence[float], registry: CollectorRegistry) -> None:
+        self._name = name
+        self._documentation = documentation
+        self._bounds = tuple(float(bound) for bound in buckets)  # ascending; +Inf is the last bucket
+        self._counts = [0] * (len(self._bounds) + 1)  # values per bucket (not cumulative)
+        self._sum = 0.0
+        self._lock = threading.Lock()  # observed from the delivery's thread, collected from the metrics server's
+        registry.register(self)
+
+    def observe_each(self, values: Iterable[float]) -> None:
+        """Observe every value (a negative one as 0, as a lag measured across two clocks may be)."""
+        bounds, counts = self._bounds, self._counts
+        with self._lock:
+            for value in values:
+                counts[bisect_left(bounds, value)] += 1  # the first bucket whose bound is >= value ("le")
+                if value > 0:
+                    self._sum += value
+
+    def collect(self) -> Iterator[HistogramMetricFamily]:
+        """The histogram as it stands (cumulative buckets, as Prometheus reads them)."""
+        with self._lock:
+            counts, total = list(accumulate(self._counts)), self._sum
+        # The bounds written as Histogram writes them ("1.0"): a bucket's "le" names its series.
+        le = [floatToGoString(bound) for bound in self._bounds]  # type: ignore[no-untyped-call]
+        buckets = list(zip(le, counts, strict=False))
+        yield HistogramMetricFamily(self._name, self._documentation, buckets=[*buckets, ("+Inf", counts[-1])],
+                                    sum_value=total)
+
 
 LISTENER = CollectorRegistry()
 IVR = CollectorRegistry()
@@ -37,8 +80,8 @@ CEL_SKIPPED = Counter("callcenter_cel_events_malformed", "CEL events from AMI sk
                       registry=LISTENER)
 CEL_DROPPED = Counter("callcenter_cel_events_dropped", "CEL events from AMI dropped because the queue or the spool "
                       "was full (only the CEL file backfill can bring them back)", registry=LISTENER)
-LAG = Histogram("callcenter_listener_lag_seconds", "Seconds from a CEL event's own time in Asterisk to its "
-                "commit in the journal (events from AMI)", buckets=LAG_BUCKETS, registry=LISTENER)
+LAG = BatchHistogram("callcenter_listener_lag_seconds", "Seconds from a CEL event's own time in Asterisk to its "
+                     "commit in the journal (events from AMI)", buckets=LAG_BUCKETS, registry=LISTENER)
 LAST_LAG = Gauge("callcenter_listener_last_lag_seconds", "The lag of the last CEL event from AMI stored",
                  registry=LISTENER)
 AMI_CONNECTED = Gauge("callcenter_listener_ami_connected", "1 while the listener's AMI session to this Asterisk "

@@ -13,6 +13,7 @@ from pathlib import Path
 from wsgiref.simple_server import WSGIServer
 
 import pytest
+from prometheus_client import CollectorRegistry, Histogram, generate_latest
 
 from callcenter.calls.channels import Directory
 from callcenter.listener.service import CallLogStore
@@ -85,6 +86,22 @@ async def test_the_listener_counts_events_in_calls_built_and_its_lag(
     assert value(text, "callcenter_listener_ami_connected", node="sandbox") == 1
     assert value(text, "callcenter_listener_queue_depth", node="sandbox") == 0
     assert delta("callcenter_call_build_failures_total") == 0
+
+
+def test_a_batch_histogram_reads_as_prometheus_clients_histogram_of_the_same_values() -> None:
+    values = [-2.0, 0.0, 0.005, 0.0051, 1, 2.5, 7.25, 3600, 3600.5]  # bounds themselves: "le", inclusive
+    theirs, ours = CollectorRegistry(), CollectorRegistry()
+    reference = Histogram("lag_seconds", "doc", buckets=metrics.LAG_BUCKETS, registry=theirs)
+    for one in values:
+        reference.observe(max(0.0, one))  # as the listener clamped each lag before observing it
+    batched = metrics.BatchHistogram("lag_seconds", "doc", metrics.LAG_BUCKETS, ours)
+    batched.observe_each(values[:4])
+    batched.observe_each(values[4:])
+
+    def samples(registry: CollectorRegistry) -> list[str]:
+        return [line for line in generate_latest(registry).decode().splitlines() if "_created" not in line]
+
+    assert samples(ours) == samples(theirs)
 
 
 def test_a_call_that_fails_to_build_is_counted(db: Database) -> None:
