@@ -268,7 +268,9 @@ async def test_listener_keeps_retrying_a_refused_login_with_backoff(
         assert not listener.connected.is_set()
         assert all(not accepted for *_, accepted in ami.logins)
         gaps = [b - a for a, b in zip(ami.login_times, ami.login_times[1:], strict=False)]
-        assert gaps[2] > 2 * gaps[0]  # backoff: 0.05 s, 0.1 s, 0.2 s (+-20 %)
+        # Backoff: waits of 0.05, 0.1, 0.2 s (+-20 %) before the 2nd, 3rd and 4th login. Only the lower bounds are
+        # checked: a loaded machine makes every gap longer, never shorter (comparing two gaps failed under load).
+        assert gaps[1] >= 0.8 * 0.1 and gaps[2] >= 0.8 * 0.2, gaps
         refused = [r for r in caplog.records if r.levelno == logging.ERROR and "refused" in r.getMessage()]
         assert len(refused) >= 3
         assert "'callcenter'" in refused[0].getMessage()
