@@ -236,13 +236,14 @@ def test_a_message_without_a_blank_line_is_capped_dropped_and_the_stream_resynch
 
 
 def test_a_huge_message_costs_linear_time() -> None:
-    """16 MiB without a blank line took 47 s when every read re-split all pending text; linear is well under 2 s."""
+    """16 MiB without a blank line took 47 s when every read re-split all pending text; linear is well under 2 s
+    (0.01 s here). The process's own CPU time, not the clock's: other work on the machine does not count."""
     protocol, factory, _ = make()
     feed(protocol, BANNER + LOGIN_OK, [])
-    started = time.perf_counter()
+    started = time.process_time()
     _feed_without_blank_line(protocol, 16 * 1024 * 1024)
     protocol.data_received(b"\r\n" + CEL)
-    assert time.perf_counter() - started < 2.0
+    assert time.process_time() - started < 2.0
     assert factory.names() == [NAME]
 
 
