@@ -7,15 +7,18 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from functools import cache
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine, any_, bindparam, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
 from callcenter.settings import DbSettings
 from callcenter.store import jsoncodec
@@ -113,6 +116,47 @@ def insert_in(dialect: str, table: Any) -> Any:
     """An INSERT for ``table`` in the named dialect (``postgresql`` or ``sqlite``), with ``on_conflict_do_*``."""
     module: Any = postgresql if dialect == "postgresql" else sqlite
     return module.insert(table)
+
+
+def insert_rows(session: Session, statement: Any, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Execute an INSERT built once and kept (``statement``) for every row (mappings with the same keys). On SQLite
+    the rows go to the driver's executemany as tuples, each value converted by its column's own type and a missing
+    column given its default, as SQLAlchemy's executemany does (the SQL is the one it would send): its per-row
+    work cost the listener more than the driver's (14 us a call of the calls upsert, three times the driver's
+    work). On PostgreSQL through SQLAlchemy, which chooses how its driver takes the rows."""
+    dialect = session.get_bind().dialect
+    if dialect.name != "sqlite" or not rows:
+        session.execute(statement, rows)
+        return
+    sql, parameters = _for_driver(statement, dialect, tuple(rows[0]))
+    session.connection().exec_driver_sql(sql, [parameters(row) for row in rows])
+
+
+@cache
+def _for_driver(statement: Any, dialect: Dialect,
+                keys: tuple[str, ...]) -> tuple[str, Callable[[Mapping[str, Any]], tuple[Any, ...]]]:
+    """``statement``'s SQL for rows with ``keys``, and what turns such a row into the driver's parameters."""
+    compiled = statement.compile(dialect=dialect, column_keys=list(keys))
+    names = compiled.positiontup or []
+    columns = statement.table.c
+    defaults = {name: _fixed_default(columns[name]) for name in names if name not in keys}
+    values = itemgetter(*names)
+    processors = [(at, process) for at, name in enumerate(names)
+                  if (process := columns[name].type.dialect_impl(dialect).bind_processor(dialect)) is not None]
+
+    def parameters(row: Mapping[str, Any]) -> tuple[Any, ...]:
+        found = list(values({**defaults, **row} if defaults else row))
+        for at, process in processors:
+            found[at] = process(found[at])
+        return tuple(found)
+    return str(compiled), parameters
+
+
+def _fixed_default(column: Any) -> Any:
+    """A column's fixed default (one computed per row is SQLAlchemy's to apply: not taken here)."""
+    if not isinstance(column.default, ScalarElementColumnDefault):
+        raise TypeError(f"{column}: rows for the driver take fixed column defaults only, not {column.default!r}")
+    return column.default.arg
 
 
 T = TypeVar("T")

@@ -39,7 +39,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import ColumnElement
 
 from callcenter.model.contract import Status
-from callcenter.store.db import in_slices, insert_in
+from callcenter.store.db import in_slices, insert_in, insert_rows
 from callcenter.store.models import CALL, COUNTS, WAIT_BUCKETS, WAIT_EDGES, call_stats
 
 STATS = call_stats.c
@@ -149,7 +149,7 @@ def _add(dialect: str) -> Any:
 def add(session: Session, deltas: Mapping[Key, Counts]) -> None:
     """Add counts to summary rows (created when missing), in key order (the same lock order in every writer)."""
     rows = [dict(zip(KEY, key, strict=True)) | dict(zip(COUNTS, deltas[key], strict=True)) for key in sorted(deltas)]
-    session.execute(_add(session.get_bind().dialect.name), rows)  # one statement, executed for every row
+    insert_rows(session, _add(session.get_bind().dialect.name), rows)  # one statement, executed for every row
 
 
 class EpochHours(ColumnElement[int]):

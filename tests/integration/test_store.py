@@ -20,7 +20,7 @@ from callcenter.calls.channels import Directory
 from callcenter.calls.record import CallRecord
 from callcenter.listener import calllog
 from callcenter.listener.service import CallLogStore
-from callcenter.store import journal
+from callcenter.store import journal, writer
 from callcenter.store.db import Database
 from callcenter.store.models import CALL, Call, CelJournal
 from callcenter.store.writer import upsert_call, upsert_calls
@@ -72,6 +72,29 @@ def test_upsert_twice_keeps_one_row_with_latest_values(db: Database) -> None:
         assert [(r.linkedid, r.topic) for r in rows] == [(record.linkedid, "environment")]
         assert rows[0].started_at.tzinfo is not None
         assert rows[0].caller_name == "Nguyễn Thị Quỳnh Mai"
+
+
+def test_the_upsert_stores_each_value_as_sqlalchemy_binds_it(db: Database) -> None:
+    """SQLite's rows go to the driver as tuples: each value must be stored as SQLAlchemy's statement stores it
+    (times, lists, enums, numbers, text cut to its width, the columns' defaults), on a first write and a rewrite."""
+    plain = build_call(answered_stream(), DIRECTORY)
+    full = plain.model_copy(update={"caller_name": "Nguyễn " * 60, "queue_result": "TIMEOUT", "ivr_path": ["a:1"],
+                                    "operators": ["op101", "op102"], "hangup_cause": 16, "after_hours": True,
+                                    "wait_seconds": 12, "transfers": 2, "callback_number": "0" * 40})
+    now = datetime.now(UTC)
+    for _ in range(2):
+        with db.session() as session:
+            upsert_calls(session, "driver", [plain, full.model_copy(update={"linkedid": "full"})], now)
+            statement = writer._upsert(session.get_bind().dialect.name)
+            session.execute(statement, [writer.call_row("sqlalchemy", record, now)
+                                        for record in (plain, full.model_copy(update={"linkedid": "full"}))])
+    with db.session() as session:
+        stored = session.execute(text("SELECT * FROM calls ORDER BY linkedid, node")).mappings().all()
+    by_node = {(row["node"], row["linkedid"]): {k: v for k, v in row.items() if k not in ("id", "node")}
+               for row in stored}
+    assert len(by_node) == 4
+    for linkedid in (plain.linkedid, "full"):
+        assert by_node["driver", linkedid] == by_node["sqlalchemy", linkedid]
 
 
 def test_store_builds_only_finished_calls_and_rebuilds_on_late_events(db: Database) -> None:
