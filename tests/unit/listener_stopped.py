@@ -47,14 +47,27 @@ async def main(folder: Path) -> Spool:
     Spool.append = held_append  # type: ignore[method-assign]
     async with FakeAmi(secret=SECRET) as server:
         listener = make_listener(server, folder, Database(url))
+        queued: list[CelEvent] = []  # the CEL events queued (the queue also takes the session's markers)
+        enqueue = listener._enqueue
+
+        def counted(item: object) -> None:
+            if isinstance(item, CelEvent):
+                queued.append(item)
+            enqueue(item)
+
+        listener._enqueue = counted  # type: ignore[method-assign]
 
         async def feed() -> None:
-            await until(lambda: listener.sessions == 1, timeout=10, what="login")
-            await server.push(ami_stream([cel("CHAN_START", 0, uniqueid="1.1", linkedid="1.1")]))
-            await until(appending.is_set, timeout=10, what="the first append")
-            await server.push(ami_stream([cel("CHAN_START", n, uniqueid=f"{n}.1", linkedid=f"{n}.1")
-                                          for n in range(2, 52)]))
-            await until(lambda: listener.queue.qsize() == 50, timeout=10, what="50 events queued")
+            try:
+                await until(lambda: listener.sessions == 1, timeout=10, what="login")
+                await server.push(ami_stream([cel("CHAN_START", 0, uniqueid="1.1", linkedid="1.1")]))
+                await until(appending.is_set, timeout=10, what="the first append")
+                await server.push(ami_stream([cel("CHAN_START", n, uniqueid=f"{n}.1", linkedid=f"{n}.1")
+                                              for n in range(2, 52)]))
+                await until(lambda: len(queued) == 51, timeout=10, what="50 more events queued")
+            except Exception as exc:  # the parent waits for a line: it gets this one, not a hang
+                print(f"FAILED {exc!r}", flush=True)
+                raise
             print("READY", flush=True)
 
         feeding = asyncio.create_task(feed())

@@ -3,6 +3,7 @@ with SIGINT; either way the events read from AMI but still in its queue are spoo
 
 from __future__ import annotations
 
+import select
 import signal
 import subprocess
 import sys
@@ -19,7 +20,9 @@ def test_a_stopped_listener_spools_the_events_still_in_its_queue(tmp_path: Path,
                              stdout=subprocess.PIPE, text=True)
     try:
         assert child.stdout is not None
-        assert child.stdout.readline().startswith("READY")  # one event in a slow append, 50 in the queue
+        assert select.select([child.stdout], [], [], 60)[0], "the child said nothing in 60 s"
+        said = child.stdout.readline()
+        assert said.startswith("READY"), said  # one event in a held append, 50 in the queue
         child.send_signal(signum)
         assert child.wait(timeout=60) == 0
     finally:
