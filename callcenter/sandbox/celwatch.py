@@ -22,12 +22,15 @@ class CelWatchTimeout(TimeoutError):
 
 
 class CelWatch:
-    """Reads the CEL file incrementally; events are looked up by caller number (``num``) and event type."""
+    """Reads the CEL file incrementally; events are looked up by caller number (``num``) and event type.
+
+    Kept by (number, type): the file grows across test runs (tens of thousands of events), and every check of a
+    waiting test looked at each of them, several times a second."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._offset = 0
-        self._seen: list[dict[str, Any]] = []
+        self._seen: dict[tuple[Any, Any], list[dict[str, Any]]] = {}
         self._lock = threading.Lock()  # the demo's callers watch from several threads
 
     def _read(self) -> None:
@@ -42,9 +45,11 @@ class CelWatch:
                     break
                 self._offset += len(raw)
                 try:
-                    self._seen.append(json.loads(raw))
+                    event = json.loads(raw)
                 except ValueError:
                     continue
+                if isinstance(event, dict):
+                    self._seen.setdefault((event.get("num"), event.get("eventtype")), []).append(event)
 
     def events(self, number: str, event: str, contains: str = "", app: str = "",
                since: float = 0.0) -> list[dict[str, Any]]:
@@ -52,9 +57,8 @@ class CelWatch:
         raised at or after the epoch time ``since``)."""
         with self._lock:
             self._read()
-            seen = list(self._seen)
-        return [e for e in seen if e.get("num") == number and e.get("eventtype") == event
-                and contains in str(e.get("eventextra", "")) and (not app or e.get("appname") == app)
+            seen = list(self._seen.get((number, event), ()))
+        return [e for e in seen if contains in str(e.get("eventextra", "")) and (not app or e.get("appname") == app)
                 and _time(e) >= since]
 
     def wait(self, number: str, event: str, contains: str = "", count: int = 1, timeout: float = 60,
