@@ -159,11 +159,15 @@ LOOK_BACK = 86_400.0  # seconds before the cut-off that a call cut by a restart 
 
 
 def unfinished_before(session: Session, node: str, before: float, limit: int = 10_000) -> list[str]:
-    """Linkedids whose last journaled event is older than ``before`` (epoch seconds) and that never got their
-    LINKEDID_END nor a call-log row: calls Asterisk lost (it restarted since ``before``) or that went silent."""
+    """Linkedids of calls that started (a channel's CHAN_START) in the LOOK_BACK before ``before`` (epoch seconds),
+    whose last journaled event is older than ``before`` and that never got their LINKEDID_END nor a call-log row:
+    calls Asterisk lost (it restarted since ``before``) or that went silent. The starts are found through their
+    own index (migration 0022); a call none of whose starts is journaled is not among them."""
+    started = select(CelJournal.linkedid).where(CelJournal.node == node, CelJournal.event == Cel.CHAN_START,
+                                                CelJournal.event_time >= before - LOOK_BACK,
+                                                CelJournal.event_time < before)
     ended = func.sum(case((CelJournal.event == Cel.LINKEDID_END, 1), else_=0))
-    candidates = (select(CelJournal.linkedid).where(CelJournal.node == node,
-                                                    CelJournal.event_time >= before - LOOK_BACK)
+    candidates = (select(CelJournal.linkedid).where(CelJournal.node == node, CelJournal.linkedid.in_(started))
                   .group_by(CelJournal.linkedid)
                   .having(func.max(CelJournal.event_time) < before, ended == 0).subquery())
     statement = (select(candidates.c.linkedid)

@@ -36,6 +36,7 @@ class Base(DeclarativeBase):
 
 
 ENDS = "event = 'LINKEDID_END'"  # the journal's rows that end a call (the partial indexes' predicate)
+STARTS = "event = 'CHAN_START'"  # the journal's rows that start a channel (a call starts with its first)
 
 
 class CelJournal(Base):
@@ -43,7 +44,9 @@ class CelJournal(Base):
     (it hashes the linkedid too); led by the linkedid, the unique index keeps a call's rows together instead of
     scattering new rows over it (migration 0018), and serves the reads of a call's events. A call's end is
     indexed apart, by journal order and by call, in indexes of the ends alone (migration 0020): an index of every
-    row by name cost each insert as much as the unique key, for the one row in seventeen it was read for."""
+    row by name cost each insert as much as the unique key, for the one row in seventeen it was read for. So are
+    the channels' starts by time (migration 0022), what the sweep for calls Asterisk lost looks for; an index of
+    every row by time cost each insert a sixth of its database time."""
 
     __tablename__ = "cel_journal"
     __table_args__ = (UniqueConstraint("node", "linkedid", "event_key", name="uq_cel_journal_node_call_key"),
@@ -51,7 +54,8 @@ class CelJournal(Base):
                             sqlite_where=text(ENDS), postgresql_where=text(ENDS)),
                       Index("ix_cel_journal_node_end_call", "node", "linkedid",
                             sqlite_where=text(ENDS), postgresql_where=text(ENDS)),
-                      Index("ix_cel_journal_node_time", "node", "event_time"))
+                      Index("ix_cel_journal_node_start_time", "node", "event_time",
+                            sqlite_where=text(STARTS), postgresql_where=text(STARTS)))
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     node: Mapped[str] = mapped_column(String(64))

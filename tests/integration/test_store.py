@@ -385,9 +385,9 @@ def _plans_of(db: Database, work: Callable[[Session], object]) -> str:
                          for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters))
 
 
-def test_the_journal_finds_call_ends_through_the_indexes_of_the_ends(db: Database, db_url: str) -> None:
-    """The ends are indexed alone (partial indexes, migration 0020), by call and in journal order: SQLite matches
-    the event name bound as a parameter against their predicate."""
+def test_the_journal_finds_call_ends_and_starts_through_their_own_indexes(db: Database, db_url: str) -> None:
+    """The ends are indexed alone (partial indexes, migration 0020), by call and in journal order, and the channel
+    starts by time (0022): SQLite matches the event name bound as a parameter against their predicate."""
     if not db_url.startswith("sqlite"):
         pytest.skip("SQLite's plans (PostgreSQL's depend on its statistics of the moment)")
     store = CallLogStore(db, "n1", DIRECTORY)
@@ -395,6 +395,8 @@ def test_the_journal_finds_call_ends_through_the_indexes_of_the_ends(db: Databas
     linkedid = answered_stream()[0].linkedid
     assert "ix_cel_journal_node_end_call" in _plans_of(db, lambda s: journal.finished(s, "n1", [linkedid]))
     assert "ix_cel_journal_node_end_id" in _plans_of(db, lambda s: journal.finished_without_call(s, "n1"))
+    sweep = _plans_of(db, lambda s: journal.unfinished_before(s, "n1", answered_stream()[-1].time))
+    assert "ix_cel_journal_node_start_time" in sweep and "SCAN cel_journal" not in sweep
 
 
 def test_postgresql_prepares_what_an_executemany_repeats_and_nothing_run_once(db: Database, db_url: str) -> None:
