@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from functools import partial
@@ -45,6 +46,7 @@ from callcenter.web.routes import account, admin, board, cases, desk, history, s
 from callcenter.web.security import SecurityHeaders
 from callcenter.web.throttle import SignInThrottle
 
+log = logging.getLogger(__name__)
 SESSION_COOKIE = "hotline_session"
 
 
@@ -104,6 +106,9 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.live = feed = LiveFeed(app.state.settings, app.state.model, app.state.db)
         LIVE_AMI_CONNECTED.set_function(lambda: float(feed.connected))
         task = asyncio.create_task(app.state.live.run(), name="live-board")
+    else:
+        log.warning("api: the live board is off (api.live_board): no AMI session follows the nodes, so a node that "
+                    "comes back is not given the desk changes it missed nor the standing pauses")
     try:
         yield
     finally:

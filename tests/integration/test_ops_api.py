@@ -128,3 +128,10 @@ def test_latency_is_labelled_by_route_template_never_by_raw_path(db: Database, t
     routes = set(re.findall(r'route="([^"]*)"', text))
     assert route in routes and "unmatched" in routes
     assert not [label for label in routes if re.search(r"/\d+(/|$)", label)], routes
+
+
+def test_the_api_says_at_start_that_nobody_catches_nodes_up_with_the_live_board_off(
+        db: Database, tmp_path: Path, ami_port: int, caplog: pytest.LogCaptureFixture) -> None:
+    with TestClient(create_app(settings_for(tmp_path), db, model_with_ami(settings_for(tmp_path), ami_port))):
+        pass  # the app started and stopped (its lifespan ran)
+    assert "not given the desk changes it missed nor the standing pauses" in caplog.text
