@@ -2,10 +2,10 @@
 (callcenter/sandbox/webnet.py) signs in as op301, whose desk page registers its phone over wss; a baresip citizen
 calls a hotline line and keys a topic, the queue rings the browser and the page pops up the caller and topic, the
 operator answers on the page, and two-way audio is checked by tone: the citizen's 440 Hz in the browser's remote
-track, and both the citizen's 440 Hz and the browser's 1000 Hz in MixMonitor's recording. Hold, mute and a DTMF
-digit; a blind transfer to an IP desk phone (op101), an attended one to op102 and a blind one to a department's desk
-phone from the model's directory; a note; and a call-back from the worklist that rings
-the same browser phone and reaches a citizen."""
+track, and both the citizen's 440 Hz and the browser's 1000 Hz in MixMonitor's recording as the listener stored it.
+Hold, mute and a DTMF digit; a blind transfer to an IP desk phone (op101), an attended one to op102 and a blind one to
+a department's desk phone from the model's directory; a note; and a call-back from the worklist that rings the same
+browser phone and reaches a citizen."""
 
 from __future__ import annotations
 
@@ -20,14 +20,15 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, Playwright, expect
+from pydub import AudioSegment
 from sqlalchemy import select
 
-from callcenter.model.contract import Role, Spool
+from callcenter.model.contract import RecordingStatus, Role
 from callcenter.sandbox import webnet
 from callcenter.sandbox.baresip import SipAgent
 from callcenter.store import accounts, worklist
 from callcenter.store.db import Database
-from callcenter.store.models import CALL, Call, CallbackAttempt
+from callcenter.store.models import CALL, Call, CallbackAttempt, Recording
 from tests.browser.conftest import CHROMIUM, FLAGS, ServerFactory, WebServer, wait_js
 from tests.integration.conftest import (
     MODEL,
@@ -68,12 +69,6 @@ def tone_power(samples: list[int], rate: int, freq: float) -> float:
     for sample in samples:
         previous, before = sample + coefficient * previous - before, previous
     return (previous * previous + before * before - coefficient * previous * before) / len(samples) ** 2
-
-
-def wav_samples(path: Path) -> tuple[list[int], int]:
-    with wave.open(str(path), "rb") as source:
-        frames = source.readframes(source.getnframes())
-        return list(struct.unpack(f"<{len(frames) // 2}h", frames)), source.getframerate()
 
 
 @pytest.fixture(scope="module")
@@ -144,15 +139,25 @@ def recorded_seconds(since: float) -> float:
     return found.stat().st_size / 16000 if found else 0.0
 
 
+def stored_recording(db: Database, wav: Path) -> Recording | None:
+    """The row of a spool WAV (``<linkedid>/<uniqueid>.wav``) once the listener has stored its copy."""
+    with db.session() as session:
+        return session.scalar(select(Recording).where(Recording.linkedid == wav.parent.name,
+                                                      Recording.uniqueid == wav.stem,
+                                                      Recording.status == RecordingStatus.STORED))
+
+
 def recording_tones(recording: Path) -> dict[float, float]:
-    """Tone powers in a closed recording: each side's tone and two frequencies nobody sends."""
-    samples, rate = wav_samples(recording)
-    return {hz: tone_power(samples, rate, hz) for hz in (CITIZEN_HZ, BROWSER_HZ, 700.0, 1500.0)}
+    """Tone powers in a stored recording (decoded to MixMonitor's 8 kHz mono): each side's tone and two
+    frequencies nobody sends."""
+    audio = AudioSegment.from_file(recording).set_channels(1).set_frame_rate(8000)
+    samples = list(audio.get_array_of_samples())
+    return {hz: tone_power(samples, audio.frame_rate, hz) for hz in (CITIZEN_HZ, BROWSER_HZ, 700.0, 1500.0)}
 
 
 def test_a_browser_operator_answers_on_the_desk_talks_transfers_notes_and_calls_back(
         db: Database, agents: Callable[..., SipAgent], server_factory: ServerFactory, phone_browser: Browser,
-        listener: ListenerProcess, ivr: IvrProcess) -> None:
+        listener: ListenerProcess, ivr: IvrProcess, tmp_path: Path) -> None:
     """The issue's whole flow on one desk page: available, rung with the screen-pop, answered, audio both ways,
     hold, mute and a DTMF digit, transferred to an IP desk phone, noted; then a call-back from the worklist (in a
     second tab) rings the same browser phone and reaches the citizen, whose call links to the request."""
@@ -204,14 +209,17 @@ def test_a_browser_operator_answers_on_the_desk_talks_transfers_notes_and_calls_
         citizen.hangup()
         citizen.wait_event("CALL_CLOSED", 20)
         expect(page.locator("#note-form")).to_be_visible(timeout=WAIT)
-        assert recording is not None
-        done = recording.with_name(recording.name + Spool.DONE_SUFFIX)
-        wait_until(done.exists, 20, "MixMonitor to close the recording")
-        powers = recording_tones(recording)
-        noise = max(powers[700.0], powers[1500.0])
-        assert powers[CITIZEN_HZ] > 100 * noise and powers[BROWSER_HZ] > 100 * noise, powers
         call = wait_until(lambda: answered_by(db, number, OPERATOR.id), 30, "the call's log row")
         assert isinstance(call, Call) and call.operators == [OPERATOR.id, "op101"]
+        # Not the WAV's .done marker: the listener's recordings worker takes the WAV and its marker out of the
+        # spool at its next scan after MixMonitor closes it (every 2 s; 0.4 to 2.2 s later, measured), so a test
+        # that looks later (a slow step under load) waits for a marker already gone. The stored copy stays.
+        assert recording is not None and recording.parent.name == call.linkedid
+        stored = wait_until(lambda: stored_recording(db, recording), 30, "the recording to be stored")
+        assert isinstance(stored, Recording) and stored.path
+        powers = recording_tones(tmp_path / "recordings" / stored.path)
+        noise = max(powers[700.0], powers[1500.0])
+        assert powers[CITIZEN_HZ] > 100 * noise and powers[BROWSER_HZ] > 100 * noise, powers
         page.fill("#note-text", "Phản ánh mất trật tự; đã chuyển cho anh An (101).")
         page.click("#note-save")
         expect(page.locator("#desk-message")).to_have_text("Saved", timeout=WAIT)
