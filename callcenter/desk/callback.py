@@ -9,6 +9,7 @@ its ``DEVICE_STATE``); none: a clear refusal instead of a call that can never ri
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 
 from callcenter.ami.client import AmiError
@@ -25,9 +26,11 @@ ABSENT = frozenset({"UNAVAILABLE", "INVALID", "UNKNOWN", ""})
 ASK_TIMEOUT = 5.0  # seconds a node may take to say whether it has the phone
 
 
-def new_linkedid() -> str:
-    """A fresh id for a call-back's call (Asterisk accepts any unique string as a channel id)."""
-    return f"cb-{uuid.uuid4()}"
+def new_linkedid(now: float | None = None) -> str:
+    """A fresh id for a call-back's call, on the ids' contract (``<prefix>-<epoch>.<sequence>``, as Asterisk's own
+    with a systemname: ``Spool.ID_PATTERN``): its recording is kept under it and dated by its epoch, and the
+    recordings worker leaves a file whose ids are off the contract alone. Unique by its random prefix."""
+    return f"cb-{uuid.uuid4().hex}-{int(time.time() if now is None else now)}.0"
 
 
 async def originate(settings: Settings, model: HotlineModel, operator: str, number: str, line: str, returning: str,

@@ -13,12 +13,13 @@ import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
+from callcenter.model.contract import RecordingStatus
 from callcenter.sandbox.baresip import SipAgent
 from callcenter.store.db import Database
-from callcenter.store.models import CALL, Call, CallbackAttempt
+from callcenter.store.models import CALL, Call, CallbackAttempt, Recording
 from tests.browser.conftest import ServerFactory, screenshot, sign_in
 from tests.browser.desk import LINE, WAIT, add_agent_user
-from tests.integration.conftest import ListenerProcess, caller_number, cli, wait_until
+from tests.integration.conftest import ROOT, ListenerProcess, caller_number, cli, wait_until
 from tests.webclient import insert_calls, synthetic_calls
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)]
@@ -55,6 +56,12 @@ def test_an_operator_takes_a_call_back_request_and_reaches_the_citizen_from_the_
 
         phone.wait_event("CALL_ESTABLISHED", 20)  # the operator's phone first
         citizen.wait_event("CALL_ESTABLISHED", 20)  # then the citizen, on the number they left
+        with db.session() as session:
+            linkedid = session.scalars(select(CallbackAttempt.linkedid)
+                                       .where(CallbackAttempt.call_id == request_id)).one()
+        # The operator's channel records the conversation (under the call-back's own id, which is its uniqueid).
+        wav = ROOT / "var/spool/asterisk/monitor" / linkedid / f"{linkedid}.wav"
+        wait_until(lambda: wav.exists() and wav.stat().st_size > 16_000, 20, "a second of conversation recorded")
         citizen.hangup()
         citizen.wait_event("CALL_CLOSED", 20)
         phone.wait_event("CALL_CLOSED", 20)
@@ -76,9 +83,19 @@ def test_an_operator_takes_a_call_back_request_and_reaches_the_citizen_from_the_
         attempt = session.scalars(select(CallbackAttempt).where(CallbackAttempt.call_id == request_id)).one()
     assert (attempt.result, attempt.number, attempt.operator) == ("reached", left, "op203")
 
+    # The call-back's conversation is recorded like any other, and stored under its call.
+    recorded = wait_until(lambda: _stored_recordings(db, linkedid), 30, "the call-back's recording stored")
+    assert isinstance(recorded, list) and [row.kind for row in recorded] == ["conversation"]
+
     page.goto(f"{server.url}/calls/{request_id}")
     listed = page.locator(f'#callbacks tr[data-attempt="{attempt.id}"]')
     expect(listed).to_contain_text("reached")
     wait_until(lambda: (page.reload(), listed.locator("a").count())[1], 30, "the call-back's call in the log")
     listed.locator("a").click()
     expect(page.locator("#returning")).to_contain_text(f"#{request_id}", timeout=WAIT)
+
+
+def _stored_recordings(db: Database, linkedid: str) -> list[Recording]:
+    with db.session() as session:
+        return list(session.scalars(select(Recording).where(Recording.linkedid == linkedid,
+                                                           Recording.status == RecordingStatus.STORED)))

@@ -56,3 +56,17 @@ def test_scan_reports_links_strays_and_odd_names_and_follows_nothing(tmp_path: P
 def test_scan_of_a_missing_spool_is_empty(tmp_path: Path) -> None:
     result = scan(tmp_path / "absent")
     assert (result.wavs, result.misfits) == ([], [])
+
+
+def test_a_call_backs_recording_is_on_the_contract_and_dated_by_its_start() -> None:
+    """A call-back's call id is chosen by us (AMI Originate's ChannelId), and it is also the operator's channel's
+    uniqueid, under which MixMonitor records: off the contract, the worker would leave the file alone."""
+    from datetime import UTC, datetime
+
+    from callcenter.desk.callback import new_linkedid
+
+    linkedid = new_linkedid(1_800_000_000.7)
+    found = parse(Path(f"/spool/{linkedid}/{linkedid}.wav"))
+    assert found is not None and (found.linkedid, found.uniqueid) == (linkedid, linkedid)
+    assert found.recorded_at == datetime.fromtimestamp(1_800_000_000, UTC)
+    assert new_linkedid() != new_linkedid() and len(new_linkedid()) <= 64  # the journal's ids are 64 at most
