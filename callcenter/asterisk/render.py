@@ -176,10 +176,14 @@ def _recording() -> str:
     """[record-call]: MixMonitor into the spool contract's path; the marker says the file is closed."""
     wav = Spool.conversation("${RECORDINGS_SPOOL}", "${CHANNEL(linkedid)}", "${UNIQUEID}")
     # MixMonitor writes the WAV header on close and runs the command after it: the marker means "complete".
-    # Only while bridged ("b"): the recording is the conversation, not the queue's music.
+    # Only while bridged ("b"): the recording is the conversation, not the queue's music. Once a channel: a citizen
+    # an operator transfers to a hotline number comes through [hotline] again, and a second MixMonitor would
+    # truncate the same file and write the rest of the call over its first part (its own MIXMONITOR_FILENAME says
+    # the channel is recorded already, to its end).
     return ("[record-call]\n"
-            f"exten => s,1,MixMonitor({wav},b,/bin/touch {wav}{Spool.DONE_SUFFIX})\n"
-            " same => n,Return()\n"
+            'exten => s,1,GotoIf($["${MIXMONITOR_FILENAME}" != ""]?recorded)\n'
+            f" same => n,MixMonitor({wav},b,/bin/touch {wav}{Spool.DONE_SUFFIX})\n"
+            " same => n(recorded),Return()\n"
             f"exten => message-closed,1,System(/bin/touch ${{IVR_MESSAGE}}{Spool.DONE_SUFFIX})\n"
             " same => n,Return()\n")
 

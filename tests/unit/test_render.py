@@ -101,6 +101,14 @@ def test_the_recording_path_is_the_spool_contracts() -> None:
     assert f"MixMonitor({wav},b,/bin/touch {wav}{Spool.DONE_SUFFIX})" in files()["extensions_model.conf"]
 
 
+def test_a_channel_already_recorded_is_not_recorded_again() -> None:
+    """A citizen transferred to a hotline number runs [record-call] again: a second MixMonitor into the same file
+    would write over the first part of the call (tests/integration/test_recordings_sandbox.py)."""
+    record_call = files()["extensions_model.conf"].split("[record-call]\n")[1].splitlines()
+    assert record_call[0] == 'exten => s,1,GotoIf($["${MIXMONITOR_FILENAME}" != ""]?recorded)'
+    assert record_call[1].startswith(" same => n,MixMonitor(") and record_call[2] == " same => n(recorded),Return()"
+
+
 def test_ami_address_and_users_with_their_secrets() -> None:
     manager = files()["manager_model.conf"]
     assert manager.startswith("; generated") and "port = 5038\nbindaddr = 127.0.0.1\n" in manager
