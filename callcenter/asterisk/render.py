@@ -150,10 +150,14 @@ def _directory(model: HotlineModel) -> str:
     return "\n".join(out) + "\n"
 
 
+# Dial's timeout, and the options [callback] sets: a call-back records the citizen's channel (a pre-dial handler),
+# so the recording follows the citizen through a transfer. Empty when a citizen is transferred to a department: the
+# citizen's channel is recorded already.
+DIAL_OPTIONS = "45,${OUTBOUND_OPTIONS}"
 # The sandbox's "public network": a test maps a citizen's number to a registered test citizen in astdb
 # (`database put sandbox-pstn 0905123456 citizen5`); an unmapped number is like a wrong number.
 SANDBOX_DIAL = ("exten => _X.,1,Set(CITIZEN=${DB(sandbox-pstn/${EXTEN})})\n"
-                ' same => n,ExecIf($["${CITIZEN}" != ""]?Dial(PJSIP/${CITIZEN},45))\n')
+                ' same => n,ExecIf($["${CITIZEN}" != ""]?Dial(PJSIP/${CITIZEN},' + DIAL_OPTIONS + '))\n')
 # Whoever is not reached: a citizen transferred to a department that does not answer goes back to the line's
 # queue (never dropped); a call-back simply ends.
 NOT_REACHED = (' same => n,GotoIf($["${HOTLINE_LINE}" != ""]?hotline,${HOTLINE_LINE},requeue)\n'
@@ -166,7 +170,7 @@ def _outbound(model: HotlineModel, sandbox: bool) -> str:
     if sandbox:
         dial = SANDBOX_DIAL
     elif model.pbx.outbound:
-        dial = f"exten => _X.,1,Dial({model.pbx.outbound.replace('{number}', '${EXTEN}')},45)\n"
+        dial = f"exten => _X.,1,Dial({model.pbx.outbound.replace('{number}', '${EXTEN}')},{DIAL_OPTIONS})\n"
     else:
         dial = "exten => _X.,1,NoOp(no outbound route in the model: pbx.outbound)\n"
     return "[outbound]\n" + dial + NOT_REACHED

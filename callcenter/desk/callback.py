@@ -1,5 +1,5 @@
 """Click-to-call for the call-back worklist: AMI Originate (control user) rings the operator's own phone, then
-the dialplan's [callback] context records the conversation and dials the citizen through [outbound]. The call's
+the dialplan's [callback] context dials the citizen through [outbound], recording the citizen's channel. The call's
 linkedid is chosen here (Originate's ChannelId becomes the first channel's uniqueid, which is the linkedid), so the
 attempt is linked to the call being returned before the call-back even starts.
 

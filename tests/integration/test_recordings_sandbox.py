@@ -1,9 +1,11 @@
-"""Recording paths through the real sandbox that the plain answered call does not take: a citizen transferred to a
-hotline number (the [hotline] dialplan, and its recording, a second time). Each must end up as stored audio
-covering the whole conversation."""
+"""Recording paths through the real sandbox that the plain answered call does not take: a call-back the operator
+transfers, and a citizen transferred to a hotline number (the [hotline] dialplan, and its recording, a second
+time). Each must end up as stored audio covering the whole conversation."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,15 +13,18 @@ import pytest
 from pydub import AudioSegment
 from sqlalchemy import select
 
+from callcenter.desk import callback
 from callcenter.model.contract import RecordingStatus
 from callcenter.sandbox.baresip import SipAgent
 from callcenter.store.db import Database
-from callcenter.store.models import Recording
+from callcenter.store.models import Call, Recording
 from tests.integration.conftest import (
     CEL,
+    MODEL,
     SETTINGS,
     ListenerProcess,
     caller_number,
+    cli,
     wait_cel,
     wait_for_calls,
     wait_until,
@@ -49,6 +54,34 @@ def silent_seconds(recording: Path) -> list[int]:
     audio = AudioSegment.from_file(recording).set_channels(1).set_frame_rate(8000).set_sample_width(2)
     return [second for second in range(1, int(audio.duration_seconds) - 1)
             if audio[second * 1000:(second + 1) * 1000].rms < 200]
+
+
+def test_a_call_back_the_operator_transfers_is_recorded_to_its_end(
+        db: Database, listener: ListenerProcess, agents: Callable[..., SipAgent], tmp_path: Path) -> None:
+    number = caller_number()
+    citizen = agents("citizen12", register=True, wav_seconds=120)  # answers at once, talks until hung up on
+    cli(f"database put sandbox-pstn {number} citizen12")
+    try:
+        phone = agents("op101", register=True, wav_seconds=120)  # the operator's own phone, answers at once
+        colleague = agents("op201", register=True, wav_seconds=4)  # hangs up 4 s after answering
+        linkedid = callback.new_linkedid()
+        asyncio.run(callback.originate(SETTINGS, MODEL, "op101", number, "02621022", "none", linkedid))
+        citizen.wait_event("CALL_ESTABLISHED", 20)
+        wait_until(lambda: recorded_seconds(linkedid) >= 3, 20, "3 s of the call-back recorded")
+        phone.command("transfer", "sip:op201@127.0.0.1:5060")  # blind transfer of the citizen, by REFER
+        colleague.wait_event("CALL_ESTABLISHED", 20)
+        after = time.monotonic()
+        colleague.wait_event("CALL_CLOSED", 20)
+        talked_after = time.monotonic() - after
+    finally:
+        cli(f"database del sandbox-pstn {number}")
+    rows = wait_until(lambda: stored(db, linkedid), 30, "the call-back's recordings stored")
+    assert isinstance(rows, list)
+    total = sum(row.duration_seconds or 0 for row in rows)
+    # The citizen's conversation with the colleague is in the recording too, not only the operator's part.
+    assert total >= 3 + talked_after - 1, (total, talked_after, [(r.uniqueid, r.duration_seconds) for r in rows])
+    with db.session() as session:
+        assert session.scalar(select(Call.id).where(Call.linkedid == linkedid)) is not None
 
 
 def test_a_citizen_transferred_to_a_hotline_number_keeps_one_whole_recording(

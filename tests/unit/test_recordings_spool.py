@@ -59,8 +59,8 @@ def test_scan_of_a_missing_spool_is_empty(tmp_path: Path) -> None:
 
 
 def test_a_call_backs_recording_is_on_the_contract_and_dated_by_its_start() -> None:
-    """A call-back's call id is chosen by us (AMI Originate's ChannelId), and it is also the operator's channel's
-    uniqueid, under which MixMonitor records: off the contract, the worker would leave the file alone."""
+    """A call-back's call id is chosen by us (AMI Originate's ChannelId): the folder MixMonitor records into, and
+    the operator's channel's uniqueid. Off the contract, the worker would leave the file alone."""
     from datetime import UTC, datetime
 
     from callcenter.desk.callback import new_linkedid

@@ -175,9 +175,10 @@ def test_browser_operators_register_over_wss_with_media_on_the_webrtc_address() 
 
 def test_call_backs_go_out_by_the_model_s_route_or_the_sandbox_s_test_citizens() -> None:
     carrier = MODEL.model_copy(update={"pbx": MODEL.pbx.model_copy(update={"outbound": "PJSIP/{number}@carrier"})})
-    assert "[outbound]\nexten => _X.,1,Dial(PJSIP/${EXTEN}@carrier,45)\n" in files(carrier)["extensions_model.conf"]
+    by_carrier = files(carrier)["extensions_model.conf"]
+    assert "[outbound]\nexten => _X.,1,Dial(PJSIP/${EXTEN}@carrier,45,${OUTBOUND_OPTIONS})\n" in by_carrier
     assert "exten => _X.,1,NoOp(no outbound route" in files()["extensions_model.conf"]
-    assert "Dial(PJSIP/${CITIZEN},45)" in files(sandbox=True)["extensions_model.conf"]
+    assert "Dial(PJSIP/${CITIZEN},45,${OUTBOUND_OPTIONS})" in files(sandbox=True)["extensions_model.conf"]
     for out in (files(carrier), files(), files(sandbox=True)):  # a transferred caller nobody answers is re-queued
         assert "GotoIf($[\"${HOTLINE_LINE}\" != \"\"]?hotline,${HOTLINE_LINE},requeue)" in out["extensions_model.conf"]
     directory = files()["extensions_model.conf"]
