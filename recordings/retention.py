@@ -112,34 +112,64 @@ def _file_older_than(path: Path, cutoff: datetime) -> bool:
     return stat.S_ISREG(info.st_mode) and info.st_mtime < cutoff.timestamp()
 
 
+# How long a stored recording may wait for its call log before the sweep names it: a call is built moments after
+# it ends, but a WAV with its marker is stored without waiting for it.
+CALL_LOG_GRACE = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class Unclaimed:
+    """A stored recording no call log claims (Asterisk lost the call's end, or its events never reached us): the
+    history does not show it; supervisors reach it by its id."""
+
+    id: int
+    node: str
+    linkedid: str
+    recorded_at: datetime | None
+
+
 @dataclass
 class SweepReport:
-    """Files in the store that no row knows, stored rows whose file is gone, and spool entries off the contract."""
+    """Files in the store that no row knows, stored rows whose file is gone, stored recordings no call log claims,
+    and spool entries off the contract."""
 
     files_without_rows: list[Path] = field(default_factory=list)
     rows_without_files: list[int] = field(default_factory=list)
     spool_misfits: list[Misfit] = field(default_factory=list)
+    without_call: list[Unclaimed] = field(default_factory=list)
 
     def lines(self) -> list[str]:
         """Human-readable report lines."""
         out = [f"file without row: {path}" for path in self.files_without_rows]
         out += [f"row without file: recording {row_id}" for row_id in self.rows_without_files]
+        out += [f"recording without a call log: recording {row.id} (node {row.node}, linkedid {row.linkedid}, "
+                f"recorded {_when(row.recorded_at)}"
+                f"; its audio: /api/recordings/{row.id}/audio)" for row in self.without_call]
         out += [f"off the spool contract: {misfit.path} ({misfit.reason})" for misfit in self.spool_misfits]
         return out or ["store and database agree"]
 
     def needs_attention(self) -> bool:
         """Whether anything was found."""
-        return bool(self.files_without_rows or self.rows_without_files or self.spool_misfits)
+        return bool(self.files_without_rows or self.rows_without_files or self.spool_misfits or self.without_call)
 
 
-def sweep(db: Database, settings: RecordingsSettings, spools: Mapping[str, Path] | None = None) -> SweepReport:
-    """Compare the store folder with the stored rows, and list the misfits of the spool (of each node's spool in
-    ``spools``); nothing is changed."""
+def _when(moment: datetime | None) -> str:
+    return "at an unknown time" if moment is None else f"{moment:%Y-%m-%d %H:%M} UTC"
+
+
+def sweep(db: Database, settings: RecordingsSettings, spools: Mapping[str, Path] | None = None,
+          now: datetime | None = None) -> SweepReport:
+    """Compare the store folder with the stored rows, list the stored recordings no call log has claimed an hour
+    after they were stored, and the misfits of the spool (of each node's spool in ``spools``); nothing is
+    changed."""
     misfits = [misfit for spool in _spools(settings, spools) for misfit in scan(spool).misfits]
     report = SweepReport(spool_misfits=misfits)
     with db.session() as session:
-        stored = session.scalars(select(Recording).where(Recording.status == RecordingStatus.STORED))
+        stored = list(session.scalars(select(Recording).where(Recording.status == RecordingStatus.STORED)))
         known = {row.path: row.id for row in stored}
+        before = (now or datetime.now(UTC)) - CALL_LOG_GRACE
+        report.without_call = [Unclaimed(row.id, row.node, row.linkedid, row.recorded_at) for row in stored
+                               if row.call_id is None and row.created_at < before]
     on_disk = {str(p.relative_to(settings.store)) for p in settings.store.rglob("*") if p.is_file()} if (
         settings.store.is_dir()) else set()
     report.files_without_rows = sorted(settings.store / p for p in on_disk - set(known))

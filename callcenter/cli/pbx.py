@@ -191,6 +191,7 @@ def add_commands(sub: Any) -> None:
     recordings = sub.add_parser("recordings", help=cmd_recordings.__doc__)
     recordings.add_argument("action", choices=("process", "purge", "sweep", "hold", "release"),
                             help="process: store closed WAVs now; purge: apply retention; sweep: report files "
-                                 "without rows and rows without files; hold/release CALL_ID: legal hold")
+                                 "without rows, rows without files, recordings no call log claims and spool files "
+                                 "off the naming contract; hold/release CALL_ID: legal hold")
     recordings.add_argument("call_id", nargs="?", type=_call_id, help="the call, for hold/release")
     recordings.set_defaults(handler=cmd_recordings)

@@ -238,6 +238,7 @@ def test_retention_purges_old_recordings_but_not_legal_holds(db: Database, setti
 
 def test_sweep_reports_both_kinds_of_inconsistency(db: Database, settings: RecordingsSettings) -> None:
     _wav(settings, 2.0)
+    _finish_call(db)
     RecordingWorker(settings, db, "sandbox").run_once()
     assert sweep(db, settings).lines() == ["store and database agree"]
     [row] = _rows(db)
@@ -245,6 +246,26 @@ def test_sweep_reports_both_kinds_of_inconsistency(db: Database, settings: Recor
     report = sweep(db, settings)
     assert report.files_without_rows == [settings.store / "stray.ogg"]
     assert report.rows_without_files == [row.id]
+
+
+def test_sweep_names_a_stored_recording_no_call_log_claims_once_its_call_had_time_to_be_built(
+        db: Database, settings: RecordingsSettings) -> None:
+    """A WAV with its marker is stored without waiting for its call log; if that never comes (Asterisk lost the
+    call's end), the history cannot show the recording: the sweep names it, an hour after it was stored."""
+    _wav(settings, 2.0, linkedid="1700000300.9", uniqueid="1700000300.9")
+    _wav(settings, 2.0)
+    _finish_call(db)
+    RecordingWorker(settings, db, "sandbox").run_once()
+    unclaimed = next(row for row in _rows(db) if row.linkedid == "1700000300.9")
+    assert unclaimed.status == "stored" and unclaimed.call_id is None
+    assert sweep(db, settings).lines() == ["store and database agree"]  # its call may still be on its way
+    later = sweep(db, settings, now=datetime.now(UTC) + timedelta(hours=1, minutes=1))
+    assert [row.id for row in later.without_call] == [unclaimed.id] and later.needs_attention()
+    assert later.lines() == [f"recording without a call log: recording {unclaimed.id} (node sandbox, linkedid "
+                             f"1700000300.9, recorded 2023-11-14 22:18 UTC; its audio: "
+                             f"/api/recordings/{unclaimed.id}/audio)"]
+    _finish_call(db, "1700000300.9")  # the call is built after all: its recording is attached, the sweep quiet
+    assert sweep(db, settings, now=datetime.now(UTC) + timedelta(hours=2)).lines() == ["store and database agree"]
 
 
 @pytest.fixture
