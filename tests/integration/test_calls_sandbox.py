@@ -207,16 +207,23 @@ def test_answered_call_has_a_recording_of_the_conversation(
     assert not (SETTINGS.recordings.spool / call.linkedid).exists()  # the WAV went once the copy verified
 
 
-def test_blind_transfer_keeps_one_call_with_both_operators_and_its_recording(
-        db: Database, listener: ListenerProcess, agents: Callable[..., SipAgent]) -> None:
+def bridged_with_op101(agents: Callable[..., SipAgent], user: str,
+                       wav_seconds: float) -> tuple[SipAgent, SipAgent, str]:
+    """op101 logged in and a citizen (``user``) calling the hotline, bridged with op101: (op101, citizen, number).
+    Colleagues to transfer to log in only afterwards: as queue members they could otherwise take the call first."""
     first = agents("op101", register=True, wav_seconds=120)
     number = caller_number()
-    citizen = agents("citizen7", wav_seconds=12, caller_number=number)
+    citizen = agents(user, wav_seconds=wav_seconds, caller_number=number)
     citizen.dial("02621022")
     first.wait_event("CALL_ESTABLISHED", 15)
-    # Registered only now: as a queue member it could otherwise have taken the call first.
+    wait_cel(number, "BRIDGE_ENTER")
+    return first, citizen, number
+
+
+def test_blind_transfer_keeps_one_call_with_both_operators_and_its_recording(
+        db: Database, listener: ListenerProcess, agents: Callable[..., SipAgent]) -> None:
+    first, citizen, number = bridged_with_op101(agents, "citizen7", wav_seconds=12)
     second = agents("op201", register=True, wav_seconds=120)
-    wait_cel(number, "BRIDGE_ENTER")  # the citizen is bridged with op101
     first.command("transfer", "sip:op201@127.0.0.1:5060")  # blind transfer by REFER
     second.wait_event("CALL_ESTABLISHED", 15)
     citizen.wait_event("CALL_CLOSED", 30)
@@ -237,12 +244,7 @@ def test_blind_transfer_keeps_one_call_with_both_operators_and_its_recording(
 
 def test_transfer_to_an_absent_operator_sends_the_citizen_back_to_the_queue(
         db: Database, listener: ListenerProcess, agents: Callable[..., SipAgent]) -> None:
-    first = agents("op101", register=True, wav_seconds=120)
-    number = caller_number()
-    citizen = agents("citizen8", wav_seconds=120, caller_number=number)
-    citizen.dial("02621022")
-    first.wait_event("CALL_ESTABLISHED", 15)
-    wait_cel(number, "BRIDGE_ENTER")
+    first, citizen, number = bridged_with_op101(agents, "citizen8", wav_seconds=120)
     first.command("transfer", "sip:op202@127.0.0.1:5060")  # op202 is not logged in
     wait_queue(number, count=2, timeout=20)  # back in the queue: the citizen was not dropped
     first.wait_event("CALL_ESTABLISHED", 30)  # and op101, free again, takes the call
@@ -251,3 +253,22 @@ def test_transfer_to_an_absent_operator_sends_the_citizen_back_to_the_queue(
     call = wait_for_calls(db, [number])[number]
     assert (call.status, call.transfers, call.operators) == ("answered", 1, ["op101"])
     assert len(CEL.events(number, "APP_START", app="Queue")) == 2
+
+
+def test_a_citizen_transferred_to_an_operator_cannot_transfer_with_the_feature_codes(
+        agents: Callable[..., SipAgent]) -> None:
+    first, citizen, number = bridged_with_op101(agents, "citizen9", wav_seconds=120)
+    second = agents("op201", register=True, wav_seconds=120)
+    first.command("transfer", "sip:op201@127.0.0.1:5060")  # the citizen now dials op201 from [dial-operator]
+    second.wait_event("CALL_ESTABLISHED", 15)
+    wait_cel(number, "BRIDGE_ENTER", count=2)
+    # A feature code only fires when its digits come within featuredigittimeout (1 s) of each other: sent in a row.
+    for digit in "#1202":  # the blind-transfer code, then op202's extension
+        citizen.send_digit(digit)
+    assert [second.wait_event("CALL_DTMF_START", 10)["param"] for _ in "#1202"] == list("#1202")  # plain digits
+    # The operator still has the codes: op201 keys the same and op202 takes the citizen.
+    third = agents("op202", register=True, wav_seconds=120)
+    for digit in "#1202":
+        second.send_digit(digit)
+    third.wait_event("CALL_ESTABLISHED", 15)
+    wait_cel(number, "BRIDGE_ENTER", count=3)
