@@ -56,7 +56,7 @@ def silent_seconds(recording: Path) -> list[int]:
             if audio[second * 1000:(second + 1) * 1000].rms < 200]
 
 
-def test_a_call_back_the_operator_transfers_is_recorded_to_its_end(
+def test_a_call_back_the_operator_transfers_is_recorded_to_its_end_and_gives_the_citizen_no_transfer_codes(
         db: Database, listener: ListenerProcess, agents: Callable[..., SipAgent], tmp_path: Path) -> None:
     number = caller_number()
     citizen = agents("citizen12", register=True, wav_seconds=120)  # answers at once, talks until hung up on
@@ -71,6 +71,11 @@ def test_a_call_back_the_operator_transfers_is_recorded_to_its_end(
         phone.command("transfer", "sip:op201@127.0.0.1:5060")  # blind transfer of the citizen, by REFER
         colleague.wait_event("CALL_ESTABLISHED", 20)
         after = time.monotonic()
+        # Transferred, the citizen's channel dials op201 ([dial-operator]): the transfer codes are not theirs
+        # (a code fires only when its digits come within a second of each other: sent in a row).
+        for digit in "#1202":
+            citizen.send_digit(digit)
+        assert [colleague.wait_event("CALL_DTMF_START", 5)["param"] for _ in "#1202"] == list("#1202")
         colleague.wait_event("CALL_CLOSED", 20)
         talked_after = time.monotonic() - after
     finally:
