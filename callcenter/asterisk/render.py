@@ -150,9 +150,9 @@ def _directory(model: HotlineModel) -> str:
     return "\n".join(out) + "\n"
 
 
-# Dial's timeout, and the options [callback] sets: a call-back records the citizen's channel (a pre-dial handler),
-# so the recording follows the citizen through a transfer. Empty when a citizen is transferred to a department: the
-# citizen's channel is recorded already.
+# Dial's timeout, and the options [callback] sets: a pre-dial handler ([callback-citizen]) marks a call-back's
+# citizen channel as a caller's and records it, so the recording follows the citizen through a transfer. Empty
+# when a citizen is transferred to a department: the citizen's channel is recorded already.
 DIAL_OPTIONS = "45,${OUTBOUND_OPTIONS}"
 # The sandbox's "public network": a test maps a citizen's number to a registered test citizen in astdb
 # (`database put sandbox-pstn 0905123456 citizen5`); an unmapped number is like a wrong number.
