@@ -39,7 +39,7 @@ from recordings.files import PRIVATE_FILE, PRIVATE_FOLDER, fsync_dir
 
 log = logging.getLogger(__name__)
 READ_BYTES = 1024 * 1024  # one replay step: about a thousand events, stored in one transaction
-COMPACT_BYTES = 4 * 1024 * 1024  # committed bytes at the head worth rewriting the file for
+COMPACT_BYTES = 4 * 1024 * 1024  # committed bytes at the head worth rewriting the file for (see _compaction_due)
 MEMORY_BYTES = 32 * 1024 * 1024  # lines appended by this process whose events are also kept in memory (at most
 # about 160,000 events, ~160 MB: a pending event takes ~5 times its line in memory; normally almost nothing waits)
 
@@ -259,8 +259,17 @@ class Spool:
                 os.ftruncate(self._fd, 0)
                 os.fsync(self._fd)
                 self._size = self._done = 0
-            elif self._done >= COMPACT_BYTES:
+            elif self._compaction_due():
                 self._compact()
+
+    def _compaction_due(self) -> bool:
+        """Whether to rewrite the file without its committed head: once the head is long (``COMPACT_BYTES``) and
+        at least as long as what follows it, or the file is near its bound (a stored head must not cost new events
+        their room). A compaction copies everything after the head: rewriting at every few committed megabytes,
+        draining a backlog of B bytes copied about B * B / 8 MB (a full 256 MB spool: 8 GB, and a tenth of the
+        listener's CPU while it caught up in bench/ingest.py); this way about B in all."""
+        head, rest = self._done, self._size - self._done
+        return head >= COMPACT_BYTES and (head >= rest or self._size > self.max_bytes - COMPACT_BYTES)
 
     def _compact(self) -> None:
         """Rewrite the file without its committed head (under the lock; the head is only ever stored data)."""

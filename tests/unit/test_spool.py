@@ -130,6 +130,50 @@ def test_a_long_committed_head_is_compacted_away(spool: Spool, monkeypatch: pyte
     assert rest is not None and rest.events == events[len(first.events):] + events[:1]
 
 
+def _copied_by_compactions(spool: Spool, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The bytes each compaction of ``spool`` copies (everything after the committed head), as they happen."""
+    copied: list[int] = []
+    real = Spool._compact
+
+    def compact(self: Spool) -> None:
+        copied.append(self.size - self._done)
+        real(self)
+
+    monkeypatch.setattr(Spool, "_compact", compact)
+    return copied
+
+
+def test_draining_a_backlog_copies_it_about_once_not_at_every_compaction(
+        spool: Spool, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(spool_module, "COMPACT_BYTES", 1000)
+    copied = _copied_by_compactions(spool, monkeypatch)
+    events = answered_stream() * 40  # a backlog of about 100 KB, drained in steps of 1,000 bytes
+    for start in range(0, len(events), 16):
+        spool.append(events[start:start + 16])
+    backlog = spool.size
+    assert _read_all(spool, limit=1000) == events
+    # Compacting whenever the head reached 1,000 bytes copied what followed it each time: ~5 MB here.
+    assert copied and sum(copied) <= backlog
+    assert spool.path.stat().st_size == 0
+
+
+def test_near_its_bound_the_file_drops_a_stored_head_shorter_than_the_rest(
+        path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(spool_module, "COMPACT_BYTES", 1000)
+    events = answered_stream() * 3
+    lines = [len(spool_module._line(event)) for event in events]
+    small = Spool(path, max_bytes=sum(lines) + 500)  # the last 1,000 bytes are near the bound
+    try:
+        assert small.append(events) == len(events)
+        first = small.read(limit=sum(lines[:8]))
+        assert first is not None and first.events == events[:8]  # a head of ~1,240 bytes, a rest of ~6,300
+        small.commit(first.end)
+        assert small.size == small.path.stat().st_size == sum(lines[8:])
+        assert small.append(events[:8]) == 8  # the room the stored head had
+    finally:
+        small.close()
+
+
 def _read_all(spool: Spool, limit: int = spool_module.READ_BYTES) -> list[CelEvent]:
     """Everything pending, read and committed step by step as the delivery does."""
     events: list[CelEvent] = []
@@ -267,14 +311,14 @@ def test_batches_in_memory_follow_the_file_when_its_committed_head_is_compacted_
         spool: Spool, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(spool_module, "COMPACT_BYTES", 1)
     events = answered_stream()
-    for some in (events[:4], events[4:8], events[8:]):
+    for some in (events[:9], events[9:12], events[12:]):
         spool.append(some)
-    first = spool.read(limit=len(b"".join(spool_module._line(event) for event in events[:5])))
-    assert first is not None and first.events == events[:4]  # the first batch: the second does not fit
-    spool.commit(first.end)  # compacts: the file now starts with the second batch
+    first = spool.read(limit=len(b"".join(spool_module._line(event) for event in events[:10])))
+    assert first is not None and first.events == events[:9]  # the first batch: the second does not fit
+    spool.commit(first.end)  # compacts (a head longer than the rest): the file now starts with the second batch
     assert spool.path.stat().st_size == spool.size and spool._kept[0].start == 0
     rest = spool.read()
-    assert rest is not None and rest.events == events[4:] and rest.events[0] is events[4] and rest.end == spool.size
+    assert rest is not None and rest.events == events[9:] and rest.events[0] is events[9] and rest.end == spool.size
     spool.commit(rest.end)
     assert not spool.pending and spool.path.stat().st_size == 0
 
@@ -314,10 +358,10 @@ def test_a_compaction_whose_folder_sync_fails_leaves_the_spool_in_the_new_file(
     events = answered_stream()
     spool = Spool(path, 16 * MiB)
     try:
-        spool.append(events[:4])
-        spool.append(events[4:8])
-        first = spool.read(limit=len(b"".join(spool_module._line(event) for event in events[:5])))
-        assert first is not None and first.events == events[:4]
+        spool.append(events[:9])
+        spool.append(events[9:12])
+        first = spool.read(limit=len(b"".join(spool_module._line(event) for event in events[:10])))
+        assert first is not None and first.events == events[:9]
 
         real_fsync_dir = files.fsync_dir
 
@@ -330,11 +374,11 @@ def test_a_compaction_whose_folder_sync_fails_leaves_the_spool_in_the_new_file(
         with pytest.raises(OSError, match="folder's sync"):
             spool.commit(first.end)  # the delivery retries the batch: the journal dedupes it
         monkeypatch.undo()
-        spool.append(events[8:])  # goes to the file now in place, not the one replaced
+        spool.append(events[12:])  # goes to the file now in place, not the one replaced
     finally:
         spool.close()
     reopened = Spool(path, 16 * MiB)
     try:
-        assert _read_all(reopened) == events[4:]
+        assert _read_all(reopened) == events[9:]
     finally:
         reopened.close()
