@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from callcenter.ami.events import CelEvent
 from callcenter.calls.builder import build_call
 from callcenter.calls.channels import Directory
+from callcenter.model.contract import Cel
 from callcenter.ops import metrics
 from callcenter.store import cursors, journal
 from callcenter.store.cursors import FilePosition
@@ -71,7 +72,12 @@ class CallLogStore:
         appended = journal.append_new(session, self.node, events, source, likely_new=source == "ami")
         if position is not None:
             cursors.save(session, self.node, position)
-        return appended, journal.finished(session, self.node, {event.linkedid for event in appended.events})
+        # A call whose LINKEDID_END is among the new events has ended: only the others are looked up (a call
+        # can get events after its end, from a backfill). Every row read lets go of the interpreter lock once on
+        # SQLite, and getting it back from a busy AMI reader takes a switch interval (see db.execute_rows).
+        ended = {event.linkedid for event in appended.events if event.event == Cel.LINKEDID_END}
+        others = {event.linkedid for event in appended.events} - ended
+        return appended, sorted(ended) + journal.finished(session, self.node, others)
 
     def file_position(self) -> FilePosition | None:
         """Where the CEL file was read up to (the last committed chunk), or None if never."""

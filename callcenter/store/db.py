@@ -9,12 +9,13 @@ import os
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from functools import cache
+from functools import cache, lru_cache
+from itertools import chain
 from operator import itemgetter
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, any_, bindparam, create_engine, event
+from sqlalchemy import Connection, Engine, any_, bindparam, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -120,16 +121,49 @@ def insert_in(dialect: str, table: Any) -> Any:
 
 def insert_rows(session: Session, statement: Any, rows: Sequence[Mapping[str, Any]]) -> None:
     """Execute an INSERT built once and kept (``statement``) for every row (mappings with the same keys). On SQLite
-    the rows go to the driver's executemany as tuples, each value converted by its column's own type and a missing
-    column given its default, as SQLAlchemy's executemany does (the SQL is the one it would send): its per-row
-    work cost the listener more than the driver's (14 us a call of the calls upsert, three times the driver's
-    work). On PostgreSQL through SQLAlchemy, which chooses how its driver takes the rows."""
+    the rows go to the driver as tuples, each value converted by its column's own type and a missing column given
+    its default, as SQLAlchemy's executemany does (the SQL is the one it would send): its per-row work cost the
+    listener more than the driver's (14 us a call of the calls upsert, three times the driver's work); and they go
+    as few multi-row INSERTs (see :func:`execute_rows`). On PostgreSQL through SQLAlchemy, which chooses how its
+    driver takes the rows. Rows with the same conflict key: the last one wins on SQLite; do not give them."""
     dialect = session.get_bind().dialect
     if dialect.name != "sqlite" or not rows:
         session.execute(statement, rows)
         return
     sql, parameters = _for_driver(statement, dialect, tuple(rows[0]))
-    session.connection().exec_driver_sql(sql, [parameters(row) for row in rows])
+    execute_rows(session.connection(), sql, [parameters(row) for row in rows])
+
+
+BOUND_VALUES = 30_000  # values bound to one SQLite statement (it takes 32,766)
+
+
+def execute_rows(connection: Connection, sql: str, rows: Sequence[tuple[Any, ...]]) -> int:
+    """SQLite: run a one-row INSERT of placeholders (``sql``) for every row (tuples of its values), as a few
+    INSERTs of many rows each (``VALUES (...), (...), ...``), in the rows' order; how many rows they inserted.
+
+    The driver's executemany steps through the statement once per row, and lets go of the interpreter lock at
+    every step: with the AMI reader busy in the same process, getting it back took a switch interval (5 ms) each
+    time, so the store wrote next to nothing until the reader was idle (bench/ingest.py: 2% of a 276,000-event
+    stream while it was read). A multi-row INSERT is one step: SQLite's work runs beside the reader instead."""
+    if not rows:
+        return 0
+    per = max(1, BOUND_VALUES // max(1, len(rows[0])))
+    inserted = 0
+    for start in range(0, len(rows), per):
+        part = rows[start:start + per]
+        inserted += connection.exec_driver_sql(_many_rows(sql, len(part)), tuple(chain.from_iterable(part)),
+                                               execution_options={"preserve_rowcount": True}).rowcount
+    return inserted
+
+
+@lru_cache(maxsize=64)  # a full part and a batch's last part, for each statement
+def _many_rows(sql: str, count: int) -> str:
+    """The one-row INSERT ``sql`` (``... VALUES (?, ?, ...) ...``) for ``count`` rows."""
+    head, values, rest = sql.partition(" VALUES (")
+    group, close, tail = rest.partition(")")
+    if not values or not close or set(group) - set("?, "):
+        raise ValueError(f"not a one-row INSERT of placeholders: {sql[:120]!r}")
+    return f"{head} VALUES {', '.join([f'({group})'] * count)}{tail}"
 
 
 @cache

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from callcenter.ami.events import CelEvent, event_of
 from callcenter.model.contract import Cel
 from callcenter.store import jsoncodec
-from callcenter.store.db import among, in_slices
+from callcenter.store.db import among, execute_rows, in_slices
 from callcenter.store.models import CALL, Call, CelJournal
 
 COLUMNS = ("node", "event_key", "linkedid", "uniqueid", "event", "event_time", "source", "payload")
@@ -98,14 +98,15 @@ def _insert(connection: Connection, rows: list[tuple[Any, ...]]) -> int:
     """Insert the rows (COLUMNS order, keys not journaled a moment ago) in their order; how many went in.
 
     Through SQLAlchemy's executemany, each row cost more in Python than the database's work on it. On SQLite the
-    rows go to the driver's own executemany as tuples, skipping a key journaled meanwhile. On PostgreSQL psycopg
+    rows go to the driver as tuples in multi-row INSERTs (see :func:`~callcenter.store.db.execute_rows`),
+    skipping a key journaled meanwhile. On PostgreSQL psycopg
     sent them one statement each (8 us of the listener's CPU a row); COPY costs 1.3 and the least server time
     (a temporary table and INSERT ... SELECT ... ON CONFLICT took half as long again). COPY has no ON CONFLICT:
     should another writer journal one of the keys between the look-up and the copy (a second listener for the
     node, which the spool's lock is there to prevent), the unique key refuses the copy and the transaction, and
     the delivery tries the batch again after its backoff, when the look-up sees that row."""
     if connection.dialect.name != "postgresql":
-        return int(connection.exec_driver_sql(INSERT, rows, execution_options={"preserve_rowcount": True}).rowcount)
+        return execute_rows(connection, INSERT, rows)
     try:
         with connection.connection.dbapi_connection.cursor() as cursor:  # type: ignore[union-attr]
             with cursor.copy(COPY) as copy:

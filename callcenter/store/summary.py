@@ -149,7 +149,7 @@ def _add(dialect: str) -> Any:
 def add(session: Session, deltas: Mapping[Key, Counts]) -> None:
     """Add counts to summary rows (created when missing), in key order (the same lock order in every writer)."""
     rows = [dict(zip(KEY, key, strict=True)) | dict(zip(COUNTS, deltas[key], strict=True)) for key in sorted(deltas)]
-    insert_rows(session, _add(session.get_bind().dialect.name), rows)  # one statement, executed for every row
+    insert_rows(session, _add(session.get_bind().dialect.name), rows)  # one statement for every row
 
 
 class EpochHours(ColumnElement[int]):

@@ -1,9 +1,9 @@
 """Write call-log records: one row per (node, linkedid), upserted so rebuilds and replays are harmless.
 
 A batch of calls is written with a fixed number of statements whatever its size: the statistics summary's moves
-(``summary.maintain``), one upsert executed for every row, one update attaching recordings. Each statement is
-built once per dialect and kept: building an ``ON CONFLICT DO UPDATE`` with its ``excluded`` columns costs more
-than executing it for one row; on SQLite the rows go to the driver as tuples (``db.insert_rows``).
+(``summary.maintain``), one upsert for every row, one update attaching recordings. Each statement is built once
+per dialect and kept: building an ``ON CONFLICT DO UPDATE`` with its ``excluded`` columns costs more than
+executing it for one row; on SQLite the rows go to the driver as tuples, in multi-row INSERTs (``db.insert_rows``).
 """
 
 from __future__ import annotations
