@@ -148,15 +148,20 @@ def execute_rows(connection: Connection, sql: str, rows: Sequence[tuple[Any, ...
     if not rows:
         return 0
     per = max(1, BOUND_VALUES // max(1, len(rows[0])))
-    inserted = 0
-    for start in range(0, len(rows), per):
-        part = rows[start:start + per]
-        inserted += connection.exec_driver_sql(_many_rows(sql, len(part)), tuple(chain.from_iterable(part)),
+    inserted = start = 0
+    while start < len(rows):
+        # Full parts, then what is left in parts of powers of two: a statement of a few sizes only, not one of every
+        # size a batch may end with (the driver keeps 128 prepared statements; one of 3,750 rows is ~1 MB).
+        left = len(rows) - start
+        count = per if left >= per else 1 << (left.bit_length() - 1)
+        part = rows[start:start + count]
+        inserted += connection.exec_driver_sql(_many_rows(sql, count), tuple(chain.from_iterable(part)),
                                                execution_options={"preserve_rowcount": True}).rowcount
+        start += count
     return inserted
 
 
-@lru_cache(maxsize=64)  # a full part and a batch's last part, for each statement
+@lru_cache(maxsize=64)  # a full part and the powers of two below it, for each statement
 def _many_rows(sql: str, count: int) -> str:
     """The one-row INSERT ``sql`` (``... VALUES (?, ?, ...) ...``) for ``count`` rows."""
     head, values, rest = sql.partition(" VALUES (")

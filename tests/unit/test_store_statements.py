@@ -44,6 +44,18 @@ def test_rows_go_in_their_order_in_parts_within_the_bound_values_and_conflicts_a
     assert execute_rows(db.engine.connect(), "INSERT INTO t (k, v) VALUES (?, ?)", []) == 0
 
 
+def test_a_batch_ends_in_parts_of_powers_of_two_so_few_statements_are_ever_prepared(
+        db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(db_module, "BOUND_VALUES", 16)  # sixteen rows of one value per statement
+    with db.engine.begin() as connection:
+        connection.exec_driver_sql("CREATE TABLE t (id INTEGER PRIMARY KEY, v INTEGER)")
+        statements: list[str] = []
+        event.listen(connection, "before_cursor_execute", lambda *args: statements.append(args[2]))
+        assert execute_rows(connection, "INSERT INTO t (v) VALUES (?)", [(n,) for n in range(23)]) == 23
+        assert [statement.count("(?)") for statement in statements] == [16, 4, 2, 1]
+        assert connection.exec_driver_sql("SELECT v FROM t ORDER BY id").scalars().all() == list(range(23))
+
+
 def _calls(count: int) -> list[CelEvent]:
     return [replace(e, linkedid=f"{n}.1", uniqueid=e.uniqueid.replace("100", str(n), 1))
             for n in range(100, 100 + count) for e in answered_stream()]
@@ -60,8 +72,9 @@ def test_a_batch_of_any_size_is_stored_in_a_few_statements_none_run_for_each_row
     events = _calls(count)
     assert len(CallLogStore(db, "n1", DIRECTORY).ingest(events, "ami")) == count
     assert not [statement for statement, many in executed if many]  # the driver's executemany: a step a row
-    # The journal, the calls, the summary: a statement each (parts of 3,750 journal rows), and the reads around.
-    assert len(executed) <= 12, executed
+    # The journal, the calls, the summary: a few statements each (parts of 3,750 journal rows, then powers of two),
+    # and the reads around them.
+    assert len(executed) <= 30, executed
     with db.session() as session:
         assert session.scalar(select(func.count()).select_from(CelJournal)) == len(events)
         assert session.scalar(select(func.count()).where(CALL.status == "answered")) == count
