@@ -99,8 +99,8 @@ def _insert(connection: Connection, rows: list[tuple[Any, ...]]) -> int:
 
     Through SQLAlchemy's executemany, each row cost more in Python than the database's work on it. On SQLite the
     rows go to the driver as tuples in multi-row INSERTs (see :func:`~callcenter.store.db.execute_rows`),
-    skipping a key journaled meanwhile. On PostgreSQL psycopg
-    sent them one statement each (8 us of the listener's CPU a row); COPY costs 1.3 and the least server time
+    skipping a key journaled meanwhile. On PostgreSQL psycopg sent them one statement each (8 us of the listener's
+    CPU a row); COPY costs 1.3 and the least server time
     (a temporary table and INSERT ... SELECT ... ON CONFLICT took half as long again). COPY has no ON CONFLICT:
     should another writer journal one of the keys between the look-up and the copy (a second listener for the
     node, which the spool's lock is there to prevent), the unique key refuses the copy and the transaction, and
