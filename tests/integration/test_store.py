@@ -20,7 +20,8 @@ from callcenter.calls.channels import Directory
 from callcenter.calls.record import CallRecord
 from callcenter.listener import calllog
 from callcenter.listener.service import CallLogStore
-from callcenter.store import journal, writer
+from callcenter.model.contract import Cel
+from callcenter.store import journal, jsoncodec, writer
 from callcenter.store.db import Database
 from callcenter.store.models import CALL, Call, CelJournal
 from callcenter.store.writer import upsert_call, upsert_calls
@@ -370,8 +371,8 @@ def test_the_journal_keeps_its_rows_and_its_dedupe_across_migration_0018_and_bac
     assert _count(db, CelJournal) == len(events)
 
 
-def _plans_of(db: Database, work: Callable[[Session], object]) -> str:
-    """SQLite's plans for every statement ``work`` runs in a session, as they ran (their parameters bound)."""
+def _statements_of(db: Database, work: Callable[[Session], object]) -> list[tuple[str, Any]]:
+    """Every statement ``work`` runs in a session, with its parameters."""
     ran: list[tuple[str, Any]] = []
     listener = lambda _c, _cur, statement, parameters, _ctx, _many: ran.append((statement, parameters))  # noqa: E731
     sa_event.listen(db.engine, "before_cursor_execute", listener)
@@ -380,6 +381,12 @@ def _plans_of(db: Database, work: Callable[[Session], object]) -> str:
             work(session)
     finally:
         sa_event.remove(db.engine, "before_cursor_execute", listener)
+    return ran
+
+
+def _plans_of(db: Database, work: Callable[[Session], object]) -> str:
+    """SQLite's plans for every statement ``work`` runs in a session, as they ran (their parameters bound)."""
+    ran = _statements_of(db, work)
     with db.engine.connect() as connection:
         return "\n".join(str(row[-1]) for statement, parameters in ran
                          for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters))
@@ -414,3 +421,49 @@ def test_postgresql_prepares_what_an_executemany_repeats_and_nothing_run_once(db
         prepared = session.scalars(text("SELECT statement FROM pg_prepared_statements")).all()
     assert sorted(statement.split("(")[0].strip() for statement in prepared) == ["INSERT INTO call_stats",
                                                                                  "INSERT INTO calls"]
+
+
+def _postgresql_plans_of(db: Database, work: Callable[[Session], object]) -> list[str]:
+    """PostgreSQL's plans (text) of the statements ``work`` runs on a call's journal rows, each planned for its
+    parameters."""
+    ran = _statements_of(db, work)
+    with db.engine.connect() as connection:
+        return ["\n".join(row[0] for row in connection.exec_driver_sql(f"EXPLAIN {statement}", parameters))
+                for statement, parameters in ran if "cel_journal.linkedid" in statement]
+
+
+def test_postgresql_probes_the_journal_call_by_call_whatever_its_statistics(db: Database, db_url: str) -> None:
+    """A batch's look-ups of its calls' journal rows (the history a build reads, which calls have ended, the keys
+    a file's events are checked against) probe the index (node, linkedid, ...) once per call, on a new journal
+    that was never analyzed as well as after ANALYZE. Left to its statistics, PostgreSQL read the node's whole
+    journal (the index scanned by node alone, every row filtered by the IN list) once per batch, while it had none."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL's planner (SQLite always probes the index for an IN list)")
+    payload = jsoncodec.dumps(answered_stream()[0].__dict__)
+    with db.session() as session:  # 2,000 calls of 25 events; autovacuum must not analyze them meanwhile
+        session.execute(text("ALTER TABLE cel_journal SET (autovacuum_enabled = false)"))
+        session.execute(text(
+            "INSERT INTO cel_journal (node, event_key, linkedid, uniqueid, event, event_time, source, payload) "
+            "SELECT 'n1', 'k' || g, 'call-' || (g / 25), 'u', "
+            "CASE g % 25 WHEN 24 THEN 'LINKEDID_END' ELSE 'CHAN_START' END, g, 'ami', CAST(:payload AS JSON) "
+            "FROM generate_series(0, 49999) g"), {"payload": payload})
+        through = int(session.scalar(select(func.max(CelJournal.id))) or 0) - 10_000  # the last 400 calls come later
+    wanted = [f"call-{number}" for number in range(1000, 1180)]
+    checked = [cel(Cel.CHAN_START, 0.0, linkedid=linkedid) for linkedid in wanted]
+
+    def look_ups(session: Session) -> None:
+        history = journal.events_for_many(session, "n1", wanted, through=through)
+        assert sum(map(len, history.values())) == 180 * 25
+        assert sorted(journal.finished(session, "n1", wanted)) == wanted
+        assert journal.append_new(session, "n1", checked, "file").events == checked
+        session.rollback()
+
+    for analyzed in (False, True):
+        plans = _postgresql_plans_of(db, look_ups)
+        assert len(plans) == 3, plans
+        for plan in plans:
+            assert "Nested Loop" in plan and "Index Cond" in plan, plan
+            condition = plan.split("Index Cond:")[1].splitlines()[0]
+            assert "node" in condition and "linkedid" in condition, (analyzed, plan)
+        with db.session() as session:
+            session.execute(text("ANALYZE cel_journal"))
