@@ -25,7 +25,7 @@ from sqlalchemy import select
 
 from callcenter.model.contract import RecordingStatus, Role
 from callcenter.sandbox import webnet
-from callcenter.sandbox.baresip import SipAgent
+from callcenter.sandbox.baresip import AgentError, SipAgent
 from callcenter.store import accounts, worklist
 from callcenter.store.db import Database
 from callcenter.store.models import CALL, Call, CallbackAttempt, Recording
@@ -147,6 +147,16 @@ def stored_recording(db: Database, wav: Path) -> Recording | None:
                                                       Recording.status == RecordingStatus.STORED))
 
 
+# What the browser phone says of a transfer (JsSIP's REFER answered, accepted or failed, and why), kept in the page.
+TRANSFER_OUTCOMES = """() => {
+  window.transferOutcomes = [];
+  for (const name of ["transferred", "transferFailed", "ended"]) {
+    deskPhone.addEventListener(name, (e) => transferOutcomes.push([name, e.detail]));
+  }
+}"""
+TRANSFER_SEEN = "() => ({state: deskPhone.state, events: transferOutcomes})"
+
+
 def recording_tones(recording: Path) -> dict[float, float]:
     """Tone powers in a stored recording (decoded to MixMonitor's 8 kHz mono): each side's tone and two
     frequencies nobody sends."""
@@ -261,8 +271,12 @@ def test_a_browser_operator_answers_on_the_desk_talks_transfers_notes_and_calls_
             page.click("#phone-answer")
             caller.wait_event("CALL_ESTABLISHED", 15)
             page.select_option("#transfer-target", department.phone)
+            page.evaluate(TRANSFER_OUTCOMES)
             page.click("#phone-transfer")
-            desk_phone.wait_event("CALL_ESTABLISHED", 20)
+            try:
+                desk_phone.wait_event("CALL_ESTABLISHED", 20)
+            except AgentError as exc:  # once in CI (2026-12-02) the desk phone never rang: say what the page saw
+                raise AssertionError(f"{exc}; the browser phone: {page.evaluate(TRANSFER_SEEN)}") from exc
             caller.hangup()
             caller.wait_event("CALL_CLOSED", 20)
         finally:
