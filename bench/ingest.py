@@ -164,13 +164,9 @@ def _clear(db: Database) -> None:
                 connection.execute(text(f"VACUUM ({'' if shared else 'FULL, '}ANALYZE) {table}"))
 
 
-async def full_path(port: int, stream: Stream, url: str, folder: Path, started: Callable[[], float]) -> Result:
-    """The listener, composed as ``callcenter listen`` composes it, until every call is in the calls table."""
-    upgrade(url)
-    db = Database(url)
-    _clear(db)
-    watch = ModelWatch(MODEL, load(MODEL))
-    store = CallLogStore(db, NODE, lambda: Directory.from_model(watch.current()))
+def compose_listener(port: int, store: CallLogStore, folder: Path) -> tuple[Listener, Spool]:
+    """The listener over ``store``, composed as ``callcenter listen`` composes it (whose garbage-collection policy
+    is applied too), reading the bench's server on ``port``; and its spool (the caller closes it)."""
     ami = AmiSettings(username="bench", secret="bench", node=NODE, cel_file=folder / "no-cel-file.json")
     # The server sends as fast as the socket allows, far faster than Asterisk ever sends: with the default queue
     # (10,000 events) the reader outruns the spool and the listener drops events (loudly) by design.
@@ -179,6 +175,17 @@ async def full_path(port: int, stream: Stream, url: str, folder: Path, started: 
     listener = Listener(ami, Address("127.0.0.1", port), store, Backfill(CelFile(ami.cel_file), store), spool,
                         options=options)
     collect_for_throughput()  # as `callcenter listen` does
+    return listener, spool
+
+
+async def full_path(port: int, stream: Stream, url: str, folder: Path, started: Callable[[], float]) -> Result:
+    """The listener, composed as ``callcenter listen`` composes it, until every call is in the calls table."""
+    upgrade(url)
+    db = Database(url)
+    _clear(db)
+    watch = ModelWatch(MODEL, load(MODEL))
+    store = CallLogStore(db, NODE, lambda: Directory.from_model(watch.current()))
+    listener, spool = compose_listener(port, store, folder)
     before = _counted_builds()
     cpu = time.process_time()
     task = asyncio.create_task(listener.run())

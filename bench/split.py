@@ -30,16 +30,11 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 
 from bench.ami_stream import calls, serve
-from bench.ingest import MODEL, NODE, Stream, _clear, make_stream, raw_read
+from bench.ingest import MODEL, NODE, Stream, _clear, compose_listener, make_stream, raw_read
 from callcenter.ami.events import CelEvent, Ordinals
 from callcenter.calls.channels import Directory
-from callcenter.listener.backfill import Backfill
-from callcenter.listener.celfile import CelFile
-from callcenter.listener.service import CallLogStore, Listener, collect_for_throughput
-from callcenter.listener.spool import Spool
-from callcenter.model.addresses import Address
+from callcenter.listener.service import CallLogStore, collect_for_throughput
 from callcenter.model.hotline import load
-from callcenter.settings import AmiSettings, ListenerSettings
 from callcenter.store.cursors import FilePosition
 from callcenter.store.db import Database
 from callcenter.store.migrate import upgrade
@@ -97,14 +92,9 @@ async def one_run(stream: Stream, url: str, folder: Path) -> str:
         raw = await raw_read(port, stream, ours.recv)
         store.start()
         await asyncio.to_thread(store_pipe.recv)  # ready
-        ami = AmiSettings(username="bench", secret="bench", node=NODE, cel_file=folder / "no-cel-file.json")
-        options = ListenerSettings(queue_max=1_000_000)
-        spool = Spool(folder / f"spool-{time.monotonic_ns()}.jsonl", options.spool_max_bytes)
         nothing = NothingStored(Database(f"sqlite:///{folder}/unused.db"), NODE, Directory.from_model(load(MODEL)))
         NothingStored.handed = 0
-        listener = Listener(ami, Address("127.0.0.1", port), nothing, Backfill(CelFile(ami.cel_file), nothing),
-                            spool, options=options)
-        collect_for_throughput()
+        listener, spool = compose_listener(port, nothing, folder)
         cpu = time.process_time()
         store_pipe.send("go")
         task = asyncio.create_task(listener.run())
