@@ -217,13 +217,13 @@ def headers_of(text: str) -> dict[str, str]:
 # SystemName with a systemname; cel_manager.c's fields in their order, UserDefType with show_user_defined, Extra
 # last: the protocol strips the message, so an empty Extra ends in "Extra:").
 CEL_LAYOUT = re.compile(
-    "Event: CEL\r\nPrivilege: [^\r\n]*(?:\r\nTimestamp: ([^\r\n]*))?(?:\r\nSystemName: [^\r\n]*)?"
-    "\r\nEventName: ([^\r\n]*)\r\nAccountCode: [^\r\n]*\r\nCallerIDnum: ([^\r\n]*)"
-    "\r\nCallerIDname: ([^\r\n]*)\r\nCallerIDani: [^\r\n]*\r\nCallerIDrdnis: [^\r\n]*"
-    "\r\nCallerIDdnid: ([^\r\n]*)\r\nExten: ([^\r\n]*)\r\nContext: ([^\r\n]*)\r\nChannel: ([^\r\n]*)"
-    "\r\nApplication: ([^\r\n]*)\r\nAppData: ([^\r\n]*)\r\nEventTime: ([^\r\n]*)\r\nAMAFlags: [^\r\n]*"
-    "\r\nUniqueID: ([^\r\n]*)\r\nLinkedID: ([^\r\n]*)\r\nUserfield: [^\r\n]*\r\nPeer: ([^\r\n]*)"
-    "\r\nPeerAccount: [^\r\n]*(?:\r\nUserDefType: [^\r\n]*)?(?:\r\nExtra:(?: ([^\r\n]*))?)?\\Z")
+    "Event: CEL\r\nPrivilege: .*(?:\r\nTimestamp: (.*))?(?:\r\nSystemName: .*)?"
+    "\r\nEventName: (.*)\r\nAccountCode: .*\r\nCallerIDnum: (.*)"
+    "\r\nCallerIDname: (.*)\r\nCallerIDani: .*\r\nCallerIDrdnis: .*"
+    "\r\nCallerIDdnid: (.*)\r\nExten: (.*)\r\nContext: (.*)\r\nChannel: (.*)"
+    "\r\nApplication: (.*)\r\nAppData: (.*)\r\nEventTime: (.*)\r\nAMAFlags: .*"
+    "\r\nUniqueID: (.*)\r\nLinkedID: (.*)\r\nUserfield: .*\r\nPeer: (.*)"
+    "\r\nPeerAccount: .*(?:\r\nUserDefType: .*)?(?:\r\nExtra:(?: (.*))?)?\\Z")
 
 
 def from_text(text: str, asterisk_tz: ZoneInfo) -> CelEvent:
