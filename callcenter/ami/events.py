@@ -30,7 +30,7 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
-from callcenter.store.jsoncodec import LONG_NUMBER  # digits enough for an integer beyond 64 bits
+from callcenter.store.jsoncodec import has_long_number
 
 # The cel_custom JSON keys (asterisk-conf/cel_custom.conf) -> CelEvent fields (AMI's headers: see from_headers).
 FILE_FIELDS = {"uniqueid": "uniqueid", "linkedid": "linkedid", "channame": "channel", "num": "cid_num",
@@ -142,7 +142,7 @@ def _json(text: str, finite: bool = False) -> Any:
     # orjson first, a fifth of the time; it refuses all that is refused below (and NaN, which json reads). Not for
     # an integer beyond 64 bits (orjson reads a float, json the integer), nor for more than 255 levels of nesting
     # (orjson reads 1,024, json fewer; the spool's encoder, orjson, writes 255, json's fallback what json reads).
-    if LONG_NUMBER.search(text) is None and text.count("{") + text.count("[") <= ORJSON_DEPTH:
+    if not has_long_number(text) and text.count("{") + text.count("[") <= ORJSON_DEPTH:
         try:
             return orjson.loads(text)
         except orjson.JSONDecodeError:

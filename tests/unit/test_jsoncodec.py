@@ -37,6 +37,16 @@ def test_an_integer_beyond_64_bits_is_read_exactly_where_orjson_would_make_it_a_
         assert jsoncodec.loads(json.dumps([edge])) == [edge], edge
 
 
+def test_a_long_number_is_19_ascii_digits_in_a_row_wherever_they_are() -> None:
+    for text in ("1234567890123456789", '{"n": -12345678901234567890}', '"x": "0912345678901234567890"',
+                 "Nguyễn 1234567890123456789 Quỳnh", "a" * 10_000 + "9" * 19):
+        assert jsoncodec.has_long_number(text) and jsoncodec.has_long_number(text.encode()), text
+    for text in ("123456789012345678", "123456789.0123456789", "1796202047.902146 1796202047 0912345678",
+                 "١٢٣٤٥٦٧٨٩٠١٢٣٤٥٦٧٨٩", "１２３４５６７８９０１２３４５６７８９", "", "Nguyễn Văn A"):
+        assert not jsoncodec.has_long_number(text) and not jsoncodec.has_long_number(text.encode()), text
+    assert not jsoncodec.has_long_number("\udc80" + "1" * 18)  # half a character (surrogatepass) is no digit
+
+
 def test_deep_json_with_a_long_number_is_read_or_refused_with_a_value_error() -> None:
     deep = "[" * 1000 + "1234567890123456789" + "]" * 1000  # json's recursion gives up here, orjson reads it
     value = jsoncodec.loads(deep)
