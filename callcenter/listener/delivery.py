@@ -24,6 +24,7 @@ from callcenter.model.contract import Cel
 from callcenter.ops import metrics
 
 log = logging.getLogger(__name__)
+LINKEDID_END = Cel.LINKEDID_END  # read per event: on Python 3.11 an enum member off its class costs 0.1 us a time
 
 
 class EventStore(Protocol):
@@ -125,7 +126,7 @@ class Delivery:
         while (pending := self.spool.read()) is not None:
             self.store.ingest(pending.events, "ami")
             self.spool.commit(pending.end)
-            if any(event.event == Cel.LINKEDID_END for event in pending.events):
+            if any(event.event == LINKEDID_END for event in pending.events):
                 # A call just ended: events AMI missed (e.g. during a reconnect) are in Asterisk's own file.
                 self._backfill_wanted = True
 
