@@ -55,13 +55,17 @@ def ask(session: Session, operator: str, *, logged_in: bool | object | None = KE
         paused: bool | object | None = KEEP, reason: str = "") -> tuple[Intent | None, Intent]:
     """Record a change about to be sent (the parts not given stay); the intent before it and the new one. A new
     change is sent to every node: the nodes it replaces the intent for have missed nothing of it (yet)."""
-    # The row is made first if missing (version 0: nothing asked yet), then read locked. Reading first and adding
-    # a missing row let two changes to a new operator (a double click, two API processes) both find none, and the
-    # second insert failed on the key: a 500 for a change that was fine.
-    session.execute(insert_for(session, DeskIntent.__table__).values(
+    # The row is made if missing (version 0: nothing asked yet) or else locked as it is, in one statement, then
+    # read. Reading first and adding a missing row let two changes to a new operator (a double click, two API
+    # processes) both find none, and the second insert failed on the key: a 500 for a change that was fine. (An
+    # insert that did nothing on a conflict would leave the row unlocked until read: an undo of the first change
+    # could delete it in between.)
+    table = DeskIntent.__table__
+    session.execute(insert_for(session, table).values(
         operator=operator, logged_in=None, paused=None, reason="", version=0, missed=[],
-        changed_at=datetime.now(UTC)).on_conflict_do_nothing(index_elements=["operator"]))
-    row = session.get_one(DeskIntent, operator, with_for_update=True, populate_existing=True)
+        changed_at=datetime.now(UTC)).on_conflict_do_update(index_elements=["operator"],
+                                                            set_={"version": table.c.version}))
+    row = session.get_one(DeskIntent, operator, populate_existing=True)
     before = None if row.version == 0 else _intent(row)
     if logged_in is True and row.logged_in is False and paused is KEEP:
         paused = False  # logged in after a log-out: the member is added afresh, not paused
