@@ -8,7 +8,7 @@ bench's CEL-only stream (see :mod:`bench.ingest`), started together:
 ``--hand-over spool`` (the default): the halves as a split listener would run them.
 
 - the reader side: the listener as ``callcenter listen`` composes it (AMI client, queue, fsynced spool) without
-  its delivery, until every event is in the spool file;
+  its delivery (nor the events its spool keeps in memory for one), until every event is in the spool file;
 - the store side: a second process follows that file as it grows, reads each new stretch of whole lines (up to
   1 MiB, about 5,000 events) back into events as the delivery reads a spool left by an earlier process, and
   stores them with ``CallLogStore.ingest``, until every call is stored.
@@ -39,6 +39,7 @@ from bench.ami_stream import calls, serve
 from bench.ingest import MODEL, NODE, Stream, _clear, compose_listener, make_stream, raw_read
 from callcenter.ami.events import CelEvent, Ordinals
 from callcenter.calls.channels import Directory
+from callcenter.listener import spool as spool_module
 from callcenter.listener.service import CallLogStore, Listener, collect_for_throughput
 from callcenter.listener.spool import Spool, _event
 from callcenter.model.hotline import load
@@ -169,8 +170,10 @@ async def one_run(stream: Stream, url: str, folder: Path, hand_over: str) -> str
 
 
 def _spooled(listener: Listener, spool: Spool) -> Callable[[], int]:
-    """Keep the listener's delivery from running (the store process reads the spool instead); a count of the
-    events appended to the spool so far."""
+    """Keep the listener's delivery from running (the store process reads the spool instead), and its spool from
+    keeping what it appends in memory for a delivery in this process (never committed here, up to 32 MiB of events
+    would stay alive for the collector to scan); a count of the events appended to the spool so far."""
+    spool_module.MEMORY_BYTES = 0  # this process runs no other spool
     appended = [0]
     append = spool.append
 

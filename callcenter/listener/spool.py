@@ -38,7 +38,7 @@ from callcenter.store import jsoncodec
 from recordings.files import PRIVATE_FILE, PRIVATE_FOLDER, fsync_dir
 
 log = logging.getLogger(__name__)
-READ_BYTES = 1024 * 1024  # one replay step: about a thousand events, stored in one transaction
+READ_BYTES = 1024 * 1024  # one replay step: about 5,000 events (~200 bytes a line), stored in one transaction
 COMPACT_BYTES = 4 * 1024 * 1024  # committed bytes at the head worth rewriting the file for (see _compaction_due)
 MEMORY_BYTES = 32 * 1024 * 1024  # lines appended by this process whose events are also kept in memory (at most
 # about 160,000 events, ~160 MB: a pending event takes ~5 times its line in memory; normally almost nothing waits)
