@@ -130,7 +130,9 @@ def attended_transfer(run: Run) -> None:
     citizen = run.citizen()
     run.to_queue(citizen)
     first.wait_event("CALL_ESTABLISHED", 20)
-    second = run.agent("op201", register=True, wav_seconds=TALK)  # hangs up TALK s after answering
+    # op201 hangs up when the test says so, not at the end of a short microphone file: its CALL_ESTABLISHED may
+    # reach the test late, and a consultation that ended before op101 hung up would leave no transfer to complete.
+    second = run.agent("op201", register=True, wav_seconds=120)
     run.cel("BRIDGE_ENTER")
     for digit in "*2201":  # the attended-transfer feature code, then op201's extension
         first.send_digit(digit)
@@ -138,7 +140,9 @@ def attended_transfer(run: Run) -> None:
     first.hangup()  # op101 hangs up: the transfer completes
     extension = MODEL.operators["op201"].extension  # op201's channel carries its extension as caller number
     wait_cel(extension, "BRIDGE_ENTER", count=2, timeout=20, since=run.since)  # op201 reaches the citizen
-    citizen.wait_event("CALL_CLOSED", 20)  # op201 hangs up
+    time.sleep(TALK)  # not a wait for anything: how long op201 talks with the citizen
+    second.hangup()
+    citizen.wait_event("CALL_CLOSED", 20)
 
 
 SCENARIOS: dict[str, tuple[Callable[[Run], None], str, list[str]]] = {
