@@ -77,6 +77,11 @@ class Cel(StrEnum):
     LINKEDID_END = "LINKEDID_END"
 
 
+# The names compared once or more per event on the ingest path, looked up once: on Python 3.11 reading an enum
+# member off its class costs 0.1 us a time, a module global 0.02.
+LINKEDID_END, BRIDGE_ENTER, BRIDGE_EXIT = Cel.LINKEDID_END, Cel.BRIDGE_ENTER, Cel.BRIDGE_EXIT
+
+
 class UserEvent(StrEnum):
     """CELGenUserEvent names raised by the project's dialplan (not by the IVR). Only what standard CEL cannot
     say: a PBX without them still gets a correct call log."""
