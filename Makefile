@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: setup system-deps venv prompts asterisk asterisk-stop postgres postgres-stop migrate run demo test test-unit check lint translations bench bench-quick bench-history bench-live bench-load clean
+.PHONY: setup system-deps venv prompts asterisk asterisk-stop postgres postgres-stop migrate run demo test test-unit check lint translations bench bench-quick bench-history bench-live bench-load bench-work clean
 
 setup: system-deps venv
 
@@ -97,6 +97,12 @@ bench-history: venv
 # Real calls through the sandbox: how soon the live board shows a CEL event.
 bench-live: asterisk
 	$(PY) -m bench.live_board
+
+# The listener's work per CEL event, stage by stage, in instructions counted by valgrind (steady where timings on
+# this machine are not: for comparing two versions of the ingest path). About 5 minutes; not in `bench`.
+bench-work: venv
+	@command -v valgrind > /dev/null || { apt-get update -q && apt-get install -y -q --no-install-recommends valgrind; }
+	$(PY) -m bench.ingest_work $(BENCH_ARGS)
 
 # 100 concurrent recorded calls through the sandbox (SIPp citizens and operators, the real IVR and listener), then
 # levels to find the knee: BENCH_ARGS="--steps 40,70,100,130 --minutes 3". Root; minutes per level; not in `bench`.

@@ -12,7 +12,8 @@ import argparse
 from bench.results import latest
 
 KNOWN = {"ingest": "make bench", "recordings": "make bench", "history": "make bench-history",
-         "live_board": "make bench-live", "load": "make bench-load"}
+         "live_board": "make bench-live", "load": "make bench-load",
+         "ingest_work": "make bench-work"}
 
 
 def main() -> None:
