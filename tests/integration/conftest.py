@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -213,11 +214,12 @@ def ivr(tmp_path: Path) -> Iterator[IvrProcess]:
 
 
 def wait_cel(number: str, event: str, contains: str = "", count: int = 1, timeout: float = 60,
-             app: str = "", since: float = 0.0) -> None:
+             app: str = "", since: float = 0.0) -> dict[str, Any]:
     """Wait until the caller's channel has raised ``count`` events ``event`` (whose extra has ``contains``, whose
-    application is ``app``, since the epoch time ``since``), as Asterisk's own CEL file shows them."""
+    application is ``app``, since the epoch time ``since``), as Asterisk's own CEL file shows them; the last of
+    them, as the file has it."""
     try:
-        CEL.wait(number, event, contains, count, timeout, app, since)
+        return CEL.wait(number, event, contains, count, timeout, app, since)
     except CelWatchTimeout as exc:
         pytest.fail(str(exc))
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -35,6 +36,7 @@ PROJECT, PLAIN = "02621022", MODEL.sandbox.plain_number
 NAME = "Lê Thị Thanh Thủy"
 TALK = 4.0  # seconds an answering operator talks before hanging up (the length of its microphone file)
 GIVE_UP = 4.0  # seconds a caller waits in the queue before hanging up
+TRANSFER_TALK = 15.0  # seconds from the citizen meeting op101 to op201 hanging up, the attended transfer included
 
 
 @dataclass
@@ -48,8 +50,8 @@ class Run:
     started: list[SipAgent] = field(default_factory=list)
     since: float = field(default_factory=time.time)
 
-    def cel(self, event: str, count: int = 1, app: str = "", timeout: float = 60) -> None:
-        wait_cel(self.number, event, count=count, app=app, timeout=timeout, since=self.since)
+    def cel(self, event: str, count: int = 1, app: str = "", timeout: float = 60) -> dict[str, Any]:
+        return wait_cel(self.number, event, count=count, app=app, timeout=timeout, since=self.since)
 
     def agent(self, user: str, **options: object) -> SipAgent:
         agent = self.agents(user, **options)
@@ -130,17 +132,22 @@ def attended_transfer(run: Run) -> None:
     citizen = run.citizen()
     run.to_queue(citizen)
     first.wait_event("CALL_ESTABLISHED", 20)
-    # op201 hangs up when the test says so, not at the end of a short microphone file: its CALL_ESTABLISHED may
-    # reach the test late, and a consultation that ended before op101 hung up would leave no transfer to complete.
-    second = run.agent("op201", register=True, wav_seconds=120)
-    run.cel("BRIDGE_ENTER")
+    second = run.agent("op201", register=True, wav_seconds=120)  # hung up by the test, below
+    bridged = run.cel("BRIDGE_ENTER")  # the citizen meets op101: the talk time starts
     for digit in "*2201":  # the attended-transfer feature code, then op201's extension
         first.send_digit(digit)
-    second.wait_event("CALL_ESTABLISHED", 20)  # op201 takes the consultation call
-    first.hangup()  # op101 hangs up: the transfer completes
     extension = MODEL.operators["op201"].extension  # op201's channel carries its extension as caller number
-    wait_cel(extension, "BRIDGE_ENTER", count=2, timeout=20, since=run.since)  # op201 reaches the citizen
-    time.sleep(TALK)  # not a wait for anything: how long op201 talks with the citizen
+    # Asterisk's own record that op201 took the consultation call (baresip's CALL_ESTABLISHED once reached the test
+    # only with the call's end), then op101 hangs up: the transfer completes and op201 reaches the citizen.
+    wait_cel(extension, "BRIDGE_ENTER", timeout=20, since=run.since)
+    first.hangup()
+    wait_cel(extension, "BRIDGE_ENTER", count=2, timeout=20, since=run.since)
+    # op201 hangs up a fixed time after the citizen met op101, on Asterisk's clock: the talk time is then the same on
+    # both lines, whatever the phones and the test took on each (not a wait for anything).
+    left = float(bridged["eventtime"]) + TRANSFER_TALK - time.time()
+    if left <= 0:
+        pytest.fail(f"the attended transfer took more than the {TRANSFER_TALK:.0f} s this scenario allows")
+    time.sleep(left)
     second.hangup()
     citizen.wait_event("CALL_CLOSED", 20)
 
