@@ -6,20 +6,27 @@ Timings on the 2-core development machine move by a third from one hour to the n
 gave 46,000 to 99,000 events/s on different days, and two runs a minute apart differ by 30%), so a change worth 3%
 of the listener's CPU cannot be seen in them, however often the code before and after are alternated. The number
 of instructions a run executes is the same from one run to the next within about 0.3%: this counts them for the
-path bench/ingest.py times, without its socket and event loop, on SQLite (whose work runs in the process and is
-counted too). Each stage is run for two lengths of the same stream (``--base-calls`` and ``--calls`` calls); the
-difference in instructions over the difference in events is the work an event costs, without the start (imports,
-migrations, the first preparation of the journal's statements).
+path bench/ingest.py times, on SQLite (whose work runs in the process and is counted too), composed as ``callcenter
+listen`` composes it but without the socket and the event loop: the AMI bytes bench/ingest.py's server sends are
+handed to the listener's protocol 64 KiB at a time, each CEL message's text goes to the listener's callback, the
+events to the spool in batches of the consumer's size, and the delivery stores what is spooled (with its backfill
+after a call's end, over a CEL file that does not exist) every ten batches. Left out: the event loop's hand-over
+between the callback and the spool (an asyncio queue, about 1% of the listener by timing) and the socket's reads.
+Each stage is run for two lengths of the same stream (``--base-calls`` and ``--calls`` calls); the difference in
+instructions over the difference in events is the work an event costs, without the start (imports, migrations,
+the first preparation of the journal's statements).
 
 Each stage runs the path up to it:
 
-    read      the harness alone: the stream's CEL messages read from a file (what a stage's figure is above)
+    read      the protocol: UTF-8 decoding, cutting messages, dropping what is not a CEL event (none here)
     parse     + ``from_text``: the message read in one match, its event made
     ordinals  + ``Ordinals.assign``
-    spool     + ``Spool.append`` (fsynced), read back (from memory, as at full rate) and committed
+    spool     + ``Spool.append`` (fsynced), the delivery reading it back (from memory, as at full rate), a store
+              that keeps nothing, the commit
     journal   + ``CallLogStore.ingest`` without building: the journal, which calls ended, their history
     build     + building those calls (not written)
-    store     + writing them (``upsert_calls``, the summary): the whole path
+    store     + writing them (``upsert_calls``, the summary) and the backfill's look for ended calls without a
+              log (skipped before: with no call written it would find every one, each time): the whole path
 
 Counted: the interpreter, the garbage collector, SQLite, orjson, OpenSSL. Not counted: the kernel's work (the
 spool's fsync, SQLite's writes), PostgreSQL's server, waits.
@@ -39,93 +46,145 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from bench.ami_stream import calls, cel_message
+from sqlalchemy import func, select
+
+from bench.ami_stream import ami_bytes, calls
 from bench.results import record
+from callcenter.ami.events import CelEvent, Ordinals, from_text
+from callcenter.calls.channels import Directory
 from callcenter.settings import PROJECT_ROOT
+from callcenter.store.cursors import FilePosition
 
 STAGES = ("read", "parse", "ordinals", "spool", "journal", "build", "store")
-SEPARATOR = "\x00"  # between messages in the stream's file (no message holds one)
 START = 1_790_000_000.0  # the stream's first call (a fixed time: the same stream for every run)
 COLLECTED = re.compile(r"Collected : (\d+)")
-BATCH = 500  # events the listener's consumer spools at once (callcenter.listener.service.BATCH)
-DRAIN_EVERY = 10  # batches spooled between two drains: ~5,000 events a transaction, as at full rate
+CHUNK = 64 * 1024  # bytes handed to the protocol at a time (what bench/ami_stream.py's server writes at a time)
+DRAIN_EVERY = 10  # batches spooled between two deliveries: ~5,000 events a transaction, as at full rate
+BANNER = b"Asterisk Call Manager/11.0.0\r\n"
 
 
 def write_stream(count: int, path: Path) -> int:
-    """The first ``count`` calls of bench/ingest.py's stream, their CEL messages as the protocol hands them to the
-    listener (stripped), into ``path``; how many events."""
-    events = 0
-    with path.open("w", encoding="utf-8", newline="") as out:
-        for _, made in calls(count, START):
-            for event in made:
-                out.write(cel_message(event).strip() + SEPARATOR)
-                events += 1
-    return events
+    """The first ``count`` calls of bench/ingest.py's CEL-only stream, as the bytes its AMI server sends after the
+    banner, into ``path``; how many CEL events."""
+    made = [events for _, events in calls(count, START)]
+    path.write_bytes(BANNER + ami_bytes(made, filtered=True))
+    return sum(len(events) for events in made)
 
 
-def run_stage(stage: str, path: Path) -> None:
-    """The path up to ``stage`` over the messages in ``path`` (what runs under callgrind)."""
-    from sqlalchemy import func, select
+class _Sink:
+    """The store for the stages before the journal: takes everything, stores nothing."""
 
-    from bench.ingest import MODEL
-    from callcenter.ami.events import Ordinals, from_text
-    from callcenter.calls.channels import Directory
+    def ingest(self, events: Sequence[CelEvent], source: str, position: FilePosition | None = None) -> list[str]:
+        return []
+
+    def finish_cut(self, live: frozenset[str], before: float) -> list[str]:
+        return []
+
+    def file_position(self) -> FilePosition | None:
+        return None
+
+    def build_missing(self) -> list[str]:
+        return []
+
+
+def run_stage(stage: str, path: Path, calls_expected: int, events_expected: int) -> None:
+    """The path up to ``stage`` over the AMI bytes in ``path`` (what runs under callgrind), composed as
+    ``callcenter listen`` composes it, without the event loop: the protocol hands each CEL message's text to the
+    callback, the events go to the spool in batches of the consumer's size, the delivery stores what is spooled."""
+    from bench.ingest import MODEL, NODE
+    from callcenter.ami.protocol import Utf8AMIProtocol
     from callcenter.listener import calllog
-    from callcenter.listener.service import CallLogStore, collect_for_throughput
+    from callcenter.listener.backfill import Backfill
+    from callcenter.listener.celfile import CelFile
+    from callcenter.listener.delivery import Delivery
+    from callcenter.listener.service import BATCH, CallLogStore, collect_for_throughput
     from callcenter.listener.spool import Spool
     from callcenter.model.hotline import load
+    from callcenter.model.watch import ModelWatch
+    from callcenter.settings import ListenerSettings
     from callcenter.store.db import Database
     from callcenter.store.migrate import upgrade
     from callcenter.store.models import Call
 
-    texts = path.read_bytes().decode("utf-8").split(SEPARATOR)[:-1]  # as written: the lines end in CR LF
-    folder = Path(tempfile.mkdtemp(prefix="ingest-work-"))
-    url = f"sqlite:///{folder}/work.db"
-    upgrade(url)
-    db = Database(url)
-    store = CallLogStore(db, "bench", Directory.from_model(load(MODEL)))
-    if stage == "journal":
-        store._build_together = lambda *_, **__: []  # type: ignore[method-assign]
-    elif stage == "build":
-        calllog.upsert_calls = lambda *_, **__: None  # type: ignore[assignment,attr-defined]
-    spool = Spool(folder / "spool.jsonl", 1 << 40)
-    ordinals, tz = Ordinals(), ZoneInfo("UTC")
-    collect_for_throughput()  # as `callcenter listen` does
     upto = STAGES.index(stage)
-    for number, start in enumerate(range(0, len(texts), BATCH)):
-        some = texts[start:start + BATCH]
-        if upto < STAGES.index("parse"):
-            continue
-        events = [from_text(text, tz) for text in some]
-        if upto < STAGES.index("ordinals"):
-            continue
-        events = [ordinals.assign(event) for event in events]
-        if upto < STAGES.index("spool"):
-            continue
-        spool.append(events)
-        if number % DRAIN_EVERY == DRAIN_EVERY - 1 or start + BATCH >= len(texts):
-            while (pending := spool.read()) is not None:
-                if upto >= STAGES.index("journal"):
-                    store.ingest(pending.events, "ami")
-                spool.commit(pending.end)
-    if stage == "store":
-        with db.session() as session:
-            stored = session.scalar(select(func.count()).select_from(Call))
-        if stored != sum("\r\nEventName: LINKEDID_END\r\n" in text for text in texts):
-            raise RuntimeError(f"{stored} calls stored from {len(texts)} events")
-    spool.close()
-    db.dispose()
+    data = path.read_bytes()
+    with tempfile.TemporaryDirectory(prefix="ingest-work-") as folder:
+        url = f"sqlite:///{folder}/work.db"
+        upgrade(url)
+        db = Database(url)
+        watch = ModelWatch(MODEL, load(MODEL))
+        store = CallLogStore(db, NODE, lambda: Directory.from_model(watch.current()))
+        if stage == "journal":
+            store._build_together = lambda *_, **__: []  # type: ignore[method-assign]
+        elif stage == "build":
+            calllog.upsert_calls = lambda *_, **__: None  # type: ignore[assignment,attr-defined]
+        if stage in ("journal", "build"):  # no call is written: the backfill's look for ended calls without a
+            store.build_missing = lambda: []  # type: ignore[method-assign]  # log would find every one, each time
+        sink = store if upto >= STAGES.index("journal") else _Sink()
+        options = ListenerSettings()
+        spool = Spool(Path(folder) / "spool.jsonl", options.spool_max_bytes)
+        delivery = Delivery(spool, sink, Backfill(CelFile(Path(folder) / "no-cel-file.json"), sink),
+                            options.retry_min, options.retry_max)
+        ordinals, tz = Ordinals(), ZoneInfo("UTC")
+        pending: list[CelEvent] = []
+        if upto == STAGES.index("read"):
+            def take(text: str) -> None:
+                pass
+        elif upto == STAGES.index("parse"):
+            def take(text: str) -> None:
+                pending.append(from_text(text, tz))
+        else:
+            def take(text: str) -> None:  # Listener._take
+                pending.append(ordinals.assign(from_text(text, tz)))
+        protocol = Utf8AMIProtocol(events=frozenset({"CEL"}), direct={"CEL": take})
+        protocol.connection_made(_Transport())
+        collect_for_throughput()  # as `callcenter listen` does
+        parsed = batches = 0
+        for start in range(0, len(data), CHUNK):
+            protocol.data_received(data[start:start + CHUNK])
+            parsed += len(pending)
+            if upto >= STAGES.index("spool"):
+                for at in range(0, len(pending), BATCH):
+                    spool.append(pending[at:at + BATCH])
+                    batches += 1
+                    if batches % DRAIN_EVERY == 0 and delivery.deliver() is not None:
+                        raise RuntimeError("the store failed")
+            pending.clear()
+        if upto >= STAGES.index("spool") and delivery.deliver() is not None:
+            raise RuntimeError("the store failed")
+        if protocol.malformed or (upto >= STAGES.index("parse") and parsed != events_expected):
+            raise RuntimeError(f"{parsed} events parsed of {events_expected}, {protocol.malformed} malformed")
+        if stage == "store":
+            with db.session() as session:
+                stored = session.scalar(select(func.count()).select_from(Call))
+            if stored != calls_expected:
+                raise RuntimeError(f"{stored} calls stored of {calls_expected}")
+        spool.close()
+        db.dispose()
 
 
-def count(stage: str, path: Path) -> tuple[int, float]:
-    """Instructions executed by a run of ``stage`` over ``path`` under callgrind, and its seconds."""
+class _Transport:
+    """What the protocol is given as its connection: nothing is sent back here."""
+
+    def write(self, data: bytes) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def count(stage: str, path: Path, calls_in: int, events_in: int) -> tuple[int, float]:
+    """Instructions executed by a run of ``stage`` over ``path`` (``calls_in`` calls, ``events_in`` CEL events)
+    under callgrind, and its seconds."""
     started = time.monotonic()
     done = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, "-m",
-                           "bench.ingest_work", "--child", stage, "--messages", str(path)],
+                           "bench.ingest_work", "--child", stage, "--stream", str(path), "--expect",
+                           str(calls_in), str(events_in)],
                           cwd=PROJECT_ROOT, capture_output=True, text=True, check=False)
     found = COLLECTED.search(done.stderr)
     if done.returncode != 0 or found is None:
@@ -138,21 +197,25 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=550, help="calls in the longer stream (default 550)")
     parser.add_argument("--base-calls", type=int, default=50, help="calls in the shorter one (default 50)")
     parser.add_argument("--stages", default=",".join(STAGES), help="stages to count, comma-separated "
-                        f"(default all: {','.join(STAGES)})")
+                        f"(default all: {','.join(STAGES)}); only a run of all is kept for bench.report")
     parser.add_argument("--jobs", type=int, default=2, help="callgrind runs at once (default 2)")
     parser.add_argument("--child", choices=STAGES, help=argparse.SUPPRESS)
-    parser.add_argument("--messages", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--stream", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--expect", type=int, nargs=2, help=argparse.SUPPRESS)  # calls, CEL events
     args = parser.parse_args()
     if args.child:
-        run_stage(args.child, args.messages)
+        run_stage(args.child, args.stream, *args.expect)
         return
-    stages = [stage for stage in STAGES if stage in args.stages.split(",")]
-    unknown = set(args.stages.split(",")) - set(STAGES)
-    if unknown or not stages or not 0 < args.base_calls < args.calls:
-        parser.error(f"stages among {', '.join(STAGES)} (not {', '.join(sorted(unknown))}); 0 < --base-calls "
-                     "< --calls")
+    asked = args.stages.split(",")
+    stages = [stage for stage in STAGES if stage in asked]
+    if set(asked) - set(STAGES) or not stages:
+        parser.error(f"--stages: among {', '.join(STAGES)}, comma-separated")
+    if not 0 < args.base_calls < args.calls:
+        parser.error("--base-calls must be above 0 and below --calls")
+    if args.jobs < 1:
+        parser.error("--jobs must be 1 or more")
     with tempfile.TemporaryDirectory(prefix="ingest-work-") as folder:
-        paths = {n: Path(folder) / f"stream-{n}.txt" for n in (args.base_calls, args.calls)}
+        paths = {n: Path(folder) / f"stream-{n}.ami" for n in (args.base_calls, args.calls)}
         events = {n: write_stream(n, path) for n, path in paths.items()}
         added = events[args.calls] - events[args.base_calls]
         print(f"{args.base_calls} and {args.calls} calls ({events[args.base_calls]:,} and {events[args.calls]:,} "
@@ -161,21 +224,22 @@ def main() -> None:
         counted: dict[tuple[str, int], int] = {}
 
         def one(run: tuple[str, int]) -> None:
-            counted[run], seconds = count(run[0], paths[run[1]])
+            counted[run], seconds = count(run[0], paths[run[1]], run[1], events[run[1]])
             print(f"  {run[0]:<8} {run[1]:>5} calls: {counted[run]:,} instructions ({seconds:.0f} s)", flush=True)
 
         with ThreadPoolExecutor(args.jobs) as pool:
             list(pool.map(one, runs))
     per = {stage: (counted[stage, args.calls] - counted[stage, args.base_calls]) / added for stage in stages}
-    print(f"\n{'stage':<10}{'instructions/event':>20}{'this stage':>12}")
+    print(f"\n{'stage':<10}{'instructions/event':>20}{'since the row before':>22}")
     rows, before = [], None
     for stage in stages:
         own = "" if before is None else f"{per[stage] - before:,.0f}"
-        print(f"{stage:<10}{per[stage]:>20,.0f}{own:>12}")
+        print(f"{stage:<10}{per[stage]:>20,.0f}{own:>22}")
         rows.append((f"instructions per CEL event up to {stage}", f"{per[stage]:,.0f}" + (
             f" ({own} in this stage)" if own else "")))
         before = per[stage]
-    record("ingest_work", rows)
+    if stages == list(STAGES):
+        record("ingest_work", rows)
 
 
 if __name__ == "__main__":
