@@ -99,7 +99,7 @@ bench-live: asterisk
 	$(PY) -m bench.live_board
 
 # The listener's work per CEL event, stage by stage, in instructions counted by valgrind (steady where timings on
-# this machine are not: for comparing two versions of the ingest path). About 5 minutes; not in `bench`.
+# this machine are not: for comparing two versions of the ingest path). 5 to 7 minutes; not in `bench`.
 bench-work: venv
 	@command -v valgrind > /dev/null || { apt-get update -q && apt-get install -y -q --no-install-recommends valgrind; }
 	$(PY) -m bench.ingest_work $(BENCH_ARGS)

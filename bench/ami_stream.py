@@ -37,6 +37,7 @@ NON_CEL = ("Newchannel", "Newstate", "NewCallerid", "NewConnectedLine", "DialBeg
            "SoftHangupRequest", "Hangup", "NewAccountCode", "Newstate", "NewConnectedLine")
 ID = re.compile(r"(?<![\d.])(\d{9,11})\.(\d+)(?![\d.])")
 EOL = "\r\n"
+BANNER = b"Asterisk Call Manager/11.0.0\r\n"  # the first line the server sends
 
 
 def scenario_lines(name: str) -> list[str]:
@@ -131,7 +132,7 @@ async def _serve(data: bytes, pipe: Connection) -> None:
 
 
 async def _session(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, data: bytes, pipe: Connection) -> None:
-    writer.write(b"Asterisk Call Manager/11.0.0\r\n")
+    writer.write(BANNER)
     streaming: asyncio.Task[None] | None = None
     try:
         while True:
