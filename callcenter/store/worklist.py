@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import Select, exists, or_, select
@@ -23,6 +23,11 @@ from callcenter.store.models import CALL, Call, CallbackAttempt, CallbackItem, C
 
 RETURNABLE = (Status.CALLBACK_REQUESTED, Status.VOICE_MESSAGE, Status.ABANDONED_QUEUE, Status.MISSED)
 NOTE_MAX = 4000
+# A call-back whose call has not ended in the journal this long after it was placed never will: Asterisk lost it
+# (a restart before the call's end), or it started on a node no longer followed. It is settled ``failed`` then, so
+# it stops showing as going on and stops being looked up at every look at the worklist. No real call-back lasts
+# half a day; its item stays open for another one.
+PLACED_AT_MOST = timedelta(hours=12)
 
 
 def earlier_calls(session: Session, number: str, but: str = "", limit: int = 5) -> list[Call]:
@@ -181,11 +186,11 @@ def settle_attempts(session: Session, operators: set[str], nodes: Sequence[str])
     nodes a call-back may have started on): ``reached`` when a channel that is no operator's answered (the
     citizen), else ``not_reached``; a reached citizen closes the item. Returns how many were settled. The pending
     calls' events are read in few queries, by node and linkedid (the journal's unique index: a year of journal is
-    not scanned at each look at the worklist). A call-back journaled under a node no longer followed (renamed,
-    removed) stays ``placed``."""
+    not scanned at each look at the worklist). One whose end is not in the journal of ``nodes`` (it started on a
+    node no longer followed, or Asterisk lost it) is settled ``failed`` once placed :data:`PLACED_AT_MOST` ago."""
     pending = session.scalars(select(CallbackAttempt).where(CallbackAttempt.result == "placed")).all()
     if not pending or not nodes:
-        return 0
+        return _give_up(pending, nodes)
     events: dict[str, list[tuple[str, str]]] = {attempt.linkedid: [] for attempt in pending}
     for some in in_slices(sorted(events)):
         statement = select(CelJournal.linkedid, CelJournal.event, CelJournal.payload).where(
@@ -196,6 +201,7 @@ def settle_attempts(session: Session, operators: set[str], nodes: Sequence[str])
     for attempt in pending:
         its = events[attempt.linkedid]
         if not any(event == Cel.LINKEDID_END for event, _ in its):
+            settled += _give_up([attempt], nodes)
             continue
         reached = any(event == Cel.ANSWER and is_person(channel) and endpoint_of(channel) not in operators
                       for event, channel in its)
@@ -207,6 +213,21 @@ def settle_attempts(session: Session, operators: set[str], nodes: Sequence[str])
                 item.closed_at, item.closed_reason, item.closed_by = attempt.started_at, "reached", attempt.author
                 item.claimed_by, item.claimed_at = "", None
     return settled
+
+
+def _give_up(attempts: Sequence[CallbackAttempt], nodes: Sequence[str]) -> int:
+    """Settle as ``failed`` those of ``attempts`` (calls not ended on ``nodes``) placed :data:`PLACED_AT_MOST` ago or
+    longer; how many."""
+    limit = datetime.now(UTC) - PLACED_AT_MOST
+    hours = int(PLACED_AT_MOST.total_seconds() // 3600)
+    given_up = 0
+    for attempt in attempts:
+        if attempt.started_at <= limit:
+            attempt.result = "failed"
+            attempt.detail = (f"its call had not ended in the call log {hours} hours after it was placed (nodes "
+                              f"followed: {', '.join(nodes) or 'none'}): Asterisk lost it, or it ran on another node")
+            given_up += 1
+    return given_up
 
 
 def attempt_for(session: Session, linkedid: str) -> CallbackAttempt | None:

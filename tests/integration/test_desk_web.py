@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from callcenter.store import worklist
 from callcenter.store.db import Database
-from callcenter.store.models import CALL, Call, CallbackItem, CallNote, RecordingAccess
+from callcenter.store.models import CALL, Call, CallbackAttempt, CallbackItem, CallNote, RecordingAccess
 from tests.webclient import (
     add_call,
     add_users,
@@ -177,6 +177,23 @@ def test_one_operator_at_a_time_holds_an_item_and_only_then_sees_the_message(db:
     with db.session() as session:
         item = session.scalars(select(CallbackItem).where(CallbackItem.call_id == call_id)).one()
     assert (item.closed_reason, item.closed_by, item.claimed_by) == ("dismissed", "op102", "")
+
+
+def test_the_worklist_shows_a_call_back_lost_by_the_pbx_as_failed_with_its_reason(db: Database,
+                                                                                 tmp_path: Path) -> None:
+    """A call-back whose call never ends in the call log stops showing as going on after half a day."""
+    add_users(db)
+    call_id = _request(db, "0905333555")
+    holder = sign_in(client(db, settings_for(tmp_path)), "op101")
+    assert _act(holder, call_id, "claim") == ""
+    with db.session() as session:
+        attempt = worklist.start_attempt(session, session.get_one(Call, call_id), "op101", "op101", "cb-lost-1.0")
+        attempt.started_at = datetime.now(UTC) - worklist.PLACED_AT_MOST - timedelta(minutes=1)
+    page = holder.get("/worklist").text
+    assert 'title="its call had not ended in the call log 12 hours after it was placed' in page
+    with db.session() as session:
+        assert session.scalars(select(CallbackAttempt.result)).one() == "failed"
+    assert f'data-call="{call_id}"' in page  # the item stays open for another call-back
 
 
 def test_the_operator_holding_an_item_notes_its_call_and_nobody_else_may(db: Database, tmp_path: Path) -> None:

@@ -73,3 +73,34 @@ def test_call_backs_are_settled_from_their_own_nodes_journal(db: Database) -> No
         assert worklist.settle_attempts(session, OPERATORS, ["a", "b"]) == 1
         assert worklist.settle_attempts(session, OPERATORS, ["a", "b"]) == 0  # settled ones stay settled
     assert _results(db)["cb-running"] == "reached"
+
+
+def _placed_hours_ago(db: Database, linkedid: str, hours: float) -> None:
+    with db.session() as session:
+        attempt = session.scalars(select(CallbackAttempt).where(CallbackAttempt.linkedid == linkedid)).one()
+        attempt.started_at = datetime.now(UTC) - timedelta(hours=hours)
+
+
+def test_a_call_back_whose_end_never_comes_is_given_up_after_half_a_day(db: Database) -> None:
+    lost, elsewhere, long_call = (_request(db, f"request-{n}") for n in range(3))
+    _callback(db, lost, "cb-lost")  # Asterisk lost it: nothing journaled
+    _callback(db, elsewhere, "cb-elsewhere")
+    _callback(db, long_call, "cb-long")
+    _journal(db, "z", "cb-elsewhere", citizen_answers=True)  # ended, on a node not followed (any more)
+    _journal(db, "a", "cb-long", citizen_answers=True, ended=False)  # a long call, still going on
+    _placed_hours_ago(db, "cb-lost", 12.5)
+    _placed_hours_ago(db, "cb-elsewhere", 11.5)
+    _placed_hours_ago(db, "cb-long", 2)
+
+    with db.session() as session:
+        assert worklist.settle_attempts(session, OPERATORS, ["a", "b"]) == 1
+    assert _results(db) == {"cb-lost": "failed", "cb-elsewhere": "placed", "cb-long": "placed"}
+    with db.session() as session:
+        detail = session.scalars(select(CallbackAttempt.detail).where(CallbackAttempt.linkedid == "cb-lost")).one()
+        assert "12 hours" in detail and "a, b" in detail
+        assert session.scalars(select(CallbackItem).where(CallbackItem.call_id == lost)).one().closed_at is None
+
+    _placed_hours_ago(db, "cb-elsewhere", 12.5)
+    with db.session() as session:  # no node followed at all: the same rule
+        assert worklist.settle_attempts(session, OPERATORS, []) == 1
+    assert _results(db) == {"cb-lost": "failed", "cb-elsewhere": "failed", "cb-long": "placed"}
