@@ -115,10 +115,11 @@ def _paused(operator: str, paused: bool, reason: str = "") -> dict[str, str]:
     return {"Action": "QueuePause", "Interface": interface(operator), "Paused": "false"}
 
 
-async def _recorded(db: Database | None, operator: str, change: dict[str, Any],
-                    send: Callable[[], Awaitable[set[str]]]) -> None:
+async def _recorded(settings: Settings, model: HotlineModel, db: Database | None, operator: str,
+                    change: dict[str, Any], send: Callable[[], Awaitable[set[str]]]) -> None:
     """Send a change; given ``db``, write it first as the operator's intent, note the nodes it could not reach,
-    and undo it there if it fails (it is what the PBX was told, nothing else)."""
+    and undo it there if it fails (it is what the PBX was told, nothing else); then see that the newest intent is
+    what the nodes were told last (:func:`_newest_last`)."""
     if db is None:
         await send()
         return
@@ -130,6 +131,44 @@ async def _recorded(db: Database | None, operator: str, change: dict[str, Any],
         raise
     if away:
         await asyncio.to_thread(db.run, desk_intents.missed_by, operator, intent.version, away)
+    await _newest_last(settings, model, db, intent)
+
+
+async def _newest_last(settings: Settings, model: HotlineModel, db: Database, sent: Intent) -> None:
+    """After ``sent`` reached the nodes: if a newer change of the operator's was written meanwhile (a double click,
+    another API process), it may have reached them first, and ``sent`` then undid it there (a resume that lands
+    before the pause it follows leaves the operator paused). So the newest intent is sent again, whole, until the
+    intent read after a send is the one sent. Whichever change's sender finishes last has then sent the newest.
+    What cannot be sent is left to the live feed, as a change a node missed."""
+    for _ in range(5):  # a change a second from elsewhere would keep this going: enough is enough
+        latest = await asyncio.to_thread(db.run, desk_intents.load, sent.operator)
+        if latest is None or latest.version == sent.version:
+            return
+        log.info("desk: %s's availability changed again (version %d) while version %d was being sent: the newest "
+                 "sent again after it", sent.operator, latest.version, sent.version)
+        try:
+            away = await _send_whole(settings, model, latest)
+        except Exception as exc:
+            log.warning("desk: %s's newest availability (version %d) could not be sent again (%r): the live feed "
+                        "gives it to each node at its next session", sent.operator, latest.version, exc)
+            away = {node.name for node in settings.listener_nodes(model.pbx.ami)}
+        if away:
+            await asyncio.to_thread(db.run, desk_intents.missed_by, sent.operator, latest.version, away)
+        sent = latest
+
+
+async def _send_whole(settings: Settings, model: HotlineModel, intent: Intent) -> set[str]:
+    """Send every node the whole of ``intent``: in or out of the queues the operator logs in to, then paused or
+    not (with the reason); the nodes left out."""
+    operator, away = intent.operator, set()
+    agent_of = _queues(model, operator, agents_only=True)
+    if intent.logged_in is True:
+        away |= await _send_each(settings, model, [_added(queue, operator) for queue in agent_of], "Already there")
+    elif intent.logged_in is False:
+        away |= await _send_each(settings, model, [_removed(queue, operator) for queue in agent_of], "Not there")
+    if intent.paused is not None:  # None after a log-out (out of the queues a pause means nothing)
+        away |= await _send(settings, model, _paused(operator, intent.paused, intent.reason), harmless=MISSING)
+    return away
 
 
 async def log_in(settings: Settings, model: HotlineModel, operator: str, db: Database | None = None) -> list[str]:
@@ -137,7 +176,7 @@ async def log_in(settings: Settings, model: HotlineModel, operator: str, db: Dat
     queues = _queues(model, operator, agents_only=True)
     if not queues:
         raise DeskError(f"{operator} is always in the queue (a fixed desk): pause instead of logging out and in")
-    await _recorded(db, operator, {"logged_in": True}, lambda: _send_each(
+    await _recorded(settings, model, db, operator, {"logged_in": True}, lambda: _send_each(
         settings, model, [_added(queue, operator) for queue in queues], harmless="Already there"))
     return queues
 
@@ -148,7 +187,7 @@ async def log_out(settings: Settings, model: HotlineModel, operator: str, db: Da
     if not queues:
         raise DeskError(f"{operator} is always in the queue (a fixed desk): pause instead of logging out")
     # Out of the queues, a pause means nothing (a new log-in adds the member afresh): no longer part of the intent.
-    await _recorded(db, operator, {"logged_in": False, "paused": None}, lambda: _send_each(
+    await _recorded(settings, model, db, operator, {"logged_in": False, "paused": None}, lambda: _send_each(
         settings, model, [_removed(queue, operator) for queue in queues], harmless="Not there"))
     return queues
 
@@ -159,14 +198,14 @@ async def pause(settings: Settings, model: HotlineModel, operator: str, reason: 
     if reason not in PAUSE_REASONS:
         raise DeskError(f"unknown pause reason {reason!r}; expected one of: {', '.join(PAUSE_REASONS)}")
     _queues(model, operator, agents_only=False)
-    await _recorded(db, operator, {"paused": True, "reason": reason},
+    await _recorded(settings, model, db, operator, {"paused": True, "reason": reason},
                     lambda: _pause(settings, model, operator, _paused(operator, True, reason)))
 
 
 async def resume(settings: Settings, model: HotlineModel, operator: str, db: Database | None = None) -> None:
     """End an operator's pause (their own, or the queue's after a call rang out)."""
     _queues(model, operator, agents_only=False)
-    await _recorded(db, operator, {"paused": False},
+    await _recorded(settings, model, db, operator, {"paused": False},
                     lambda: _pause(settings, model, operator, _paused(operator, False)))
 
 

@@ -158,3 +158,69 @@ def test_a_node_is_taken_off_an_intent_only_if_no_newer_change_came(db: Database
         assert desk_intents.caught_up(session, first, "a") == newer  # applied too late: apply the newer one
         desk_intents.missed_by(session, "op101", first.version, {"c"})  # an older change's news: ignored
         assert desk_intents.load(session, "op101") == newer
+
+
+def test_a_change_that_lands_after_a_newer_one_is_followed_by_the_newer_again(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, db: Database) -> None:
+    """A pause and a resume of one operator at once (a double click, two API processes): the resume is written
+    and sent while the pause is on its way, and the pause lands last on both nodes. Its sender sees the newer
+    intent and sends it again, so the nodes end as the operator last asked: not paused."""
+    settings = _settings(tmp_path)
+    landed: list[tuple[int, dict[str, str]]] = []
+    raced: list[bool] = []
+
+    async def send_actions(_settings: Settings, address: Address, actions: Sequence[Mapping[str, str]],
+                           **_: Any) -> list[Any]:
+        if actions[0].get("Paused") == "true" and not raced:  # the pause, on its way to node a: the resume
+            raced.append(True)  # overtakes it (written and sent to both nodes)
+            await availability.resume(settings, MODEL, "op101", db)
+        landed.extend((address.port, dict(action)) for action in actions)
+        return [{"Response": "Success"} for _ in actions]
+
+    monkeypatch.setattr(availability, "send_actions", send_actions)
+    asyncio.run(availability.pause(settings, MODEL, "op101", "lunch", db))
+    last = {port: action["Paused"] for port, action in landed if action["Action"] == "QueuePause"}
+    assert last == {PORTS["a"]: "false", PORTS["b"]: "false"}
+    assert [action["Paused"] for port, action in landed if port == PORTS["a"]] == ["false", "true", "false"]
+    assert _intent(db, "op101") == Intent("op101", None, False, "", 2, frozenset())
+
+
+def test_a_log_in_overtaken_by_a_log_out_leaves_the_agent_out(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                                db: Database) -> None:
+    settings = _settings(tmp_path)
+    landed: list[tuple[int, str]] = []
+    raced: list[bool] = []
+
+    async def send_actions(_settings: Settings, address: Address, actions: Sequence[Mapping[str, str]],
+                           **_: Any) -> list[Any]:
+        if actions[0]["Action"] == "QueueAdd" and not raced:
+            raced.append(True)
+            await availability.log_out(settings, MODEL, "op203", db)
+        landed.extend((address.port, action["Action"]) for action in actions)
+        return [{"Response": "Success"} for _ in actions]
+
+    monkeypatch.setattr(availability, "send_actions", send_actions)
+    asyncio.run(availability.log_in(settings, MODEL, "op203", db))
+    assert {port: action for port, action in landed} == {PORTS["a"]: "QueueRemove", PORTS["b"]: "QueueRemove"}
+    assert _intent(db, "op203") == Intent("op203", False, None, "", 2, frozenset())
+
+
+def test_a_newer_change_that_cannot_be_sent_again_is_left_to_the_live_feed(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, db: Database) -> None:
+    settings = _settings(tmp_path)
+    raced: list[bool] = []
+    resumed: list[bool] = []
+
+    async def send_actions(_settings: Settings, address: Address, actions: Sequence[Mapping[str, str]],
+                           **_: Any) -> list[Any]:
+        if actions[0].get("Paused") == "true" and not raced:
+            raced.append(True)
+            await availability.resume(settings, MODEL, "op101", db)
+            resumed.append(True)
+        elif actions[0].get("Paused") == "false" and resumed:  # sent again after the pause: refused
+            raise AmiError("AMI QueuePause failed: Permission denied")
+        return [{"Response": "Success"} for _ in actions]
+
+    monkeypatch.setattr(availability, "send_actions", send_actions)
+    asyncio.run(availability.pause(settings, MODEL, "op101", "lunch", db))
+    assert _intent(db, "op101") == Intent("op101", None, False, "", 2, frozenset({"a", "b"}))
