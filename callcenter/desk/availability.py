@@ -128,6 +128,7 @@ async def _recorded(settings: Settings, model: HotlineModel, db: Database | None
         away = await send()
     except Exception:
         await asyncio.to_thread(db.run, desk_intents.undo, before, operator, intent.version)
+        await _newest_last(settings, model, db, intent)  # the nodes that took it may have had a newer one
         raise
     if away:
         await asyncio.to_thread(db.run, desk_intents.missed_by, operator, intent.version, away)
@@ -135,15 +136,26 @@ async def _recorded(settings: Settings, model: HotlineModel, db: Database | None
 
 
 async def _newest_last(settings: Settings, model: HotlineModel, db: Database, sent: Intent) -> None:
-    """After ``sent`` reached the nodes: if a newer change of the operator's was written meanwhile (a double click,
+    """After ``sent`` went to the nodes: if a newer change of the operator's was written meanwhile (a double click,
     another API process), it may have reached them first, and ``sent`` then undid it there (a resume that lands
     before the pause it follows leaves the operator paused). So the newest intent is sent again, whole, until the
     intent read after a send is the one sent. Whichever change's sender finishes last has then sent the newest.
-    What cannot be sent is left to the live feed, as a change a node missed."""
+    What cannot be sent is left to the live feed, as a change the nodes missed (given at a node's next session);
+    the change that was sent is not failed for it (nor for the database being away now: logged)."""
+    try:
+        await _resend_newer(settings, model, db, sent)
+    except Exception:
+        log.exception("desk: could not check that %s's newest availability was sent last", sent.operator)
+
+
+async def _resend_newer(settings: Settings, model: HotlineModel, db: Database, sent: Intent) -> None:
     for _ in range(5):  # a change a second from elsewhere would keep this going: enough is enough
         latest = await asyncio.to_thread(db.run, desk_intents.load, sent.operator)
         if latest is None or latest.version == sent.version:
             return
+        if (latest.logged_in, latest.paused, latest.reason) == (sent.logged_in, sent.paused, sent.reason):
+            sent = latest  # the same asked twice (a double click): whichever landed last, the nodes agree
+            continue
         log.info("desk: %s's availability changed again (version %d) while version %d was being sent: the newest "
                  "sent again after it", sent.operator, latest.version, sent.version)
         try:

@@ -13,20 +13,20 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Select, exists, or_, select
+from sqlalchemy import Select, exists, func, or_, select, text
 from sqlalchemy.orm import Session, aliased
 
 from callcenter.calls.channels import endpoint_of, is_person
 from callcenter.model.contract import Cel, Direction, Status
 from callcenter.store.db import among, in_slices, insert_for
-from callcenter.store.models import CALL, Call, CallbackAttempt, CallbackItem, CallNote, CelJournal, calls
+from callcenter.store.models import CALL, STARTS, Call, CallbackAttempt, CallbackItem, CallNote, CelJournal, calls
 
 RETURNABLE = (Status.CALLBACK_REQUESTED, Status.VOICE_MESSAGE, Status.ABANDONED_QUEUE, Status.MISSED)
 NOTE_MAX = 4000
-# A call-back whose call has not ended in the journal this long after it was placed never will: Asterisk lost it
-# (a restart before the call's end), or it started on a node no longer followed. It is settled ``failed`` then, so
-# it stops showing as going on and stops being looked up at every look at the worklist. No real call-back lasts
-# half a day; its item stays open for another one.
+# A call-back whose call has not ended in the journal while the journal went on this long after it was placed never
+# will: Asterisk lost it (a restart before the call's end), or it started on a node no longer followed. It is
+# settled ``failed`` then, so it stops showing as going on and stops being looked up at every look at the worklist.
+# No real call-back lasts half a day; its item stays open for another one.
 PLACED_AT_MOST = timedelta(hours=12)
 
 
@@ -186,22 +186,27 @@ def settle_attempts(session: Session, operators: set[str], nodes: Sequence[str])
     nodes a call-back may have started on): ``reached`` when a channel that is no operator's answered (the
     citizen), else ``not_reached``; a reached citizen closes the item. Returns how many were settled. The pending
     calls' events are read in few queries, by node and linkedid (the journal's unique index: a year of journal is
-    not scanned at each look at the worklist). One whose end is not in the journal of ``nodes`` (it started on a
-    node no longer followed, or Asterisk lost it) is settled ``failed`` once placed :data:`PLACED_AT_MOST` ago."""
+    not scanned at each look at the worklist). A call has ended when its LINKEDID_END is journaled or the listener
+    built its log without one (a call Asterisk lost, see :func:`callcenter.store.journal.unfinished_before`). One
+    that has not once the nodes' journal has gone on :data:`PLACED_AT_MOST` past it (so not while the listener
+    is away: its backfill may still bring the end) is settled ``failed``."""
     pending = session.scalars(select(CallbackAttempt).where(CallbackAttempt.result == "placed")).all()
-    if not pending or not nodes:
-        return _give_up(pending, nodes)
+    if not pending:
+        return 0
     events: dict[str, list[tuple[str, str]]] = {attempt.linkedid: [] for attempt in pending}
-    for some in in_slices(sorted(events)):
+    logged: set[str] = set()
+    for some in in_slices(sorted(events)) if nodes else ():
         statement = select(CelJournal.linkedid, CelJournal.event, CelJournal.payload).where(
             CelJournal.node.in_(list(nodes)), among(session, CelJournal.linkedid, some))
         for linkedid, event, payload in session.execute(statement):
             events[linkedid].append((event, str(payload.get("channel", ""))))
-    settled = 0
+        logged.update(session.scalars(select(CALL.linkedid).where(CALL.node.in_(list(nodes)),
+                                                                   among(session, CALL.linkedid, some))))
+    settled, newest = 0, _newest_start(session, nodes)
     for attempt in pending:
         its = events[attempt.linkedid]
-        if not any(event == Cel.LINKEDID_END for event, _ in its):
-            settled += _give_up([attempt], nodes)
+        if attempt.linkedid not in logged and not any(event == Cel.LINKEDID_END for event, _ in its):
+            settled += _give_up(attempt, newest, nodes, begun=bool(its))
             continue
         reached = any(event == Cel.ANSWER and is_person(channel) and endpoint_of(channel) not in operators
                       for event, channel in its)
@@ -215,19 +220,24 @@ def settle_attempts(session: Session, operators: set[str], nodes: Sequence[str])
     return settled
 
 
-def _give_up(attempts: Sequence[CallbackAttempt], nodes: Sequence[str]) -> int:
-    """Settle as ``failed`` those of ``attempts`` (calls not ended on ``nodes``) placed :data:`PLACED_AT_MOST` ago or
-    longer; how many."""
-    limit = datetime.now(UTC) - PLACED_AT_MOST
+def _newest_start(session: Session, nodes: Sequence[str]) -> float | None:
+    """When the newest channel journaled on ``nodes`` started (epoch seconds), through the starts' own index."""
+    times = [session.scalar(select(func.max(CelJournal.event_time)).where(CelJournal.node == node, text(STARTS)))
+             for node in nodes]
+    return max((time for time in times if time is not None), default=None)
+
+
+def _give_up(attempt: CallbackAttempt, newest: float | None, nodes: Sequence[str], begun: bool) -> int:
+    """Settle ``attempt`` (its call not ended on ``nodes``) as ``failed`` if a channel started on them
+    :data:`PLACED_AT_MOST` after it was placed (``newest``); 1 if it was."""
+    if newest is None or newest < attempt.started_at.timestamp() + PLACED_AT_MOST.total_seconds():
+        return 0
     hours = int(PLACED_AT_MOST.total_seconds() // 3600)
-    given_up = 0
-    for attempt in attempts:
-        if attempt.started_at <= limit:
-            attempt.result = "failed"
-            attempt.detail = (f"its call had not ended in the call log {hours} hours after it was placed (nodes "
-                              f"followed: {', '.join(nodes) or 'none'}): Asterisk lost it, or it ran on another node")
-            given_up += 1
-    return given_up
+    attempt.result = "failed"
+    attempt.detail = (f"its call began but had not ended {hours} hours later: Asterisk lost it" if begun else
+                      f"its call never reached the call log of the nodes followed ({', '.join(nodes)}) in {hours} "
+                      "hours: Asterisk did not place it, or it ran on a node no longer followed")
+    return 1
 
 
 def attempt_for(session: Session, linkedid: str) -> CallbackAttempt | None:

@@ -5,6 +5,7 @@ the call log (an answered call from the same number closes earlier requests)."""
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
@@ -13,9 +14,12 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from callcenter.store import worklist
+from callcenter.model.hotline import load
+from callcenter.settings import Settings
+from callcenter.store import journal, worklist
 from callcenter.store.db import Database
 from callcenter.store.models import CALL, Call, CallbackAttempt, CallbackItem, CallNote, RecordingAccess
+from tests.factories import T0, cel
 from tests.webclient import (
     add_call,
     add_users,
@@ -26,6 +30,8 @@ from tests.webclient import (
     sign_in,
     synthetic_calls,
 )
+
+MODEL = load(Settings().model_file)
 
 
 @pytest.fixture
@@ -181,7 +187,8 @@ def test_one_operator_at_a_time_holds_an_item_and_only_then_sees_the_message(db:
 
 def test_the_worklist_shows_a_call_back_lost_by_the_pbx_as_failed_with_its_reason(db: Database,
                                                                                  tmp_path: Path) -> None:
-    """A call-back whose call never ends in the call log stops showing as going on after half a day."""
+    """A call-back whose call never reaches the call log stops showing as going on once the log went on half a
+    day without it."""
     add_users(db)
     call_id = _request(db, "0905333555")
     holder = sign_in(client(db, settings_for(tmp_path)), "op101")
@@ -189,8 +196,11 @@ def test_the_worklist_shows_a_call_back_lost_by_the_pbx_as_failed_with_its_reaso
     with db.session() as session:
         attempt = worklist.start_attempt(session, session.get_one(Call, call_id), "op101", "op101", "cb-lost-1.0")
         attempt.started_at = datetime.now(UTC) - worklist.PLACED_AT_MOST - timedelta(minutes=1)
+        node = settings_for(tmp_path).listener_nodes(MODEL.pbx.ami)[0].name  # the journal has gone on since
+        journal.append(session, node, [cel("CHAN_START", time.time() - T0, uniqueid="later-1.0",
+                                           linkedid="later-1.0")], "ami")
     page = holder.get("/worklist").text
-    assert 'title="its call had not ended in the call log 12 hours after it was placed' in page
+    assert 'title="its call never reached the call log of the nodes followed (sandbox) in 12 hours' in page
     with db.session() as session:
         assert session.scalars(select(CallbackAttempt.result)).one() == "failed"
     assert f'data-call="{call_id}"' in page  # the item stays open for another call-back

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
@@ -9,7 +10,7 @@ from sqlalchemy import select
 from callcenter.store import journal, worklist
 from callcenter.store.db import Database
 from callcenter.store.models import CALL, Call, CallbackAttempt, CallbackItem
-from tests.factories import cel
+from tests.factories import T0, cel
 from tests.webclient import insert_calls, synthetic_calls
 
 OPERATORS = {"op101", "op102"}
@@ -81,26 +82,43 @@ def _placed_hours_ago(db: Database, linkedid: str, hours: float) -> None:
         attempt.started_at = datetime.now(UTC) - timedelta(hours=hours)
 
 
-def test_a_call_back_whose_end_never_comes_is_given_up_after_half_a_day(db: Database) -> None:
-    lost, elsewhere, long_call = (_request(db, f"request-{n}") for n in range(3))
-    _callback(db, lost, "cb-lost")  # Asterisk lost it: nothing journaled
+def _journal_goes_on(db: Database, node: str, hours_ago: float) -> None:
+    """A later call's channel starts on ``node``: the listener has been hearing the node since."""
+    linkedid = f"later-{node}-{hours_ago}"
+    with db.session() as session:
+        journal.append(session, node, [cel("CHAN_START", time.time() - hours_ago * 3600 - T0, uniqueid=linkedid,
+                                           linkedid=linkedid)], "ami")
+
+
+def test_a_call_back_whose_end_never_comes_is_given_up_once_the_journal_went_on_half_a_day(db: Database) -> None:
+    lost, elsewhere, long_call, swept = (_request(db, f"request-{n}") for n in range(4))
+    _callback(db, lost, "cb-lost")  # Asterisk never placed it: nothing journaled
     _callback(db, elsewhere, "cb-elsewhere")
     _callback(db, long_call, "cb-long")
+    _callback(db, swept, "cb-swept")
     _journal(db, "z", "cb-elsewhere", citizen_answers=True)  # ended, on a node not followed (any more)
-    _journal(db, "a", "cb-long", citizen_answers=True, ended=False)  # a long call, still going on
-    _placed_hours_ago(db, "cb-lost", 12.5)
-    _placed_hours_ago(db, "cb-elsewhere", 11.5)
-    _placed_hours_ago(db, "cb-long", 2)
+    _journal(db, "a", "cb-long", citizen_answers=True, ended=False)  # begun, never ended
+    _journal(db, "b", "cb-swept", citizen_answers=True, ended=False)  # lost by Asterisk, its log built without
+    insert_calls(db, [synthetic_calls(1, datetime.now(UTC) - timedelta(hours=13), 0.01)[0] | {
+        "node": "b", "linkedid": "cb-swept", "status": "failed"}])
+    for linkedid in ("cb-lost", "cb-elsewhere", "cb-long", "cb-swept"):
+        _placed_hours_ago(db, linkedid, 13)
 
-    with db.session() as session:
+    with db.session() as session:  # the listener was away since: its backfill may still bring the ends
         assert worklist.settle_attempts(session, OPERATORS, ["a", "b"]) == 1
-    assert _results(db) == {"cb-lost": "failed", "cb-elsewhere": "placed", "cb-long": "placed"}
-    with db.session() as session:
-        detail = session.scalars(select(CallbackAttempt.detail).where(CallbackAttempt.linkedid == "cb-lost")).one()
-        assert "12 hours" in detail and "a, b" in detail
-        assert session.scalars(select(CallbackItem).where(CallbackItem.call_id == lost)).one().closed_at is None
+    assert _results(db) == {"cb-lost": "placed", "cb-elsewhere": "placed", "cb-long": "placed",
+                            "cb-swept": "reached"}
 
-    _placed_hours_ago(db, "cb-elsewhere", 12.5)
-    with db.session() as session:  # no node followed at all: the same rule
-        assert worklist.settle_attempts(session, OPERATORS, []) == 1
-    assert _results(db) == {"cb-lost": "failed", "cb-elsewhere": "failed", "cb-long": "placed"}
+    _journal_goes_on(db, "b", hours_ago=1.5)  # 11.5 hours after they were placed: not yet
+    with db.session() as session:
+        assert worklist.settle_attempts(session, OPERATORS, ["a", "b"]) == 0
+    _journal_goes_on(db, "b", hours_ago=0.5)
+    with db.session() as session:
+        assert worklist.settle_attempts(session, OPERATORS, ["a", "b"]) == 3
+        details = dict(session.execute(select(CallbackAttempt.linkedid, CallbackAttempt.detail)).all())
+        items = {item.call_id: item for item in session.scalars(select(CallbackItem))}
+    assert _results(db) == {"cb-lost": "failed", "cb-elsewhere": "failed", "cb-long": "failed",
+                            "cb-swept": "reached"}
+    assert "never reached the call log of the nodes followed (a, b) in 12 hours" in details["cb-lost"]
+    assert "began but had not ended 12 hours later" in details["cb-long"]
+    assert items[lost].closed_at is None and items[swept].closed_reason == "reached"  # open for another call-back

@@ -224,3 +224,49 @@ def test_a_newer_change_that_cannot_be_sent_again_is_left_to_the_live_feed(
     monkeypatch.setattr(availability, "send_actions", send_actions)
     asyncio.run(availability.pause(settings, MODEL, "op101", "lunch", db))
     assert _intent(db, "op101") == Intent("op101", None, False, "", 2, frozenset({"a", "b"}))
+
+
+def test_a_change_refused_by_one_node_still_leaves_the_others_as_last_asked(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, db: Database) -> None:
+    """The pause lands on node a after the resume and node b refuses it: the change fails (named), and node a is
+    given the resume again."""
+    settings = _settings(tmp_path)
+    landed: list[tuple[int, str]] = []
+    raced: list[bool] = []
+
+    async def send_actions(_settings: Settings, address: Address, actions: Sequence[Mapping[str, str]],
+                           **_: Any) -> list[Any]:
+        paused = actions[0].get("Paused", "")
+        if paused == "true" and address.port == PORTS["b"]:
+            raise AmiError("AMI QueuePause failed: Permission denied")
+        if paused == "true" and not raced:
+            raced.append(True)
+            await availability.resume(settings, MODEL, "op101", db)
+        landed.append((address.port, paused))
+        return [{"Response": "Success"} for _ in actions]
+
+    monkeypatch.setattr(availability, "send_actions", send_actions)
+    with pytest.raises(AmiError, match="node b: AMI QueuePause failed"):
+        asyncio.run(availability.pause(settings, MODEL, "op101", "lunch", db))
+    assert [paused for port, paused in landed if port == PORTS["a"]] == ["false", "true", "false"]
+    assert _intent(db, "op101") == Intent("op101", None, False, "", 2, frozenset())
+
+
+def test_the_same_change_twice_at_once_is_not_sent_a_third_time(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                                  db: Database) -> None:
+    settings = _settings(tmp_path)
+    landed: list[str] = []
+    raced: list[bool] = []
+
+    async def send_actions(_settings: Settings, address: Address, actions: Sequence[Mapping[str, str]],
+                           **_: Any) -> list[Any]:
+        if not raced:
+            raced.append(True)
+            await availability.pause(settings, MODEL, "op101", "lunch", db)  # a double click
+        landed.append(actions[0]["Paused"])
+        return [{"Response": "Success"} for _ in actions]
+
+    monkeypatch.setattr(availability, "send_actions", send_actions)
+    asyncio.run(availability.pause(settings, MODEL, "op101", "lunch", db))
+    assert landed == ["true"] * 4  # each change to both nodes, nothing more
+    assert _intent(db, "op101") == Intent("op101", None, True, "lunch", 2, frozenset())
