@@ -3,11 +3,11 @@ may ask reporting questions), and the fan-out of board snapshots to every open b
 
 One session per Asterisk node (``CALLCENTER_NODES``, as the listener follows them; else the model's one AMI), each
 keeping its node's board. On every (re)connect a node's board is rebuilt from what that Asterisk says it has
-(CoreShowChannels, QueueStatus), and the desk changes the node lacks (missed while it was away; a standing pause
-it forgot when it restarted) are applied there (:func:`callcenter.desk.availability.catch_up`); then CEL and
-queue-member events keep it current. Pages see the boards merged. Each change is pushed at once; today's counters
-come from the database every few seconds. The snapshot carries the Asterisk time of the last event it reflects, so
-the delay from Asterisk to the page can be measured.
+(CoreShowChannels, QueueStatus), and the desk changes the node lacks (missed while it was away; a standing pause it
+forgot when it restarted) are applied there (:func:`callcenter.desk.availability.catch_up`), and every minute during
+the session what it missed meanwhile; then CEL and queue-member events keep it current. Pages see the boards merged.
+Each change is pushed at once; today's counters come from the database every few seconds. The snapshot carries the
+Asterisk time of the last event it reflects, so the delay from Asterisk to the page can be measured.
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 MEMBER_EVENTS = ("QueueMemberStatus", "QueueMemberPause", "QueueMemberAdded", "QueueMemberRemoved", "QueueMember")
 AGENT_EVENTS = ("AgentCalled", "AgentConnect", "AgentRingNoAnswer", "AgentComplete", "AgentDump")
 COUNTERS_EVERY = 5.0
+MISSED_EVERY = 60.0  # seconds between two looks, during a session with a node, for desk changes it missed meanwhile
 LOOKUPS_KEPT = 500
 BOOT_WAIT = 30.0  # seconds a node back may take to finish booting before the desk changes it lacks wait (for the
 # session after this one)
@@ -228,11 +229,24 @@ class LiveFeed:
         self._push()
         await self._catch_up(node, address, connection)
         keepalive = asyncio.create_task(connection.keepalive())
+        missed = asyncio.create_task(self._missed_meanwhile(node, address, connection))
         try:
             await connection.lost
         finally:
             keepalive.cancel()
+            missed.cancel()
             connection.close()
+
+    async def _missed_meanwhile(self, node: NodeSettings, address: Address, connection: AmiConnection) -> None:
+        """While the session lasts, every :data:`MISSED_EVERY` seconds, give the node the desk changes it missed
+        meanwhile: one that another API process could not send it (its own link to the node failed while this one
+        stayed up), or the newest change sent again after an older one landed late, which it refused."""
+        while True:
+            await asyncio.sleep(MISSED_EVERY)
+            try:
+                await self._catch_up(node, address, connection, only_missed=True)
+            except Exception as exc:  # the node or the database away: the next round or session tries again
+                log.warning("desk: could not give node %s the changes it missed (%r)", node.name, exc)
 
     @staticmethod
     async def _rebuild(connection: AmiConnection, board: Board) -> None:
@@ -243,15 +257,18 @@ class LiveFeed:
         for member in await LiveFeed._queue_status(connection):
             board.member({**member, "MemberName": member.get("Name", "")}, time.time())
 
-    async def _catch_up(self, node: NodeSettings, address: Address, connection: AmiConnection) -> None:
+    async def _catch_up(self, node: NodeSettings, address: Address, connection: AmiConnection,
+                        only_missed: bool = False) -> None:
         """Give a node, as a session with it begins, what it lacks of the desk's changes (with the control user):
         those it missed while away, each operator's latest (a change made meanwhile is applied after it: the older
-        one may have landed after it), and the standing pauses, which a restart forgets for fixed desks. What fails
-        is logged and stays owed: tried again at the node's next session. Only once the node has booted: the
-        queues restore their members from the astdb and the configuration while it boots."""
+        one may have landed after it), and the standing pauses, which a restart forgets for fixed desks
+        (``only_missed``: the missed changes alone, as looked for during the session). What fails is logged and stays
+        owed: tried again at the next look or session. Only once the node has booted: the queues restore their
+        members from the astdb and the configuration while it boots."""
         model = self.model()
         try:
-            intents = await asyncio.to_thread(self.db.run, desk_intents.owed_to, node.name)
+            intents = await asyncio.to_thread(self.db.run, desk_intents.missed_on if only_missed
+                                              else desk_intents.owed_to, node.name)
         except Exception:  # the database away: the board goes on; the next reconnect tries again
             log.exception("desk: could not read the desk changes node %s may lack", node.name)
             return

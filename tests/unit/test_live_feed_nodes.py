@@ -92,16 +92,21 @@ def test_the_desk_is_connected_while_the_node_with_the_operators_phone_is(tmp_pa
     assert not feed.desk("op102")["connected"]  # a phone no connected node has: not connected either
 
 
+def _two_node_feed(tmp_path: Path) -> tuple[Database, LiveFeed]:
+    """A new database, and a live feed following nodes a and b."""
+    url = f"sqlite:///{tmp_path / 'db'}"
+    upgrade(url)
+    settings = Settings()
+    settings.nodes = local_nodes(tmp_path, {"a": 1, "b": 2})
+    db = Database(url)
+    return db, LiveFeed(settings, lambda: MODEL, db)
+
+
 def test_a_node_back_is_given_what_it_missed_once_booted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The catch-up with the AMI replaced: nothing before FullyBooted (the session is opened anew); then each
     operator's missed change, as actions for what differs; a change made meanwhile is applied after it; a node that
     refuses keeps the change missed (tried at its next session)."""
-    url = f"sqlite:///{tmp_path / 'db'}"
-    upgrade(url)
-    db = Database(url)
-    settings = Settings()
-    settings.nodes = local_nodes(tmp_path, {"a": 1, "b": 2})
-    feed = LiveFeed(settings, lambda: MODEL, db)
+    db, feed = _two_node_feed(tmp_path)
     node_b = feed.nodes[1]
     with db.session() as session:
         for operator, change in (("op101", {"paused": True, "reason": "lunch"}), ("op203", {"logged_in": False}),
@@ -157,6 +162,27 @@ def test_a_node_back_is_given_what_it_missed_once_booted(tmp_path: Path, monkeyp
     db.dispose()
 
 
+def _booted_node(monkeypatch: pytest.MonkeyPatch, feed: LiveFeed, status: list[dict[str, str]]) -> list[dict[str, str]]:
+    """A node, with the AMI replaced, that has booted, has the queue members ``status`` says and takes every
+    action; the actions sent to it."""
+    sent: list[dict[str, str]] = []
+
+    async def queue_status(_connection: object, member: str = "") -> list[dict[str, str]]:
+        return [m for m in status if not member or m["Location"] == member]
+
+    async def send_actions(_settings: Settings, _address: object, actions: list[dict[str, str]]) -> list[object]:
+        sent.extend(actions)
+        return []
+
+    async def wait_booted(_settings: Settings, _address: object, timeout: float) -> None:
+        return None
+
+    monkeypatch.setattr(feed, "_queue_status", queue_status)
+    monkeypatch.setattr(feed_module, "send_actions", send_actions)
+    monkeypatch.setattr(feed_module, "wait_booted", wait_booted)
+    return sent
+
+
 def test_a_standing_pause_is_given_again_to_a_node_that_forgot_it(tmp_path: Path,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """Restarted, an Asterisk brings its fixed desks back from its configuration, not paused: at the session's start
@@ -179,21 +205,7 @@ def test_a_standing_pause_is_given_again_to_a_node_that_forgot_it(tmp_path: Path
                "PausedReason": "break"},
               {"Event": "QueueMember", "Queue": "operators", "Location": "PJSIP/op103", "Paused": "1",
                "PausedReason": "Auto-Pause"}]
-    sent: list[dict[str, str]] = []
-
-    async def queue_status(_connection: object, member: str = "") -> list[dict[str, str]]:
-        return [m for m in status if not member or m["Location"] == member]
-
-    async def send_actions(_settings: Settings, _address: object, actions: list[dict[str, str]]) -> list[object]:
-        sent.extend(actions)
-        return []
-
-    async def wait_booted(_settings: Settings, _address: object, timeout: float) -> None:
-        return None
-
-    monkeypatch.setattr(feed, "_queue_status", queue_status)
-    monkeypatch.setattr(feed_module, "send_actions", send_actions)
-    monkeypatch.setattr(feed_module, "wait_booted", wait_booted)
+    sent = _booted_node(monkeypatch, feed, status)
     with db.session() as session:
         assert [i.operator for i in desk_intents.owed_to(session, node.name)] == ["op101", "op102", "op201"]
     asyncio.run(feed._catch_up(node, node.ami, None))  # type: ignore[arg-type]
@@ -202,4 +214,36 @@ def test_a_standing_pause_is_given_again_to_a_node_that_forgot_it(tmp_path: Path
     status[0].update(Paused="1", PausedReason="lunch")  # the next session: the node has it
     asyncio.run(feed._catch_up(node, node.ami, None))  # type: ignore[arg-type]
     assert sent == []
+    db.dispose()
+
+
+def test_a_change_a_connected_node_missed_is_given_during_the_session(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another API process could not send node b a pause while this one's session with b stayed up: within the
+    session the feed gives b the missed change; only the missed ones (standing pauses are given as a session
+    begins: op102's, which b lacks here, waits for that)."""
+    db, feed = _two_node_feed(tmp_path)
+    node_b = feed.nodes[1]
+    with db.session() as session:
+        desk_intents.ask(session, "op102", paused=True, reason="break")  # standing, not missed
+        _, intent = desk_intents.ask(session, "op101", paused=True, reason="lunch")
+        desk_intents.missed_by(session, "op101", intent.version, {"b"})
+    status = [{"Event": "QueueMember", "Queue": "operators", "Location": "PJSIP/op101", "Paused": "0"},
+              {"Event": "QueueMember", "Queue": "operators", "Location": "PJSIP/op102", "Paused": "0"}]
+    sent = _booted_node(monkeypatch, feed, status)
+    def missed() -> list[str]:
+        with db.session() as session:
+            return [i.operator for i in desk_intents.missed_on(session, "b")]
+
+    async def session_until_caught_up() -> None:
+        task = asyncio.create_task(feed._missed_meanwhile(node_b, node_b.ami, None))  # type: ignore[arg-type]
+        try:
+            while await asyncio.to_thread(missed):
+                await asyncio.sleep(0.01)
+        finally:
+            task.cancel()
+
+    monkeypatch.setattr(feed_module, "MISSED_EVERY", 0.01)
+    asyncio.run(asyncio.wait_for(session_until_caught_up(), 30))
+    assert sent == [{"Action": "QueuePause", "Interface": "PJSIP/op101", "Paused": "true", "Reason": "lunch"}]
     db.dispose()
