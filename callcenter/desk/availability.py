@@ -5,7 +5,8 @@ and the desk what happened, so the page shows the PBX's state, not what was aske
 Several Asterisk nodes (``CALLCENTER_NODES``): each change goes to every node at once (an agent logs in to the
 queues of each; their phone, registered on one, is reachable there and ``unreachable`` on the others, which the
 queues skip), so a call on any node finds the operator as the desk says. A node that refuses fails the change
-(503, naming the node); the others keep what they took, and the page shows each node's state. A node that cannot be
+(503, naming the node); the others are given back what was asked before it (the intent, below), and the page shows
+each node's state. A node that cannot be
 reached at all (down for maintenance) is left out while another takes the change (logged), and the desk says "not
 connected" when it has the phone. Such a node restores its queues from its own astdb when it comes back, as they
 were before the change: given the database, each change is first written as the operator's intent and the nodes

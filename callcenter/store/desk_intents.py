@@ -90,7 +90,8 @@ def missed_by(session: Session, operator: str, version: int, nodes: Iterable[str
 
 
 def undo(session: Session, before: Intent | None, operator: str, version: int) -> None:
-    """The change ``version`` reached no node: put the intent before it back (unless a newer change came)."""
+    """The change ``version`` reached no node: put the intent before it back, as a new version (unless a newer
+    change came)."""
     row = session.get(DeskIntent, operator, with_for_update=True)
     if row is None or row.version != version:
         return
@@ -98,7 +99,10 @@ def undo(session: Session, before: Intent | None, operator: str, version: int) -
         session.delete(row)
         return
     row.logged_in, row.paused, row.reason = before.logged_in, before.paused, before.reason
-    row.missed = sorted(before.missed)  # the version stays: it only counts up
+    row.missed = sorted(before.missed)
+    # A new version: the undo is a change too. A sender that read the undone intent as the newest and sent it again
+    # (availability._newest_last) then finds this one newer and sends it: the nodes end as the intent says.
+    row.version += 1
 
 
 def missed_on(session: Session, node: str) -> list[Intent]:
