@@ -24,7 +24,7 @@ from typing import Any
 from callcenter.ami.client import AmiError
 from callcenter.ami.control import node_failure, send_actions
 from callcenter.model.hotline import HotlineModel
-from callcenter.settings import Settings
+from callcenter.settings import NodeSettings, Settings
 from callcenter.store import desk_intents
 from callcenter.store.db import Database
 from callcenter.store.desk_intents import Intent
@@ -129,7 +129,8 @@ async def _recorded(settings: Settings, model: HotlineModel, db: Database | None
         away = await send()
     except Exception:
         await asyncio.to_thread(db.run, desk_intents.undo, before, operator, intent.version)
-        await _newest_last(settings, model, db, intent)  # the nodes that took it may have had a newer one
+        if len(settings.listener_nodes(model.pbx.ami)) > 1:  # the nodes that took it are given the undo
+            await _newest_last(settings, model, db, intent)
         raise
     if away:
         await asyncio.to_thread(db.run, desk_intents.missed_by, operator, intent.version, away)
@@ -141,8 +142,8 @@ async def _newest_last(settings: Settings, model: HotlineModel, db: Database, se
     another API process), it may have reached them first, and ``sent`` then undid it there (a resume that lands
     before the pause it follows leaves the operator paused). So the newest intent is sent again, whole, until the
     intent read after a send is the one sent. Whichever change's sender finishes last has then sent the newest.
-    What cannot be sent is left to the live feed, as a change the nodes missed (given at a node's next session);
-    the change that was sent is not failed for it (nor for the database being away now: logged)."""
+    What a node does not take is left to the live feed, as a change that node missed (it looks every minute); the
+    change that was sent is not failed for it (nor for the database being away now: logged)."""
     try:
         await _resend_newer(settings, model, db, sent)
     except Exception:
@@ -159,29 +160,43 @@ async def _resend_newer(settings: Settings, model: HotlineModel, db: Database, s
             continue
         log.info("desk: %s's availability changed again (version %d) while version %d was being sent: the newest "
                  "sent again after it", sent.operator, latest.version, sent.version)
-        try:
-            away = await _send_whole(settings, model, latest)
-        except Exception as exc:
-            log.warning("desk: %s's newest availability (version %d) could not be sent again (%r): the live feed "
-                        "gives it to each node at its next session", sent.operator, latest.version, exc)
-            away = {node.name for node in settings.listener_nodes(model.pbx.ami)}
+        away = await _send_whole(settings, model, latest)
         if away:
             await asyncio.to_thread(db.run, desk_intents.missed_by, sent.operator, latest.version, away)
         sent = latest
 
 
 async def _send_whole(settings: Settings, model: HotlineModel, intent: Intent) -> set[str]:
-    """Send every node the whole of ``intent``: in or out of the queues the operator logs in to, then paused or
-    not (with the reason); the nodes left out."""
-    operator, away = intent.operator, set()
+    """Send every node the whole of ``intent`` (in or out of the queues the operator logs in to, then paused or
+    not, with the reason), each node on its own; the nodes that did not take it (logged), for the live feed."""
+    operator, actions = intent.operator, list[tuple[dict[str, str], str]]()
+    if operator not in model.operators:  # removed from the model meanwhile: nothing of theirs to set
+        return set()
     agent_of = _queues(model, operator, agents_only=True)
     if intent.logged_in is True:
-        away |= await _send_each(settings, model, [_added(queue, operator) for queue in agent_of], "Already there")
+        actions += [(_added(queue, operator), "Already there") for queue in agent_of]
     elif intent.logged_in is False:
-        away |= await _send_each(settings, model, [_removed(queue, operator) for queue in agent_of], "Not there")
+        actions += [(_removed(queue, operator), "Not there") for queue in agent_of]
     if intent.paused is not None:  # None after a log-out (out of the queues a pause means nothing)
-        away |= await _send(settings, model, _paused(operator, intent.paused, intent.reason), harmless=MISSING)
-    return away
+        actions.append((_paused(operator, intent.paused, intent.reason), MISSING))
+
+    async def to(node: NodeSettings) -> None:
+        for action, harmless in actions:
+            try:
+                await send_actions(settings, node.ami, [action])
+            except AmiError as exc:
+                if harmless.lower() not in str(exc).lower():  # e.g. a member added already
+                    raise
+
+    nodes = settings.listener_nodes(model.pbx.ami)
+    answers = await asyncio.gather(*(to(node) for node in nodes), return_exceptions=True)
+    failed = {node.name: answer for node, answer in zip(nodes, answers, strict=True)
+              if isinstance(answer, BaseException)}
+    if failed:
+        log.warning("desk: %s's newest availability (version %d) was not taken again (%s): the live feed gives it "
+                    "to those nodes", operator, intent.version,
+                    "; ".join(node_failure(name, exc) for name, exc in failed.items()))
+    return set(failed)
 
 
 async def log_in(settings: Settings, model: HotlineModel, operator: str, db: Database | None = None) -> list[str]:

@@ -269,13 +269,14 @@ class LiveFeed:
         try:
             intents = await asyncio.to_thread(self.db.run, desk_intents.missed_on if only_missed
                                               else desk_intents.owed_to, node.name)
-        except Exception:  # the database away: the board goes on; the next reconnect tries again
+        except Exception:  # the database away: the board goes on; the next look or session tries again
             log.exception("desk: could not read the desk changes node %s may lack", node.name)
             return
         if not intents:
             return
         try:
-            await wait_booted(self.settings, address, BOOT_WAIT)
+            if not only_missed:  # during the session the node has booted long since
+                await wait_booted(self.settings, address, BOOT_WAIT)
         except AmiError as exc:  # this session ends; the next one tries again
             log.warning("desk: node %s lacks desk changes, which wait for it to boot: %s", node.name, exc)
             raise
@@ -301,7 +302,8 @@ class LiveFeed:
                             current.operator)
             except Exception as exc:  # refused, the link or the database gone: the board goes on
                 log.warning("desk: node %s lacks a change of %s's availability and did not take it now (%r); "
-                            "tried again when it next reconnects", node.name, intent.operator, exc)
+                            "tried again when it next reconnects (a change it missed: within a minute)", node.name,
+                            intent.operator, exc)
 
     @staticmethod
     async def _queue_status(connection: AmiConnection, member: str = "") -> list[dict[str, str]]:

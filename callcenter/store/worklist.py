@@ -194,19 +194,21 @@ def settle_attempts(session: Session, operators: set[str], nodes: Sequence[str])
     if not pending:
         return 0
     events: dict[str, list[tuple[str, str]]] = {attempt.linkedid: [] for attempt in pending}
+    on: dict[str, set[str]] = {attempt.linkedid: set() for attempt in pending}  # the nodes journaling each
     logged: set[str] = set()
     for some in in_slices(sorted(events)) if nodes else ():
-        statement = select(CelJournal.linkedid, CelJournal.event, CelJournal.payload).where(
+        statement = select(CelJournal.linkedid, CelJournal.node, CelJournal.event, CelJournal.payload).where(
             CelJournal.node.in_(list(nodes)), among(session, CelJournal.linkedid, some))
-        for linkedid, event, payload in session.execute(statement):
+        for linkedid, node, event, payload in session.execute(statement):
             events[linkedid].append((event, str(payload.get("channel", ""))))
+            on[linkedid].add(node)
         logged.update(session.scalars(select(CALL.linkedid).where(CALL.node.in_(list(nodes)),
                                                                    among(session, CALL.linkedid, some))))
-    settled, newest = 0, _newest_start(session, nodes)
+    settled, newest = 0, _newest_starts(session, nodes)
     for attempt in pending:
         its = events[attempt.linkedid]
         if attempt.linkedid not in logged and not any(event == Cel.LINKEDID_END for event, _ in its):
-            settled += _give_up(attempt, newest, nodes, begun=bool(its))
+            settled += _give_up(attempt, newest, on[attempt.linkedid], nodes)
             continue
         reached = any(event == Cel.ANSWER and is_person(channel) and endpoint_of(channel) not in operators
                       for event, channel in its)
@@ -220,21 +222,26 @@ def settle_attempts(session: Session, operators: set[str], nodes: Sequence[str])
     return settled
 
 
-def _newest_start(session: Session, nodes: Sequence[str]) -> float | None:
-    """When the newest channel journaled on ``nodes`` started (epoch seconds), through the starts' own index."""
-    times = [session.scalar(select(func.max(CelJournal.event_time)).where(CelJournal.node == node, text(STARTS)))
-             for node in nodes]
-    return max((time for time in times if time is not None), default=None)
+def _newest_starts(session: Session, nodes: Sequence[str]) -> dict[str, float]:
+    """When the newest channel journaled on each of ``nodes`` started (epoch seconds; a node with none is left
+    out), through the starts' own index."""
+    times = {node: session.scalar(select(func.max(CelJournal.event_time)).where(CelJournal.node == node,
+                                                                                  text(STARTS)))
+             for node in nodes}
+    return {node: float(time) for node, time in times.items() if time is not None}
 
 
-def _give_up(attempt: CallbackAttempt, newest: float | None, nodes: Sequence[str], begun: bool) -> int:
-    """Settle ``attempt`` (its call not ended on ``nodes``) as ``failed`` if a channel started on them
-    :data:`PLACED_AT_MOST` after it was placed (``newest``); 1 if it was."""
-    if newest is None or newest < attempt.started_at.timestamp() + PLACED_AT_MOST.total_seconds():
+def _give_up(attempt: CallbackAttempt, newest: dict[str, float], journaling: set[str], nodes: Sequence[str]) -> int:
+    """Settle ``attempt`` (its call not ended) as ``failed`` if a channel started :data:`PLACED_AT_MOST` after it
+    was placed (``newest``: each node's newest start) on every node that journaled its call (``journaling``), or,
+    for a call never journaled, on every node followed that has a journal; 1 if it was. A node whose listener is
+    away has no newer start: its backfill may still bring the call's end, or its start."""
+    known = [newest[node] for node in journaling or nodes if node in newest]
+    if not known or min(known) < attempt.started_at.timestamp() + PLACED_AT_MOST.total_seconds():
         return 0
     hours = int(PLACED_AT_MOST.total_seconds() // 3600)
     attempt.result = "failed"
-    attempt.detail = (f"its call began but had not ended {hours} hours later: Asterisk lost it" if begun else
+    attempt.detail = (f"its call began but had not ended {hours} hours later: Asterisk lost it" if journaling else
                       f"its call never reached the call log of the nodes followed ({', '.join(nodes)}) in {hours} "
                       "hours: Asterisk did not place it, or it ran on a node no longer followed")
     return 1
