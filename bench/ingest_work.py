@@ -28,6 +28,14 @@ Each stage runs the path up to it:
     store     + writing them (``upsert_calls``, the summary) and the backfill's look for ended calls without a
               log (skipped before: with no call written it would find every one, each time): the whole path
 
+And, for reference, ``raw``: panoramisk's own protocol over the same bytes (bench/ingest.py's raw read, without the
+socket). Its count is no measure of the ratio bench/ingest.py times: on 2026-12-02 the raw read took 168,000
+instructions an event and the whole path 157,000, yet the path took 2.5 times the raw read's CPU time. The raw
+read's instructions run faster (it touches little memory: short-lived strings and dicts); the path's time per event
+grows with the stream's length while its instructions do not (158,200 an event over 2,750 calls, 157,100 over 550),
+so memory (the journal's pages, the ordinals' window, what is kept for the delivery) costs it time that no
+instruction count shows. Compare versions of the path by its rows, not by the raw row.
+
 Counted: the interpreter, the garbage collector, SQLite, orjson, OpenSSL. Not counted: the kernel's work (the
 spool's fsync, SQLite's writes), PostgreSQL's server, waits.
 
@@ -62,6 +70,7 @@ from callcenter.settings import PROJECT_ROOT
 from callcenter.store.cursors import FilePosition
 
 STAGES = ("read", "parse", "ordinals", "spool", "journal", "build", "store")
+RAW = "raw"  # panoramisk's own protocol over the same bytes: the reference bench/ingest.py's target is set against
 START = 1_790_000_000.0  # the stream's first call (a fixed time: the same stream for every run)
 COLLECTED = re.compile(r"Collected : (\d+)")
 CHUNK = 64 * 1024  # bytes handed to the protocol at a time (what bench/ami_stream.py's server writes at a time)
@@ -167,6 +176,36 @@ def run_stage(stage: str, path: Path, calls_expected: int, events_expected: int)
         db.dispose()
 
 
+class _CelCounter:
+    """panoramisk's factory stand-in for the raw read: counts the CEL events dispatched (as bench/ingest.py's)."""
+
+    def __init__(self) -> None:
+        self.seen = 0
+
+    def dispatch(self, message: object) -> None:
+        if message["event"] == "CEL":  # type: ignore[index]
+            self.seen += 1
+
+    def connection_lost(self, _exc: object) -> None:
+        pass
+
+
+def run_raw(path: Path, events_expected: int) -> None:
+    """The reference: panoramisk's own protocol reads the same bytes, 64 KiB at a time, and dispatches every
+    message (bench/ingest.py's raw read, without the socket)."""
+    from panoramisk.ami_protocol import AMIProtocol
+
+    data = path.read_bytes()
+    protocol, factory = AMIProtocol(), _CelCounter()
+    protocol.connection_made(_Transport())
+    protocol.factory = factory
+    protocol.encoding = "utf8"
+    for start in range(0, len(data), CHUNK):
+        protocol.data_received(data[start:start + CHUNK])
+    if factory.seen != events_expected:
+        raise RuntimeError(f"the raw read dispatched {factory.seen} CEL events of {events_expected}")
+
+
 def _delivered(delivery: Delivery) -> None:
     """Store what is spooled; the store's error, if any, ends the run (the delivery only returns it)."""
     error = delivery.deliver()
@@ -205,10 +244,13 @@ def main() -> None:
     parser.add_argument("--stages", default=",".join(STAGES), help="stages to count, comma-separated "
                         f"(default all: {','.join(STAGES)}); only a run of all is kept for bench.report")
     parser.add_argument("--jobs", type=int, default=2, help="callgrind runs at once (default 2)")
-    parser.add_argument("--child", choices=STAGES, help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=(*STAGES, RAW), help=argparse.SUPPRESS)
     parser.add_argument("--stream", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--expect", type=int, nargs=2, help=argparse.SUPPRESS)  # calls, CEL events
     args = parser.parse_args()
+    if args.child == RAW:
+        run_raw(args.stream, args.expect[1])
+        return
     if args.child:
         run_stage(args.child, args.stream, *args.expect)
         return
@@ -226,7 +268,7 @@ def main() -> None:
         added = events[args.calls] - events[args.base_calls]
         print(f"{args.base_calls} and {args.calls} calls ({events[args.base_calls]:,} and {events[args.calls]:,} "
               f"CEL events), {len(stages)} stages under callgrind, {args.jobs} at a time", flush=True)
-        runs = [(stage, n) for stage in stages for n in paths]
+        runs = [(stage, n) for stage in [*stages, RAW] for n in paths]
         counted: dict[tuple[str, int], int] = {}
 
         def one(run: tuple[str, int]) -> None:
@@ -244,7 +286,13 @@ def main() -> None:
         rows.append((f"instructions per CEL event up to {stage}", f"{per[stage]:,.0f}" + (
             f" ({own} in this stage)" if own else "")))
         before = per[stage]
+    raw = (counted[RAW, args.calls] - counted[RAW, args.base_calls]) / added
+    print(f"{'raw':<10}{raw:>20,.0f}{'':>22}  panoramisk's own protocol over the same bytes (the reference)")
+    rows.append(("panoramisk's raw read over the same bytes (the reference), instructions per CEL event",
+                 f"{raw:,.0f}"))
     if stages == list(STAGES):
+        print(f"\nthe whole path: {per[STAGES[-1]] / raw:.0%} of the raw read's instructions; by time it is not "
+              "comparable (see the README)")
         record("ingest_work", rows)
 
 
