@@ -85,16 +85,17 @@ def make_stream(count: int, filtered: bool) -> Stream:
                   sum(len(events) for _, events in made), Counter(status[name] for name, _ in made))
 
 
-class _Counting:
-    """panoramisk's factory stand-in: counts dispatched CEL events, notes when the last one came."""
+class CelCounting:
+    """panoramisk's factory stand-in: counts dispatched CEL events; given ``done``, notes when the ``want``-th
+    came (bench/ingest_work.py's raw read only counts)."""
 
-    def __init__(self, want: int, done: asyncio.Future[float]) -> None:
+    def __init__(self, want: int = 0, done: asyncio.Future[float] | None = None) -> None:
         self.want, self.done, self.seen = want, done, 0
 
     def dispatch(self, message: object) -> None:
         if message["event"] == "CEL":  # type: ignore[index]
             self.seen += 1
-            if self.seen == self.want:
+            if self.seen == self.want and self.done is not None:
                 self.done.set_result(time.time())
 
     def connection_lost(self, _exc: object) -> None:
@@ -106,7 +107,7 @@ async def raw_read(port: int, stream: Stream, started: Callable[[], float]) -> R
     loop = asyncio.get_running_loop()
     done: asyncio.Future[float] = loop.create_future()
     transport, protocol = await loop.create_connection(AMIProtocol, "127.0.0.1", port)
-    protocol.factory = _Counting(stream.events, done)
+    protocol.factory = CelCounting(stream.events, done)
     protocol.encoding = "utf8"
     cpu = time.process_time()
     await protocol.send({"Action": "Login", "Username": "bench", "Secret": "bench"})

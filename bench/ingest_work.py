@@ -176,27 +176,15 @@ def run_stage(stage: str, path: Path, calls_expected: int, events_expected: int)
         db.dispose()
 
 
-class _CelCounter:
-    """panoramisk's factory stand-in for the raw read: counts the CEL events dispatched (as bench/ingest.py's)."""
-
-    def __init__(self) -> None:
-        self.seen = 0
-
-    def dispatch(self, message: object) -> None:
-        if message["event"] == "CEL":  # type: ignore[index]
-            self.seen += 1
-
-    def connection_lost(self, _exc: object) -> None:
-        pass
-
-
 def run_raw(path: Path, events_expected: int) -> None:
     """The reference: panoramisk's own protocol reads the same bytes, 64 KiB at a time, and dispatches every
     message (bench/ingest.py's raw read, without the socket)."""
     from panoramisk.ami_protocol import AMIProtocol
 
+    from bench.ingest import CelCounting
+
     data = path.read_bytes()
-    protocol, factory = AMIProtocol(), _CelCounter()
+    protocol, factory = AMIProtocol(), CelCounting()
     protocol.connection_made(_Transport())
     protocol.factory = factory
     protocol.encoding = "utf8"
