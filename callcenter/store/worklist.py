@@ -204,10 +204,12 @@ def settle_attempts(session: Session, operators: set[str], nodes: Sequence[str])
             on[linkedid].add(node)
         logged.update(session.scalars(select(CALL.linkedid).where(CALL.node.in_(list(nodes)),
                                                                    among(session, CALL.linkedid, some))))
-    settled, newest = 0, _newest_starts(session, nodes)
+    settled, newest = 0, None
     for attempt in pending:
         its = events[attempt.linkedid]
         if attempt.linkedid not in logged and not any(event == Cel.LINKEDID_END for event, _ in its):
+            if newest is None:  # read once, and only for a call-back whose call has not ended
+                newest = _newest_starts(session, nodes)
             settled += _give_up(attempt, newest, on[attempt.linkedid], nodes)
             continue
         reached = any(event == Cel.ANSWER and is_person(channel) and endpoint_of(channel) not in operators
